@@ -1,0 +1,118 @@
+// The daemon's configuration file ($XDG_CONFIG_HOME/sealmail/config.json).
+// Loaded strictly: a broken file gives one clear sentence (ConfigError), never
+// a stack trace, and never gets silently replaced.
+import { readFileSync, existsSync } from 'node:fs';
+import { writePrivateFile } from './paths.js';
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+}
+
+export interface AccountConfig {
+  /** The mail address, e.g. alice@example.org. */
+  address: string;
+  /** Base URL of the provider's HTTP API. */
+  providerUrl: string;
+  /** Password the local mail client uses for IMAP/SMTP on this machine. */
+  localPassword: string;
+  /** Refuse to send to recipients without a usable key. */
+  alwaysEncrypt: boolean;
+  /** Where the passphrase comes from when not given interactively (mode 0600 checked). */
+  passphraseFile?: string;
+}
+
+export interface EmbeddedProviderConfig {
+  domain: string;
+  host: string;
+  httpPort: number;
+  mxPort: number;
+  submissionPort: number;
+}
+
+export interface SealmailConfig {
+  version: 1;
+  imap: ListenConfig;
+  smtp: ListenConfig;
+  /** Present when this daemon runs its own provider in-process (the quickstart). */
+  embeddedProvider?: EmbeddedProviderConfig;
+  accounts: AccountConfig[];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const DEFAULT_IMAP: ListenConfig = { host: '127.0.0.1', port: 1984 };
+export const DEFAULT_SMTP: ListenConfig = { host: '127.0.0.1', port: 2013 };
+
+export function defaultConfig(): SealmailConfig {
+  return { version: 1, imap: { ...DEFAULT_IMAP }, smtp: { ...DEFAULT_SMTP }, accounts: [] };
+}
+
+export function loadConfig(file: string): SealmailConfig | null {
+  if (!existsSync(file)) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`the configuration file ${file} is not valid JSON (${(err as Error).message}); fix or remove it`);
+  }
+  return validateConfig(parsed, file);
+}
+
+export function saveConfig(file: string, config: SealmailConfig): void {
+  writePrivateFile(file, JSON.stringify(config, null, 2) + '\n');
+}
+
+function validateConfig(value: unknown, file: string): SealmailConfig {
+  const fail = (what: string): never => {
+    throw new ConfigError(`the configuration file ${file} is invalid: ${what}`);
+  };
+  if (!isObject(value)) return fail('expected a JSON object');
+  if (value.version !== 1) fail(`unsupported version ${JSON.stringify(value.version)} (expected 1)`);
+  const listen = (v: unknown, name: string, dflt: ListenConfig): ListenConfig => {
+    if (v === undefined) return { ...dflt };
+    if (!isObject(v) || typeof v.host !== 'string' || !isPort(v.port)) return fail(`"${name}" needs a host string and a port 0-65535`);
+    return { host: v.host, port: v.port as number };
+  };
+  if (!Array.isArray(value.accounts)) fail('"accounts" must be a list');
+  const accounts = (value.accounts as unknown[]).map((a, i): AccountConfig => {
+    if (!isObject(a)) return fail(`accounts[${i}] must be an object`);
+    if (typeof a.address !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(a.address)) return fail(`accounts[${i}].address is not a mail address`);
+    if (typeof a.providerUrl !== 'string' || !/^https?:\/\//.test(a.providerUrl)) return fail(`accounts[${i}].providerUrl must be an http(s) URL`);
+    if (typeof a.localPassword !== 'string' || a.localPassword.length < 8) return fail(`accounts[${i}].localPassword must be a string of at least 8 characters`);
+    if (a.passphraseFile !== undefined && typeof a.passphraseFile !== 'string') return fail(`accounts[${i}].passphraseFile must be a path`);
+    return {
+      address: a.address.toLowerCase(),
+      providerUrl: a.providerUrl,
+      localPassword: a.localPassword,
+      alwaysEncrypt: a.alwaysEncrypt === true,
+      ...(typeof a.passphraseFile === 'string' ? { passphraseFile: a.passphraseFile } : {}),
+    };
+  });
+  let embeddedProvider: EmbeddedProviderConfig | undefined;
+  if (value.embeddedProvider !== undefined) {
+    const e = value.embeddedProvider;
+    if (!isObject(e) || typeof e.domain !== 'string' || typeof e.host !== 'string' || !isPort(e.httpPort) || !isPort(e.mxPort) || !isPort(e.submissionPort)) {
+      fail('"embeddedProvider" needs domain, host, httpPort, mxPort, submissionPort');
+    } else {
+      embeddedProvider = { domain: e.domain, host: e.host, httpPort: e.httpPort as number, mxPort: e.mxPort as number, submissionPort: e.submissionPort as number };
+    }
+  }
+  return {
+    version: 1,
+    imap: listen(value.imap, 'imap', DEFAULT_IMAP),
+    smtp: listen(value.smtp, 'smtp', DEFAULT_SMTP),
+    ...(embeddedProvider ? { embeddedProvider } : {}),
+    accounts,
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isPort(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
+}

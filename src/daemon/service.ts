@@ -1,0 +1,77 @@
+// The systemd *user* unit that runs `sealmail start` in the background.
+//
+// The passphrase reaches the service as a systemd credential
+// (LoadCredential=, read from $CREDENTIALS_DIRECTORY/passphrase): the file
+// stays 0600 in the user's config dir and systemd hands it to the process
+// only, never through the environment or the command line.
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { writePrivateFile } from './paths.js';
+
+export const UNIT_NAME = 'sealmail.service';
+
+export interface UnitOptions {
+  /** Absolute path of the node binary. */
+  node: string;
+  /** Absolute path of bin/sealmail.js. */
+  entry: string;
+  /** A 0600 file holding the passphrase, passed as a systemd credential. */
+  passphraseFile?: string;
+  /** Environment to pin (XDG dirs), so the service sees the same config as the user's shell. */
+  environment?: Record<string, string>;
+}
+
+export function renderUnit(opts: UnitOptions): string {
+  const env = Object.entries(opts.environment ?? {}).map(([k, v]) => `Environment=${quoteUnitValue(`${k}=${v}`)}`);
+  return [
+    '[Unit]',
+    'Description=sealmail end-to-end encrypted mail daemon (local IMAP and SMTP)',
+    'Documentation=man:sealmail(1)',
+    'After=network-online.target',
+    'Wants=network-online.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    `ExecStart=${quoteUnitValue(opts.node)} ${quoteUnitValue(opts.entry)} start`,
+    ...(opts.passphraseFile ? [`LoadCredential=passphrase:${opts.passphraseFile}`] : []),
+    ...env,
+    // JSON logs under systemd (journald adds the timestamps).
+    'Environment=SEALMAIL_LOG_FORMAT=json',
+    'Restart=on-failure',
+    'RestartSec=5s',
+    // Graceful shutdown finishes the current write and flushes the queue.
+    'TimeoutStopSec=30s',
+    'UMask=0077',
+    'NoNewPrivileges=yes',
+    'LockPersonality=yes',
+    'RestrictRealtime=yes',
+    'RestrictSUIDSGID=yes',
+    'SystemCallArchitectures=native',
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
+    '',
+    '[Install]',
+    'WantedBy=default.target',
+    '',
+  ].join('\n');
+}
+
+/** systemd unit values: quote when they contain spaces, escape specifiers (%) and quotes. */
+function quoteUnitValue(value: string): string {
+  const escaped = value.replace(/%/g, '%%');
+  return /[\s"\\]/.test(escaped) ? `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : escaped;
+}
+
+export function unitPath(env: NodeJS.ProcessEnv = process.env): string {
+  const configHome = env.XDG_CONFIG_HOME || join(env.HOME ?? '', '.config');
+  return join(configHome, 'systemd', 'user', UNIT_NAME);
+}
+
+export function writeUnit(path: string, text: string): void {
+  writePrivateFile(path, text);
+}
+
+export function removeUnit(path: string): boolean {
+  if (!existsSync(path)) return false;
+  rmSync(path);
+  return true;
+}

@@ -1,0 +1,115 @@
+// The incoming loop (DESIGN.md "Incoming", steps 3–4): for every incoming
+// document the provider's MX wrote, decrypt it with the account's private key,
+// open any end-to-end PGP inside it, import keys it carries, put our status
+// headers on it, store it through the mail model, and only then delete the
+// incoming document. Every step is idempotent (the store dedupes by content
+// and by the incoming doc's id), so a kill at any moment followed by a restart
+// loses nothing and duplicates nothing.
+import type { Readable } from 'node:stream';
+import type { IncomingDoc } from '../soledad/types.js';
+import { logger } from '../util/log.js';
+import { applyStatusHeaders, type MessageStatus } from './status-headers.js';
+import { undecryptableNotice } from './notice.js';
+
+const log = logger('fetch');
+
+/** What the loop needs from the rest of the daemon; small on purpose. */
+export interface FetchDeps {
+  /** Incoming documents: the existing ones, then new ones as sync brings them. */
+  incoming(opts: { live: boolean; signal?: AbortSignal }): AsyncIterable<IncomingDoc>;
+  removeIncoming(id: string): Promise<void>;
+  /** Records (locally) that a document could not be processed, so it is reported and retried later, not in a hot loop. */
+  markIncoming(id: string, note: { error: string; attempts: number }): Promise<void>;
+  /** Decrypts the MX's encryption layer with the account's private key. */
+  decrypt(ciphertext: Readable): Promise<Buffer>;
+  /** Opens end-to-end PGP inside the message (PGP/MIME or inline), verifies signatures, imports keys it carries. */
+  open(raw: Buffer): Promise<{ raw: Buffer; status: MessageStatus }>;
+  /** Stores the message in a mailbox; idempotent for the same deliveryId. */
+  deliver(mailbox: string, raw: Buffer, opts: { deliveryId: string; internalDate: number }): Promise<void>;
+}
+
+export interface FetchStats {
+  processed: number;
+  failed: number;
+  /** Incoming documents we could not decrypt and keep (reported in INBOX). */
+  undecryptable: Set<string>;
+}
+
+export class FetchLoop {
+  readonly stats: FetchStats = { processed: 0, failed: 0, undecryptable: new Set() };
+  private readonly attempts = new Map<string, number>();
+  private controller: AbortController | null = null;
+  private running: Promise<void> | null = null;
+
+  constructor(private readonly deps: FetchDeps) {}
+
+  /** Starts following the incoming feed; resolves once started. */
+  start(): void {
+    if (this.running) return;
+    this.controller = new AbortController();
+    this.running = this.follow(this.controller.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.controller?.abort();
+    await this.running?.catch(() => undefined);
+    this.running = null;
+  }
+
+  /** Processes what is there now and returns (for tests, `sealmail` one-shot runs, and retries after key changes). */
+  async drain(): Promise<void> {
+    for await (const doc of this.deps.incoming({ live: false })) await this.process(doc);
+  }
+
+  private async follow(signal: AbortSignal): Promise<void> {
+    try {
+      for await (const doc of this.deps.incoming({ live: true, signal })) {
+        if (signal.aborted) break;
+        await this.process(doc);
+      }
+    } catch (err) {
+      if (!signal.aborted) log.error({ err: (err as Error).message }, 'incoming feed stopped');
+    }
+  }
+
+  /** One incoming document, start to finish. Never throws. */
+  async process(doc: IncomingDoc): Promise<boolean> {
+    let plain: Buffer;
+    try {
+      plain = await this.deps.decrypt(await doc.open());
+    } catch (err) {
+      await this.reportUndecryptable(doc, err as Error);
+      return false;
+    }
+    try {
+      const opened = await this.deps.open(plain);
+      const message = applyStatusHeaders(opened.raw, opened.status);
+      const internalDate = Date.parse(doc.receivedAt) || Date.now();
+      await this.deps.deliver('INBOX', message, { deliveryId: doc.id, internalDate });
+      await this.deps.removeIncoming(doc.id);
+      this.stats.processed++;
+      this.stats.undecryptable.delete(doc.id);
+      log.debug({ id: doc.id, size: doc.size }, 'incoming message stored');
+      return true;
+    } catch (err) {
+      this.stats.failed++;
+      log.error({ id: doc.id, err: (err as Error).message }, 'could not store incoming message; kept for retry');
+      return false;
+    }
+  }
+
+  private async reportUndecryptable(doc: IncomingDoc, err: Error): Promise<void> {
+    const attempts = (this.attempts.get(doc.id) ?? 0) + 1;
+    this.attempts.set(doc.id, attempts);
+    this.stats.undecryptable.add(doc.id);
+    log.warn({ id: doc.id, attempts, reason: err.message }, 'incoming message could not be decrypted; kept');
+    try {
+      await this.deps.markIncoming(doc.id, { error: err.message, attempts });
+      // The notice's deliveryId is derived from the doc id: reported once, however often we retry.
+      const notice = await undecryptableNotice(doc, err.message);
+      await this.deps.deliver('INBOX', notice, { deliveryId: `notice:${doc.id}`, internalDate: Date.parse(doc.receivedAt) || 0 });
+    } catch (noticeErr) {
+      log.error({ id: doc.id, err: (noticeErr as Error).message }, 'could not report undecryptable message');
+    }
+  }
+}
