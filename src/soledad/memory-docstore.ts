@@ -91,7 +91,7 @@ export class MemoryDocumentStore implements DocumentStore {
     let data: Buffer;
     if (Buffer.isBuffer(source)) data = Buffer.from(source);
     else {
-      const chunks: Buffer[] = [];
+      const chunks: Uint8Array[] = [];
       for await (const c of source) chunks.push(Buffer.from(c));
       data = Buffer.concat(chunks);
     }

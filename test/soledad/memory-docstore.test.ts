@@ -70,7 +70,7 @@ test('blobs: streamed in, ranges out, byte-exact', async () => {
   assert.equal(await s.hasBlob('b1'), true);
   assert.equal(await s.blobSize('b1'), data.length);
   const read = async (start?: number, end?: number) => {
-    const parts: Buffer[] = [];
+    const parts: Uint8Array[] = [];
     for await (const c of s.readBlob('b1', start, end)) parts.push(c as Buffer);
     return Buffer.concat(parts);
   };
