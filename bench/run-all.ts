@@ -1,0 +1,89 @@
+// `npm run bench`: runs every benchmark in bench/ (each file exporting
+// `run(opts)`), prints one table, and rewrites BENCHMARKS.md with the machine,
+// the date, each figure, the peer's figure from the same run, the ratio and
+// the goal. `--quick` runs small sizes; `--only NAME` runs matching files.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, platform, release } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BenchResult } from './result.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const NOT_BENCHMARKS = new Set(['run-all.ts', 'result.ts']);
+
+interface Section {
+  file: string;
+  results: BenchResult[];
+  error?: string;
+  seconds: number;
+}
+
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Math.abs(n) >= 100) return n.toFixed(0);
+  if (Math.abs(n) >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+function row(r: BenchResult): string[] {
+  const peer = r.peer ? `${fmt(r.peer.value)} ${r.unit} (${r.peer.name})` : '—';
+  const ratio = r.peer && r.peer.value !== 0 ? `${fmt(r.value / r.peer.value)}x` : '—';
+  return [r.name, `${fmt(r.value)} ${r.unit}`, peer, ratio, r.goal ?? '—', r.note ?? ''];
+}
+
+function table(sections: Section[]): string {
+  const lines = ['| benchmark | sealmail | peer (same run) | ratio | goal | note |', '|---|---|---|---|---|---|'];
+  for (const s of sections) {
+    if (s.error) lines.push(`| ${s.file} | failed: ${s.error.replace(/\|/g, '/')} | | | | |`);
+    for (const r of s.results) lines.push(`| ${row(r).map((c) => c.replace(/\|/g, '/')).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+const files = readdirSync(here)
+  .filter((f) => f.endsWith('.ts') && !NOT_BENCHMARKS.has(f) && (!only || f.includes(only)))
+  .sort();
+const sections: Section[] = [];
+for (const file of files) {
+  const started = Date.now();
+  process.stderr.write(`bench: ${file}${quick ? ' (quick)' : ''} ...\n`);
+  try {
+    const mod = (await import(pathToFileURL(join(here, file)).href)) as { run?: (o: { quick: boolean }) => Promise<BenchResult[]> };
+    if (typeof mod.run !== 'function') continue;
+    const results = await mod.run({ quick });
+    sections.push({ file, results, seconds: (Date.now() - started) / 1000 });
+  } catch (err) {
+    sections.push({ file, results: [], error: (err as Error).message, seconds: (Date.now() - started) / 1000 });
+  }
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const machine = `${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ${platform()} ${release()}, Node ${process.version}`;
+const date = new Date().toISOString().slice(0, 10);
+const body = table(sections);
+console.log(body);
+// The measured table lives between two markers in BENCHMARKS.md; the prose
+// around it (analysis, before/after of optimisations) is kept.
+const BEGIN = '<!-- bench:begin -->';
+const END = '<!-- bench:end -->';
+if (!only) {
+  const generated = [
+    BEGIN,
+    `Written by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${date}. Machine: ${machine}.`,
+    '',
+    body,
+    '',
+    `Run times: ${sections.map((s) => `${s.file} ${s.seconds.toFixed(0)} s`).join(', ')}.`,
+    END,
+  ].join('\n');
+  const path = join(here, '..', 'BENCHMARKS.md');
+  const old = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const md = old.includes(BEGIN) && old.includes(END)
+    ? old.slice(0, old.indexOf(BEGIN)) + generated + old.slice(old.indexOf(END) + END.length)
+    : ['# Benchmarks', '', 'Every peer figure comes from the same run on the same machine.', '', generated, ''].join('\n');
+  writeFileSync(path, md);
+  process.stderr.write('bench: BENCHMARKS.md updated\n');
+}
