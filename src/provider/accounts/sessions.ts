@@ -1,0 +1,54 @@
+// Bearer tokens: 256 random bits handed to the client once; the provider
+// stores only SHA-256(token) (a database leak yields no usable tokens) with
+// the address and an expiry. Verified tokens are cached briefly in memory so
+// replication traffic does not cost a database read per request.
+import crypto from 'node:crypto';
+import type { CouchClient, CouchDoc } from '../store/couch-client.js';
+
+export const SESSIONS_DB = 'sealmail_sessions';
+const CACHE_MS = 30_000;
+
+interface SessionDoc extends CouchDoc {
+  address: string;
+  expiresAt: string;
+}
+
+function hashToken(token: string): string {
+  return crypto.createHash('sha256').update(token).digest('hex');
+}
+
+export class Sessions {
+  private readonly cache = new Map<string, { address: string; expiresAt: number; cachedAt: number }>();
+
+  private constructor(
+    private readonly couch: CouchClient,
+    private readonly ttlMs: number,
+  ) {}
+
+  static async open(couch: CouchClient, ttlMs: number): Promise<Sessions> {
+    await couch.ensureDb(SESSIONS_DB);
+    return new Sessions(couch, ttlMs);
+  }
+
+  async issue(address: string): Promise<{ token: string; expiresAt: string }> {
+    const token = crypto.randomBytes(32).toString('base64url');
+    const expiresAt = new Date(Date.now() + this.ttlMs).toISOString();
+    await this.couch.putDoc(SESSIONS_DB, { _id: hashToken(token), address, expiresAt });
+    return { token, expiresAt };
+  }
+
+  /** The address the token belongs to, or null when unknown or expired. */
+  async verify(token: string): Promise<string | null> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
+    const id = hashToken(token);
+    const now = Date.now();
+    const hit = this.cache.get(id);
+    if (hit && now - hit.cachedAt < CACHE_MS) return hit.expiresAt > now ? hit.address : null;
+    const doc = await this.couch.getDoc<SessionDoc>(SESSIONS_DB, id);
+    if (!doc) return null;
+    const expiresAt = Date.parse(doc.expiresAt);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(id, { address: doc.address, expiresAt, cachedAt: now });
+    return expiresAt > now ? doc.address : null;
+  }
+}

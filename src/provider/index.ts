@@ -1,0 +1,120 @@
+// The sealmail provider: accounts, per-user sync gateway, key directory/WKD,
+// MX that encrypts on arrival, and the submission relay. Embeddable in-process
+// (the daemon's quickstart, tests) and wrapped by `sealmail provider start`.
+import http from 'node:http';
+import path from 'node:path';
+import fs from 'node:fs';
+import type { AddressInfo, Socket } from 'node:net';
+import { startEmbeddedCouch, type EmbeddedCouch } from './couchdb/embedded.js';
+import { CouchClient } from './store/couch-client.js';
+import { Accounts } from './accounts/accounts.js';
+import { Sessions } from './accounts/sessions.js';
+import { LoginRateLimiter } from './accounts/rate-limit.js';
+import { Authenticator } from './accounts/login.js';
+import { DEFAULT_SCRYPT } from './accounts/password.js';
+import { KeyDirectory } from './keys/directory.js';
+import { createGateway } from './gateway/proxy.js';
+import { createHttpApp } from './http/app.js';
+import { Deliverer } from './mx/deliver.js';
+import { startMx } from './mx/server.js';
+import { startSubmission } from './submission/server.js';
+import { DEFAULT_LOGIN_LIMITS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TOKEN_TTL_MS, type ProviderOptions } from './options.js';
+import { logger } from '../util/log.js';
+
+export type { ProviderOptions } from './options.js';
+
+export interface Provider {
+  /** Base URL of the HTTP API / key directory / sync gateway, with a trailing slash. */
+  httpUrl: string;
+  mxPort: number;
+  submissionPort: number;
+  close(): Promise<void>;
+}
+
+const log = logger('provider');
+
+async function listenHttp(server: http.Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+export async function startProvider(opts: ProviderOptions): Promise<Provider> {
+  if (opts.domains.length === 0) throw new Error('startProvider: at least one domain is required');
+  const host = opts.host ?? '127.0.0.1';
+  const domains = opts.domains.map((d) => d.toLowerCase());
+  fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => {
+    for (const c of cleanups.reverse()) await c();
+  };
+
+  try {
+    let couchUrl = opts.couchUrl;
+    if (!couchUrl) {
+      const embedded: EmbeddedCouch = await startEmbeddedCouch({ dataDir: path.join(opts.dataDir, 'couch'), host: '127.0.0.1' });
+      cleanups.push(() => embedded.close());
+      couchUrl = embedded.url;
+    }
+    const couch = new CouchClient(couchUrl);
+    const accounts = await Accounts.open(couch, domains, { ...DEFAULT_SCRYPT, ...opts.scrypt });
+    const sessions = await Sessions.open(couch, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
+    const keys = await KeyDirectory.open(couch);
+    const auth = new Authenticator(accounts, sessions, new LoginRateLimiter({ ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits }));
+
+    const gateway = createGateway(couch, accounts, sessions);
+    const server = http.createServer(createHttpApp(auth, keys, gateway, domains));
+    // Long uploads and longpoll/continuous _changes must not be cut off.
+    server.requestTimeout = 0;
+    const sockets = new Set<Socket>();
+    server.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    const httpPort = await listenHttp(server, opts.httpPort ?? 0, host);
+    cleanups.push(async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      gateway.close();
+      for (const s of sockets) s.destroy();
+      await closed;
+    });
+
+    const hostname = opts.hostname ?? `mx.${domains[0]}`;
+    const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    const deliverer = new Deliverer(couch, accounts, keys);
+    const mx = await startMx({ host, port: opts.mxPort ?? 0, hostname, maxMessageSize, deliverer });
+    cleanups.push(() => mx.close());
+    const submission = await startSubmission({
+      host,
+      port: opts.submissionPort ?? 0,
+      hostname,
+      maxMessageSize,
+      deliverer,
+      auth,
+      relay: opts.relay,
+    });
+    cleanups.push(() => submission.close());
+
+    const urlHost = host.includes(':') ? `[${host}]` : host;
+    const httpUrl = `http://${urlHost}:${httpPort}/`;
+    log.info({ httpUrl, mxPort: mx.port, submissionPort: submission.port, domains }, 'provider started');
+    let closing: Promise<void> | null = null;
+    return {
+      httpUrl,
+      mxPort: mx.port,
+      submissionPort: submission.port,
+      close() {
+        closing ??= closeAll().then(() => log.info('provider stopped'));
+        return closing;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,135 @@
+// Delivery into a user's database, shared by the MX and the submission
+// server for local recipients: the raw message (after a per-recipient
+// Received: header) is encrypted with OpenPGP to the recipient's public key,
+// streaming and binary, and POSTed as an *incoming* document (format:
+// src/soledad/types.ts IncomingDoc) whose JSON body is itself streamed, the
+// ciphertext inlined as base64. Plaintext exists only in memory, in bounded
+// chunks; on any failure no document is left behind (those already written
+// for other recipients are removed) and the caller answers 451.
+import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
+import * as openpgp from 'openpgp';
+import type { Accounts } from '../accounts/accounts.js';
+import type { KeyDirectory } from '../keys/directory.js';
+import { parseAddress } from '../accounts/address.js';
+import type { CouchClient } from '../store/couch-client.js';
+import { INCOMING_ATTACHMENT, INCOMING_PREFIX } from '../../soledad/types.js';
+import { logger } from '../../util/log.js';
+import { DeliveryError } from './errors.js';
+import { fanOut } from './fanout.js';
+
+const log = logger('mx-deliver');
+
+export interface LocalRecipient {
+  address: string;
+  db: string;
+  key: openpgp.PublicKey;
+}
+
+export interface DeliveryRequest {
+  source: Readable;
+  recipients: LocalRecipient[];
+  maxSize: number;
+  /** The Received: header field (with CRLF) to prepend for one recipient. */
+  received(recipient: LocalRecipient): string;
+  /** Extra consumers of the same plaintext (the submission relay). */
+  extraBranches?: number;
+  onExtraBranches?(branches: Readable[], signal: AbortSignal): Promise<void>;
+  /** Bytes prepended to every extra branch (e.g. a Received: field without a `for` clause). */
+  extraPrefix?(): Buffer;
+}
+
+// Streams the CouchDB JSON body of an incoming document, base64-encoding the
+// ciphertext in 3-byte-aligned pieces so the chunks concatenate correctly.
+async function* incomingDocJson(id: string, receivedAt: string, ciphertext: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const head = {
+    _id: id,
+    sealmail: 'incoming',
+    v: 1,
+    receivedAt,
+  };
+  const open = JSON.stringify(head).slice(0, -1);
+  yield Buffer.from(`${open},"_attachments":{${JSON.stringify(INCOMING_ATTACHMENT)}:{"content_type":"application/pgp-encrypted","data":"`);
+  let carry = Buffer.alloc(0);
+  for await (const chunk of ciphertext) {
+    const buf = carry.length ? Buffer.concat([carry, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const cut = buf.length - (buf.length % 3);
+    if (cut > 0) yield Buffer.from(buf.subarray(0, cut).toString('base64'));
+    carry = Buffer.from(buf.subarray(cut));
+  }
+  yield Buffer.from(carry.toString('base64') + '"}}}');
+}
+
+export class Deliverer {
+  constructor(
+    private readonly couch: CouchClient,
+    private readonly accounts: Accounts,
+    private readonly keys: KeyDirectory,
+  ) {}
+
+  isLocal(address: string): boolean {
+    const parsed = parseAddress(address);
+    return parsed !== null && this.accounts.isLocalDomain(parsed.domain);
+  }
+
+  /** RCPT TO for a local address: 550 unknown user, 451 user without a key (RFC 5321 §4.2.2). */
+  async resolve(address: string): Promise<LocalRecipient> {
+    const parsed = parseAddress(address);
+    const account = parsed ? await this.accounts.find(parsed.address) : null;
+    if (!parsed || !account) throw new DeliveryError(550, '5.1.1 No such user here');
+    const key = await this.keys.encryptionKey(parsed.address);
+    if (!key) throw new DeliveryError(451, '4.7.1 Recipient has no encryption key yet, try again later');
+    return { address: parsed.address, db: account.db, key };
+  }
+
+  /** Encrypts and stores one incoming document per recipient. Returns the document ids. */
+  async deliver(req: DeliveryRequest): Promise<string[]> {
+    const controller = new AbortController();
+    const { signal } = controller;
+    const extra = req.extraBranches ?? 0;
+    const fan = fanOut(req.source, req.recipients.length + extra, req.maxSize, signal, (i) =>
+      i < req.recipients.length ? Buffer.from(req.received(req.recipients[i]!)) : (req.extraPrefix?.() ?? null),
+    );
+    const stored: Array<{ db: string; id: string; rev: string }> = [];
+    const receivedAt = new Date().toISOString();
+
+    const storeOne = async (recipient: LocalRecipient, plaintext: Readable): Promise<void> => {
+      const message = await openpgp.createMessage({ binary: Readable.toWeb(plaintext) as ReadableStream<Uint8Array> });
+      const ciphertext = await openpgp.encrypt({ message, encryptionKeys: recipient.key, format: 'binary' });
+      const id = INCOMING_PREFIX + crypto.randomUUID();
+      const body = Readable.toWeb(Readable.from(incomingDocJson(id, receivedAt, ciphertext as AsyncIterable<Uint8Array>)));
+      const rev = await this.couch.postStreamedDoc(recipient.db, body as ReadableStream<Uint8Array>, signal);
+      stored.push({ db: recipient.db, id, rev });
+    };
+
+    const work = [
+      ...req.recipients.map((r, i) => storeOne(r, fan.branches[i]!)),
+      ...(extra > 0 && req.onExtraBranches ? [req.onExtraBranches(fan.branches.slice(req.recipients.length), signal)] : []),
+    ].map((p) =>
+      p.catch((err: unknown) => {
+        controller.abort(err);
+        throw err;
+      }),
+    );
+    const results = await Promise.allSettled([fan.done, ...work]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) return stored.map((s) => s.id);
+
+    await this.rollback(stored);
+    // The fan-out's own error (e.g. 552 size) explains the failure best.
+    const first = results[0]!.status === 'rejected' ? (results[0] as PromiseRejectedResult).reason : failed.reason;
+    if (!(first instanceof DeliveryError)) log.warn({ err: (first as Error)?.message }, 'delivery failed, nothing stored');
+    throw first;
+  }
+
+  private async rollback(stored: Array<{ db: string; id: string; rev: string }>): Promise<void> {
+    for (const s of stored) {
+      try {
+        const res = await this.couch.request('DELETE', `${encodeURIComponent(s.db)}/${encodeURIComponent(s.id)}?rev=${encodeURIComponent(s.rev)}`);
+        await res.body?.cancel();
+      } catch (err) {
+        log.error({ err: (err as Error).message, id: s.id }, 'could not remove a partially delivered document');
+      }
+    }
+  }
+}

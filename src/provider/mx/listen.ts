@@ -1,0 +1,31 @@
+// Starting and stopping an smtp-server instance on a port (0 = ephemeral).
+import type { AddressInfo } from 'node:net';
+import type { SMTPServer } from 'smtp-server';
+
+export interface RunningSmtp {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function listenSmtp(server: SMTPServer, host: string, port: number): Promise<RunningSmtp> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // Errors on individual connections must not crash the process.
+  server.on('error', () => undefined);
+  const actual = (server.server.address() as AddressInfo).port;
+  return {
+    port: actual,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** RFC 5321 §4.4 trace field, one per recipient (its `for` clause names exactly one). */
+export function receivedHeader(opts: { helo: string; clientHostname: string; remoteAddress: string; by: string; protocol: string; id: string; recipient: string }, date: string): string {
+  const from = `${opts.helo || 'unknown'} (${opts.clientHostname && opts.clientHostname !== opts.remoteAddress ? opts.clientHostname + ' ' : ''}[${opts.remoteAddress}])`;
+  return `Received: from ${from}\r\n\tby ${opts.by} (sealmail) with ${opts.protocol} id ${opts.id}\r\n\tfor <${opts.recipient}>; ${date}\r\n`;
+}

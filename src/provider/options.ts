@@ -1,0 +1,43 @@
+// Options of the provider (`startProvider`) and their defaults. Production
+// values are the defaults; tests pass small scrypt parameters and port 0.
+import type { ScryptParams } from './accounts/password.js';
+
+export interface LoginLimits {
+  /** Failed logins allowed per address within the window. */
+  perAddress: number;
+  /** Failed logins allowed per client IP within the window. */
+  perIp: number;
+  windowMs: number;
+}
+
+export interface ProviderOptions {
+  /** Provider state: the embedded CouchDB's databases live under `<dataDir>/couch`. */
+  dataDir: string;
+  /** Mail domains this provider is the final destination for. */
+  domains: string[];
+  /** Listen address of every service; default 127.0.0.1. */
+  host?: string;
+  /** HTTP API + key directory + WKD + sync gateway; default 0 (ephemeral). */
+  httpPort?: number;
+  /** Inbound SMTP (25 in production); default 0. */
+  mxPort?: number;
+  /** Authenticated submission (587 in production); default 0. */
+  submissionPort?: number;
+  /** External Apache CouchDB with admin credentials in the URL; default: the embedded server. */
+  couchUrl?: string;
+  /** Largest accepted message in bytes (RFC 1870 SIZE); default 50 MB. */
+  maxMessageSize?: number;
+  /** Smarthost for recipients outside `domains` (the only relay mode for now: no MX lookup). */
+  relay?: { host: string; port: number; secure?: boolean; auth?: { user: string; pass: string } };
+  /** Password verifier parameters; small in tests, memory-hard defaults otherwise. */
+  scrypt?: Partial<ScryptParams>;
+  /** Bearer token lifetime; default 30 days. */
+  tokenTtlMs?: number;
+  loginLimits?: Partial<LoginLimits>;
+  /** Host name announced in SMTP greetings and Received: headers; default `mx.<first domain>`. */
+  hostname?: string;
+}
+
+export const DEFAULT_MAX_MESSAGE_SIZE = 50 * 1024 * 1024;
+export const DEFAULT_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perAddress: 5, perIp: 30, windowMs: 15 * 60 * 1000 };

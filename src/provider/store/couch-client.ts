@@ -1,0 +1,105 @@
+// A small CouchDB HTTP client for the provider's own bookkeeping (accounts,
+// sessions, keys) and for MX delivery. It speaks to the embedded server or to
+// an Apache CouchDB given by URL; credentials in that URL become a Basic
+// Authorization header (fetch refuses URLs carrying credentials).
+export class CouchError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly reason: string,
+  ) {
+    super(`CouchDB ${status} ${error}: ${reason}`);
+    this.name = 'CouchError';
+  }
+}
+
+export interface CouchDoc {
+  _id: string;
+  _rev?: string;
+}
+
+export class CouchClient {
+  /** Base URL without credentials, with a trailing slash. */
+  readonly baseUrl: string;
+  /** `Basic ...` when the configured URL carried credentials. */
+  readonly authorization: string | undefined;
+
+  constructor(url: string) {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      const user = decodeURIComponent(u.username);
+      const pass = decodeURIComponent(u.password);
+      this.authorization = 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
+      u.username = '';
+      u.password = '';
+    }
+    if (!u.pathname.endsWith('/')) u.pathname += '/';
+    this.baseUrl = u.toString();
+  }
+
+  async request(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
+    if (this.authorization) headers.authorization = this.authorization;
+    const req: RequestInit & { duplex?: 'half' } = { method, headers, body: init.body, signal: init.signal };
+    // A streamed request body needs half-duplex mode in undici.
+    if (init.body instanceof ReadableStream) req.duplex = 'half';
+    return fetch(this.baseUrl + path, req);
+  }
+
+  private async fail(res: Response): Promise<never> {
+    let error = 'unknown';
+    let reason = res.statusText;
+    try {
+      const body = (await res.json()) as { error?: string; reason?: string };
+      error = body.error ?? error;
+      reason = body.reason ?? reason;
+    } catch {
+      // not JSON
+    }
+    throw new CouchError(res.status, error, reason);
+  }
+
+  /** Creates the database if it does not exist yet. */
+  async ensureDb(db: string): Promise<void> {
+    const res = await this.request('PUT', encodeURIComponent(db));
+    if (res.status === 201 || res.status === 202 || res.status === 412) {
+      await res.body?.cancel();
+      return;
+    }
+    await this.fail(res);
+  }
+
+  async getDoc<T extends CouchDoc>(db: string, id: string): Promise<T | null> {
+    const res = await this.request('GET', `${encodeURIComponent(db)}/${encodeURIComponent(id)}`);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return null;
+    }
+    if (!res.ok) await this.fail(res);
+    return (await res.json()) as T;
+  }
+
+  /** Writes a document (with `_rev` to update); throws CouchError 409 on conflict. Returns the new rev. */
+  async putDoc(db: string, doc: CouchDoc & Record<string, unknown>): Promise<string> {
+    const res = await this.request('PUT', `${encodeURIComponent(db)}/${encodeURIComponent(doc._id)}`, {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(doc),
+    });
+    if (!res.ok) await this.fail(res);
+    return ((await res.json()) as { rev: string }).rev;
+  }
+
+  /**
+   * POSTs one document whose JSON body is produced as a stream (used for
+   * inline base64 attachments too large to hold as a string).
+   */
+  async postStreamedDoc(db: string, body: ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<string> {
+    const res = await this.request('POST', encodeURIComponent(db), {
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal,
+    });
+    if (!res.ok) await this.fail(res);
+    return ((await res.json()) as { rev: string }).rev;
+  }
+}
