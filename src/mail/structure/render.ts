@@ -1,0 +1,91 @@
+// Pre-rendering of ENVELOPE, BODYSTRUCTURE and BODY (RFC 3501 7.4.2, 9),
+// once at store time, in the form Dovecot produces.
+import { parseAddressList, type ImapAddress } from './address.js';
+import { firstField, type HeaderField, type RawParam } from './header.js';
+import { imapHumanString, imapNString, imapString } from './imap-string.js';
+import type { SplitExtras } from './splitter.js';
+import type { PartNode } from './types.js';
+
+function addressList(fields: HeaderField[], name: string): ImapAddress[] | null {
+  const value = firstField(fields, name);
+  if (value === null) return null;
+  const list = parseAddressList(value);
+  return list.length ? list : null;
+}
+
+function renderAddresses(list: ImapAddress[] | null): string {
+  if (!list) return 'NIL';
+  return (
+    '(' +
+    list
+      .map((a) => `(${a.name === null ? 'NIL' : imapHumanString(a.name)} ${imapNString(a.adl)} ${imapNString(a.mailbox)} ${imapNString(a.host)})`)
+      .join('') +
+    ')'
+  );
+}
+
+/** ENVELOPE of a message header (RFC 3501 7.4.2): Sender and Reply-To default to From. */
+export function renderEnvelope(fields: HeaderField[]): string {
+  const from = addressList(fields, 'from');
+  const sender = addressList(fields, 'sender') ?? from;
+  const replyTo = addressList(fields, 'reply-to') ?? from;
+  const str = (name: string) => imapNString(firstField(fields, name));
+  const subject = firstField(fields, 'subject');
+  return (
+    '(' +
+    [
+      str('date'),
+      subject === null ? 'NIL' : imapHumanString(subject),
+      renderAddresses(from),
+      renderAddresses(sender),
+      renderAddresses(replyTo),
+      renderAddresses(addressList(fields, 'to')),
+      renderAddresses(addressList(fields, 'cc')),
+      renderAddresses(addressList(fields, 'bcc')),
+      str('in-reply-to'),
+      str('message-id'),
+    ].join(' ') +
+    ')'
+  );
+}
+
+function renderParams(params: RawParam[]): string {
+  if (params.length === 0) return 'NIL';
+  return '(' + params.map((p) => `${imapString(p.name)} ${imapString(p.value)}`).join(' ') + ')';
+}
+
+function renderExtension(n: PartNode, extras: SplitExtras): string {
+  const info = extras.info.get(n);
+  const d = info?.disposition;
+  const dispo = d ? `(${imapString(d.type)} ${renderParams(d.rawParams)})` : 'NIL';
+  const lang = n.language ? (n.language.length === 1 ? imapString(n.language[0]!) : '(' + n.language.map(imapString).join(' ') + ')') : 'NIL';
+  return `${dispo} ${lang} ${imapNString(n.location)}`;
+}
+
+/** BODYSTRUCTURE (extended) or BODY (basic) of a node. */
+export function renderBody(n: PartNode, extras: SplitExtras, extended: boolean): string {
+  const info = extras.info.get(n);
+  const rawParams = info?.rawParams ?? [];
+  if (n.type === 'multipart') {
+    const children = n.children?.length
+      ? n.children.map((c) => renderBody(c, extras, extended)).join('')
+      : // a multipart with no parts at all: IMAP needs one, report an empty text/plain
+        emptyTextPart(extended);
+    const ext = extended ? ` ${renderParams(rawParams)} ${renderExtension(n, extras)}` : '';
+    return `(${children} ${imapString(n.subtype)}${ext})`;
+  }
+  const size = n.bodyEnd - n.bodyStart;
+  let out = `(${imapString(n.type)} ${imapString(n.subtype)} ${renderParams(rawParams)} ${imapNString(n.id)} ${imapNString(n.description)} ${imapString(n.encoding)} ${size}`;
+  if (n.type === 'message' && n.subtype === 'rfc822' && n.message) {
+    const fields = extras.messageFields.get(n.message) ?? [];
+    out += ` ${renderEnvelope(fields)} ${renderBody(n.message, extras, extended)} ${n.lines ?? 0}`;
+  } else if (n.type === 'text') {
+    out += ` ${n.lines ?? 0}`;
+  }
+  if (extended) out += ` ${imapNString(n.md5)} ${renderExtension(n, extras)}`;
+  return out + ')';
+}
+
+function emptyTextPart(extended: boolean): string {
+  return `("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0${extended ? ' NIL NIL NIL NIL' : ''})`;
+}

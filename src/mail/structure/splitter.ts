@@ -1,0 +1,253 @@
+// A streaming MIME splitter that records byte offsets (RFC 2045/2046) and
+// never keeps bodies: it holds at most one partial line and the header block
+// of the part being read (capped). Feed it chunks with write(), then end().
+//
+// Rules (RFC 2046 5.1.1, with Dovecot's leniency as the reference):
+// - a boundary line is "--" + boundary at the start of a line (prefix match;
+//   a trailing "--" closes the multipart); the line break before it belongs
+//   to the boundary, not to the part;
+// - a boundary of any enclosing multipart ends the inner parts too;
+// - a missing closing boundary ends every open part at the end of the data;
+// - a header without a blank line ends at the first boundary or at the end.
+import { parseHeaderFields, type HeaderField } from './header.js';
+import { partHeaderInfo, type PartHeaderInfo } from './part-header.js';
+import type { PartNode } from './types.js';
+
+/** Deeper multipart/message nesting is treated as an opaque leaf. */
+export const MAX_DEPTH = 100;
+/** More parts than this are not split further (their bytes stay in the last part). */
+export const MAX_PARTS = 10_000;
+/** Header bytes kept per part for parsing; the rest is counted but not parsed. */
+const MAX_HEADER_BYTES = 256 * 1024;
+/** A line longer than this is processed in pieces (bounded memory). */
+const MAX_LINE_CARRY = 64 * 1024;
+
+/** What the splitter learned besides the offsets: raw header data for rendering. */
+export interface SplitExtras {
+  /** MIME info (raw parameters) of each node. */
+  info: Map<PartNode, PartHeaderInfo>;
+  /** Header fields of each message node (the root and every encapsulated message). */
+  messageFields: Map<PartNode, HeaderField[]>;
+}
+
+interface Frame {
+  node: PartNode;
+  depth: number;
+  inHeader: boolean;
+  header: Buffer[];
+  headerBytes: number;
+  isMessage: boolean;
+  digest: boolean;
+  boundary: Buffer | null;
+  /** For a multipart: 0 preamble, 1 inside a part, 2 epilogue. */
+  mpState: 0 | 1 | 2;
+  lfAtBodyStart: number;
+  /** Whether this frame's children default to message/rfc822 (multipart/digest). */
+  parentDigest: boolean;
+}
+
+function newNode(path: string, start: number): PartNode {
+  return {
+    path,
+    headerStart: start,
+    headerEnd: start,
+    bodyStart: start,
+    bodyEnd: start,
+    type: 'text',
+    subtype: 'plain',
+    params: {},
+    id: null,
+    description: null,
+    encoding: '7bit',
+    lines: null,
+    md5: null,
+    disposition: null,
+    language: null,
+    location: null,
+  };
+}
+
+export class MimeSplitter {
+  private offset = 0;
+  private lf = 0;
+  /** LFs before the start of the current line. */
+  private lfAtLineStart = 0;
+  private prevEol = 0;
+  private midLine = false;
+  private carry: Buffer | null = null;
+  private frames: Frame[] = [];
+  private parts = 1;
+  readonly root: PartNode;
+  readonly extras: SplitExtras = { info: new Map(), messageFields: new Map() };
+
+  constructor() {
+    this.root = newNode('', 0);
+    this.frames.push(this.frame(this.root, 0, true, false));
+  }
+
+  private frame(node: PartNode, depth: number, isMessage: boolean, parentDigest: boolean): Frame {
+    return {
+      node,
+      depth,
+      inHeader: true,
+      header: [],
+      headerBytes: 0,
+      isMessage,
+      digest: false,
+      boundary: null,
+      mpState: 0,
+      lfAtBodyStart: 0,
+      parentDigest,
+    };
+  }
+
+  write(chunk: Buffer): void {
+    let data = chunk;
+    if (this.carry) {
+      data = Buffer.concat([this.carry, chunk]);
+      this.carry = null;
+    }
+    let pos = 0;
+    for (;;) {
+      const nl = data.indexOf(0x0a, pos);
+      if (nl < 0) break;
+      this.line(data.subarray(pos, nl + 1), true);
+      pos = nl + 1;
+    }
+    if (pos < data.length) {
+      const rest = data.subarray(pos);
+      if (rest.length > MAX_LINE_CARRY) this.line(rest, false);
+      else this.carry = Buffer.from(rest);
+    }
+  }
+
+  /** Ends the input; returns the root of the tree. */
+  end(): PartNode {
+    if (this.carry) {
+      this.line(this.carry, false);
+      this.carry = null;
+    }
+    this.closeFrames(0, this.offset, this.lf);
+    return this.root;
+  }
+
+  private line(line: Buffer, complete: boolean): void {
+    const lineStart = this.offset;
+    const atLineStart = !this.midLine;
+    this.offset += line.length;
+    this.lfAtLineStart = this.lf;
+    if (complete) this.lf++;
+    this.midLine = !complete;
+    const eol = complete ? (line.length >= 2 && line[line.length - 2] === 0x0d ? 2 : 1) : 0;
+
+    if (atLineStart && line.length >= 2 && line[0] === 0x2d && line[1] === 0x2d && this.boundaryLine(line, lineStart)) {
+      this.prevEol = eol;
+      return;
+    }
+    const top = this.frames[this.frames.length - 1]!;
+    if (top.inHeader) {
+      if (atLineStart && complete && line.length === eol) {
+        this.endHeader(top, this.offset);
+      } else if (top.headerBytes < MAX_HEADER_BYTES) {
+        top.header.push(Buffer.from(line));
+        top.headerBytes += line.length;
+      }
+    }
+    this.prevEol = eol;
+  }
+
+  /** Handles a line starting with "--"; true when it was a boundary of an open multipart. */
+  private boundaryLine(line: Buffer, lineStart: number): boolean {
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const f = this.frames[i]!;
+      const b = f.boundary;
+      if (!b || f.inHeader || f.mpState === 2 || line.length < 2 + b.length) continue;
+      if (line.compare(b, 0, b.length, 2, 2 + b.length) !== 0) continue;
+      const close = line[2 + b.length] === 0x2d && line[3 + b.length] === 0x2d;
+      // The line break before the boundary belongs to the boundary (RFC 2046 5.1.1).
+      const end = lineStart - this.prevEol;
+      this.closeFrames(i + 1, end, this.prevEol > 0 ? this.lfAtLineStart - 1 : this.lfAtLineStart);
+      if (close) {
+        f.mpState = 2;
+      } else {
+        if (this.parts >= MAX_PARTS) {
+          // too many parts: the rest stays in the multipart's epilogue
+          f.mpState = 2;
+          f.boundary = null;
+          return true;
+        }
+        f.mpState = 1;
+        const index = (f.node.children?.length ?? 0) + 1;
+        const child = newNode(f.node.path === '' ? String(index) : `${f.node.path}.${index}`, this.offset);
+        (f.node.children ??= []).push(child);
+        this.parts++;
+        const cf = this.frame(child, f.depth + 1, false, f.digest);
+        cf.lfAtBodyStart = this.lf;
+        this.frames.push(cf);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** Closes frames from index `from` to the top at byte `end` (LF count `lfEnd` before end). */
+  private closeFrames(from: number, end: number, lfEnd: number): void {
+    while (this.frames.length > from) {
+      const f = this.frames.pop()!;
+      const n = f.node;
+      if (f.inHeader) {
+        this.endHeader(f, Math.max(n.headerStart, end), true);
+        this.frames.pop();
+      }
+      n.bodyEnd = Math.max(n.bodyStart, end);
+      if (n.type === 'text' || (n.type === 'message' && n.subtype === 'rfc822' && n.message)) {
+        n.lines = Math.max(0, lfEnd - f.lfAtBodyStart);
+      }
+      if (n.children && n.children.length === 0) delete n.children;
+    }
+  }
+
+  /** The header of `f` ends at `headerEnd`; sets the node's MIME fields and prepares its body. */
+  private endHeader(f: Frame, headerEnd: number, closing = false): void {
+    const n = f.node;
+    f.inHeader = false;
+    n.headerEnd = headerEnd;
+    n.bodyStart = headerEnd;
+    n.bodyEnd = headerEnd;
+    f.lfAtBodyStart = this.lf;
+    const fields = parseHeaderFields(Buffer.concat(f.header).toString('latin1'));
+    f.header = [];
+    const info = partHeaderInfo(fields, f.parentDigest);
+    this.extras.info.set(n, info);
+    if (f.isMessage) this.extras.messageFields.set(n, fields);
+    n.type = info.type;
+    n.subtype = info.subtype;
+    n.params = info.params;
+    n.id = info.id;
+    n.description = info.description;
+    n.encoding = info.encoding;
+    n.md5 = info.md5;
+    n.disposition = info.disposition ? { type: info.disposition.type, params: info.disposition.params } : null;
+    n.language = info.language;
+    n.location = info.location;
+    if (closing) {
+      this.frames.push(f); // closeFrames pops it again
+      return;
+    }
+    const tooDeep = f.depth >= MAX_DEPTH;
+    if (n.type === 'multipart') {
+      const boundary = info.params['boundary'];
+      if (boundary && !tooDeep) {
+        f.boundary = Buffer.from(info.rawParams.find((p) => p.name === 'boundary')?.value ?? boundary, 'latin1');
+        f.digest = n.subtype === 'digest';
+        n.children = [];
+      }
+    } else if (n.type === 'message' && n.subtype === 'rfc822' && !tooDeep) {
+      const msg = newNode(n.path, headerEnd);
+      n.message = msg;
+      const mf = this.frame(msg, f.depth + 1, true, false);
+      mf.lfAtBodyStart = this.lf;
+      this.frames.push(mf);
+    }
+  }
+}
