@@ -1,0 +1,307 @@
+// The keymanager of one account: our own keypair (generated, renewed,
+// published), the keyring of correspondents' keys with the lookup chain
+// (local keyring → provider directory → WKD → HKP), and Autocrypt.
+import type { DocumentStore } from '../soledad/types.js';
+import { logger } from '../util/log.js';
+import {
+  autocryptField,
+  formatAutocryptHeader,
+  parseAutocryptHeader,
+  recommend,
+  updateGossipState,
+  updatePeerState,
+} from './autocrypt.js';
+import { generateKeyPair, inspect, publicBinary, readAllKeys, readAnyKey, renewKey, type KeyAlgorithm } from './keys.js';
+import { Keyring, normalizeAddress, preferredRecord } from './keyring.js';
+import { KeySources, type LookupOptions } from './lookup.js';
+import { extractAddresses, headerValue, headerValues, parseHeader, splitEntity, toCRLF } from './mime.js';
+import { buildEncrypted, buildSigned, openMessage, type OpenedMessage } from './pgpmime.js';
+import {
+  DEFAULT_LEVEL,
+  KeyManagerError,
+  OWN_KEY_DOC,
+  type AutocryptRecommendation,
+  type KeySource,
+  type LookupResult,
+  type OwnKeyDoc,
+  type ValidationLevel,
+} from './types.js';
+
+const DAY = 24 * 3600 * 1000;
+
+export interface KeyManagerOptions extends LookupOptions {
+  /** The synced, Soledad-encrypted store (keys follow the user to other devices). */
+  store: DocumentStore;
+  address: string;
+  name?: string;
+  algorithm?: KeyAlgorithm;
+  /** Lifetime of our key; default 365 days. */
+  keyLifetimeDays?: number;
+  /** Renew (extend the expiry of) our key when it expires within this many days; default 30. */
+  renewBeforeDays?: number;
+  /** Publishes our public key; default: PUT to the provider directory when a token is configured. */
+  publish?: (armored: string) => Promise<void>;
+  /** Our Autocrypt prefer-encrypt setting; default 'mutual'. */
+  preferEncrypt?: 'mutual' | 'nopreference';
+  now?: () => Date;
+}
+
+export class KeyManager {
+  readonly address: string;
+  readonly keyring: Keyring;
+  private readonly sources: KeySources;
+  private readonly now: () => Date;
+  private readonly log;
+
+  constructor(private readonly opts: KeyManagerOptions) {
+    this.address = normalizeAddress(opts.address);
+    this.now = opts.now ?? (() => new Date());
+    this.keyring = new Keyring(opts.store, this.now);
+    this.sources = new KeySources(opts, this.address.slice(this.address.lastIndexOf('@') + 1));
+    this.log = logger('keymanager', { address: this.address });
+  }
+
+  // ---- own key ----
+
+  async ownKey(): Promise<OwnKeyDoc | null> {
+    return this.opts.store.get<OwnKeyDoc>(OWN_KEY_DOC, this.address);
+  }
+
+  private async requireOwnKey(): Promise<OwnKeyDoc> {
+    const own = await this.ownKey();
+    if (!own) throw new KeyManagerError('no-own-key', `no keypair for ${this.address} yet`);
+    return own;
+  }
+
+  /**
+   * Makes sure we have a valid keypair: generates one at account creation,
+   * extends its expiry when it is close, and (re)publishes the public key
+   * when the directory has not seen this version. Safe to call at every start.
+   */
+  async ensureOwnKey(): Promise<OwnKeyDoc> {
+    const lifetime = (this.opts.keyLifetimeDays ?? 365) * 24 * 3600;
+    let own = await this.ownKey();
+    const now = this.now();
+    if (!own) {
+      const gen = await generateKeyPair({ address: this.address, name: this.opts.name, algorithm: this.opts.algorithm, lifetimeSeconds: lifetime, date: now });
+      own = {
+        address: this.address,
+        fingerprint: gen.fingerprint,
+        privateArmored: gen.privateArmored,
+        publicArmored: gen.publicArmored,
+        algorithm: this.opts.algorithm ?? 'curve25519',
+        createdAt: now.toISOString(),
+        expiresAt: gen.expiresAt,
+        previous: [],
+      };
+      await this.opts.store.put(OWN_KEY_DOC, this.address, own);
+      this.log.info({ fingerprint: own.fingerprint }, 'generated own keypair');
+    } else if (own.expiresAt && Date.parse(own.expiresAt) - now.getTime() < (this.opts.renewBeforeDays ?? 30) * DAY) {
+      const renewed = await renewKey(own.privateArmored, lifetime, now);
+      own = { ...own, privateArmored: renewed.privateArmored, publicArmored: renewed.publicArmored, expiresAt: renewed.expiresAt };
+      await this.opts.store.put(OWN_KEY_DOC, this.address, own);
+      this.log.info({ fingerprint: own.fingerprint, expiresAt: own.expiresAt }, 'renewed own key');
+    }
+    await this.keyring.add(this.address, own.publicArmored, 'own', 'verified');
+    if (own.published?.fingerprint !== own.fingerprint || own.published?.expiresAt !== own.expiresAt) {
+      await this.publishOwnKey(own).catch((err: Error) => this.log.warn({ err: err.message }, 'publishing own key failed; will retry at next start'));
+    }
+    return own;
+  }
+
+  private async publishOwnKey(own: OwnKeyDoc): Promise<void> {
+    const publish = this.opts.publish ?? (this.opts.provider?.token ? (a: string) => this.sources.publish(this.address, a) : null);
+    if (!publish) return;
+    await publish(own.publicArmored);
+    const fresh = (await this.ownKey()) ?? own;
+    fresh.published = { fingerprint: own.fingerprint, expiresAt: own.expiresAt, at: this.now().toISOString() };
+    await this.opts.store.put(OWN_KEY_DOC, this.address, fresh);
+  }
+
+  async exportPublicKey(): Promise<string> {
+    return (await this.requireOwnKey()).publicArmored;
+  }
+
+  /** Armored private key, unprotected (for `gpg --import`); the caller must handle it with care. */
+  async exportPrivateKey(): Promise<string> {
+    return (await this.requireOwnKey()).privateArmored;
+  }
+
+  // ---- keyring and lookup ----
+
+  /** Imports every key of an armored block (e.g. `gpg --export --armor`), for each address in its user IDs. */
+  async importKeys(armored: string, opts: { level?: ValidationLevel; source?: KeySource } = {}): Promise<string[]> {
+    const source = opts.source ?? 'import';
+    const level = opts.level ?? DEFAULT_LEVEL[source];
+    const fingerprints: string[] = [];
+    for (const key of await readAllKeys(armored)) {
+      const info = await inspect(key, this.now());
+      const pub = key.isPrivate() ? key.toPublic() : key;
+      for (const addr of info.addresses) await this.keyring.add(addr, pub.armor(), source, level);
+      fingerprints.push(info.fingerprint);
+    }
+    return fingerprints;
+  }
+
+  async pin(address: string, fingerprint: string): Promise<void> {
+    await this.keyring.pin(address, fingerprint);
+  }
+
+  async unpin(address: string): Promise<void> {
+    await this.keyring.unpin(address);
+  }
+
+  /**
+   * The key to encrypt to for `address`: the keyring's preferred usable key;
+   * when there is none (or `refresh`), the network sources are asked in
+   * order and what they return is stored at their level. The choice is then
+   * made again over everything known, so a weaker source cannot displace a
+   * stronger key.
+   */
+  async lookup(address: string, opts: { refresh?: boolean } = {}): Promise<LookupResult> {
+    const addr = normalizeAddress(address);
+    const now = this.now();
+    let choice = await preferredRecord(await this.keyring.load(addr), now);
+    if ('record' in choice && !opts.refresh) return this.found(addr, choice.record);
+    for await (const cand of this.sources.candidates(addr)) {
+      const level: ValidationLevel = DEFAULT_LEVEL[cand.source];
+      try {
+        await this.keyring.add(addr, cand.data, cand.source, level);
+      } catch (err) {
+        this.log.warn({ recipient: addr, source: cand.source, err: (err as Error).message }, 'rejected key from source');
+        continue;
+      }
+      choice = await preferredRecord(await this.keyring.load(addr), now);
+      if ('record' in choice) break;
+    }
+    return 'record' in choice ? this.found(addr, choice.record) : { found: false, reason: choice.reason };
+  }
+
+  private found(address: string, rec: { fingerprint: string; armored: string; level: ValidationLevel; source: KeySource }): LookupResult {
+    return { found: true, key: { address, fingerprint: rec.fingerprint, armored: rec.armored, level: rec.level, source: rec.source } };
+  }
+
+  // ---- Autocrypt ----
+
+  /** Our outgoing `Autocrypt:` header field (CRLF-terminated). */
+  async autocryptHeader(): Promise<string> {
+    const own = await this.requireOwnKey();
+    const keydata = publicBinary(await readAnyKey(own.publicArmored));
+    return autocryptField('Autocrypt', formatAutocryptHeader({ addr: this.address, preferEncrypt: this.opts.preferEncrypt ?? 'mutual', keydata }));
+  }
+
+  /** `Autocrypt-Gossip:` fields for the encrypted part of a message to several recipients (§2.6). */
+  async gossipHeaders(addresses: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const a of addresses) {
+      const r = await this.lookupLocal(a);
+      if (!r.found) continue;
+      const keydata = publicBinary(await readAnyKey(r.key.armored));
+      out.push(autocryptField('Autocrypt-Gossip', formatAutocryptHeader({ addr: r.key.address, keydata })));
+    }
+    return out;
+  }
+
+  private async lookupLocal(address: string): Promise<LookupResult> {
+    const c = await preferredRecord(await this.keyring.load(address), this.now());
+    return 'record' in c ? this.found(normalizeAddress(address), c.record) : { found: false, reason: c.reason };
+  }
+
+  /**
+   * Updates Autocrypt peer state from a received (cleartext) message: the
+   * sender's Autocrypt header, and Autocrypt-Gossip headers when the message
+   * was encrypted (gossip is only trusted inside encryption).
+   */
+  async processIncoming(raw: Buffer, opts: { encrypted: boolean }): Promise<void> {
+    const { header } = splitEntity(toCRLF(raw));
+    const fields = parseHeader(header);
+    const from = extractAddresses(headerValues(fields, 'from'))[0];
+    if (!from || from === this.address) return;
+    const dateValue = headerValue(fields, 'date');
+    const parsedDate = dateValue ? new Date(dateValue) : this.now();
+    const date = Number.isNaN(parsedDate.getTime()) ? this.now() : parsedDate;
+    // §2.3: only a single valid header whose addr matches From counts.
+    const headers = headerValues(fields, 'autocrypt').map(parseAutocryptHeader).filter((h) => h?.addr === from);
+    const header1 = headers.length === 1 ? headers[0] : null;
+    let accepted: { fingerprint: string; preferEncrypt: 'mutual' | 'nopreference' } | null = null;
+    if (header1) {
+      try {
+        const { record } = await this.keyring.add(from, header1.keydata, 'autocrypt', 'autocrypt');
+        accepted = { fingerprint: record.fingerprint, preferEncrypt: header1.preferEncrypt };
+      } catch (err) {
+        this.log.debug({ peer: from, err: (err as Error).message }, 'ignored Autocrypt header');
+      }
+    }
+    const doc = await this.keyring.load(from);
+    doc.autocrypt = updatePeerState(doc.autocrypt, date, accepted, this.now()).state;
+    await this.keyring.save(doc);
+    if (!opts.encrypted) return;
+    const recipients = new Set(extractAddresses([...headerValues(fields, 'to'), ...headerValues(fields, 'cc')]));
+    for (const value of headerValues(fields, 'autocrypt-gossip')) {
+      const g = parseAutocryptHeader(value);
+      if (!g || !recipients.has(g.addr) || g.addr === this.address) continue;
+      try {
+        const { record } = await this.keyring.add(g.addr, g.keydata, 'gossip', 'gossip');
+        const gdoc = await this.keyring.load(g.addr);
+        gdoc.autocrypt = updateGossipState(gdoc.autocrypt, date, record.fingerprint, this.now()).state;
+        await this.keyring.save(gdoc);
+      } catch (err) {
+        this.log.debug({ peer: g.addr, err: (err as Error).message }, 'ignored gossip header');
+      }
+    }
+  }
+
+  /** Autocrypt Level 1 recommendation for a recipient (§2.4). */
+  async recommendation(address: string): Promise<AutocryptRecommendation> {
+    const doc = await this.keyring.load(address);
+    const now = this.now();
+    const usable = async (fpr?: string): Promise<boolean> => {
+      const rec = fpr ? doc.keys.find((k) => k.fingerprint === fpr) : undefined;
+      return rec ? (await inspect(await readAnyKey(rec.armored), now)).canEncrypt : false;
+    };
+    return recommend(doc.autocrypt, {
+      ownPreferEncrypt: this.opts.preferEncrypt ?? 'mutual',
+      autocryptKeyUsable: await usable(doc.autocrypt?.fingerprint),
+      gossipKeyUsable: await usable(doc.autocrypt?.gossipFingerprint),
+    });
+  }
+
+  // ---- messages ----
+
+  /** PGP/MIME signed with our key. */
+  async sign(raw: Buffer): Promise<Buffer> {
+    return buildSigned(raw, { signingKey: (await this.requireOwnKey()).privateArmored });
+  }
+
+  /** PGP/MIME signed and encrypted to the recipients' keys and to ourselves. */
+  async encrypt(raw: Buffer, recipientKeys: string[], opts: { gossip?: string[] } = {}): Promise<Buffer> {
+    const own = await this.requireOwnKey();
+    return buildEncrypted(raw, {
+      signingKey: own.privateArmored,
+      encryptionKeys: [...recipientKeys, own.publicArmored],
+      innerHeaders: opts.gossip,
+    });
+  }
+
+  async markUsed(address: string, fingerprint: string): Promise<void> {
+    await this.keyring.markUsed(address, fingerprint);
+  }
+
+  /**
+   * Opens a received message with our keys (current and retired) and the
+   * keyring's keys for its sender, then learns from it (Autocrypt).
+   */
+  async openMessage(raw: Buffer): Promise<OpenedMessage> {
+    const own = await this.requireOwnKey();
+    const learn = (msg: Buffer, encrypted: boolean): Promise<void> =>
+      this.processIncoming(msg, { encrypted }).catch((err: Error) => this.log.warn({ err: err.message }, 'Autocrypt processing failed'));
+    // The sender's Autocrypt header first, so a first signed message from them verifies.
+    await learn(raw, false);
+    const opened = await openMessage(raw, {
+      decryptionKeys: [own.privateArmored, ...own.previous.map((p) => p.privateArmored)],
+      verificationKeys: async (from) => (from ? (await this.keyring.load(from)).keys.map((k) => k.armored) : []),
+    });
+    if (opened.encryption === 'decrypted') await learn(opened.raw, true);
+    return opened;
+  }
+}
