@@ -1,0 +1,97 @@
+// Storing a message's content: the exact bytes as a content-addressed blob
+// and its structure document, each written once however many mailboxes or
+// deliveries refer to them. A streamed source is hashed as it passes; small
+// ones are kept in memory, larger ones are spooled into a temporary blob of
+// the (encrypted) store and then moved under their hash, so a 25 MB message
+// is never held in memory.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { DocumentStore } from '../../soledad/types.js';
+import type { MessageStructure } from '../structure/types.js';
+import { DOC } from './documents.js';
+import { spoolBlobId } from './ids.js';
+import { fallbackStructure } from './fallback-structure.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('mail-content');
+
+export interface Analyzer {
+  analyzeMessage(raw: Buffer): MessageStructure;
+  analyzeStream(src: Readable): Promise<MessageStructure>;
+}
+
+export interface StoredContent {
+  hash: string;
+  size: number;
+}
+
+/** Sources up to this size are hashed and analyzed in memory. */
+const IN_MEMORY_LIMIT = 1 << 20;
+
+export async function storeContent(
+  docs: DocumentStore,
+  analyzer: Analyzer,
+  source: AsyncIterable<Buffer> | Buffer,
+): Promise<StoredContent> {
+  if (Buffer.isBuffer(source)) return storeBuffer(docs, analyzer, source);
+  const hasher = createHash('sha256');
+  const head: Buffer[] = [];
+  let size = 0;
+  const it = source[Symbol.asyncIterator]();
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return storeBuffer(docs, analyzer, Buffer.concat(head, size));
+    const chunk = Buffer.from(r.value);
+    hasher.update(chunk);
+    head.push(chunk);
+    size += chunk.length;
+    if (size > IN_MEMORY_LIMIT) break;
+  }
+  // Large: spool what we have plus the rest of the source, hashing the rest on the way.
+  const spool = spoolBlobId();
+  async function* rest(): AsyncGenerator<Buffer> {
+    yield* head.splice(0);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      const chunk = Buffer.from(r.value);
+      hasher.update(chunk);
+      size += chunk.length;
+      yield chunk;
+    }
+  }
+  try {
+    await docs.putBlob(spool, rest());
+    const hash = hasher.digest('hex');
+    if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, docs.readBlob(spool));
+    await ensureStructure(docs, hash, () => analyzer.analyzeStream(docs.readBlob(hash)), size);
+    return { hash, size };
+  } finally {
+    await docs.deleteBlob(spool).catch(() => undefined);
+  }
+}
+
+async function storeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer): Promise<StoredContent> {
+  const hash = createHash('sha256').update(raw).digest('hex');
+  if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, raw);
+  await ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length);
+  return { hash, size: raw.length };
+}
+
+/** Writes the structure doc unless present. Bad input never fails a store: the fallback is a flat text body. */
+async function ensureStructure(
+  docs: DocumentStore,
+  hash: string,
+  analyze: () => Promise<MessageStructure>,
+  size: number,
+): Promise<void> {
+  if (await docs.get(DOC.structure, hash)) return;
+  let structure: MessageStructure;
+  try {
+    structure = await analyze();
+  } catch (err) {
+    log.warn({ hash, size, err: (err as Error).message }, 'MIME analysis failed; storing a flat structure');
+    structure = fallbackStructure(size);
+  }
+  await docs.put(DOC.structure, hash, structure);
+}

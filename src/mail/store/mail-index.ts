@@ -1,0 +1,237 @@
+// The in-memory index of every mailbox and entry: what SELECT, STATUS, STORE
+// and friends read, and the source of the change events. It folds in entry
+// and mailbox documents, from this device's own writes and from the changes
+// feed (sync), through the same merge, so a change seen twice or out of order
+// is a no-op. UIDs and MODSEQs are assigned here, the first time this device
+// sees an entry (or a visible change of it), and persisted in `local` before
+// anyone is told (UID never reused: RFC 3501 2.3.1.1; MODSEQ: RFC 7162 3).
+import type { DocumentStore } from '../../soledad/types.js';
+import type { MailboxChange, MailboxInfo, MessageMeta } from '../mailstore.js';
+import { activeFlags, type EntryDoc, type MailboxDoc } from './documents.js';
+import { mergeEntry, mergeMailbox } from './merge.js';
+import { LOCAL, type MailboxState, type UidRecord } from './device-state.js';
+
+export interface EntryRec {
+  id: string;
+  /** 0 = never shown on this device (arrived already expunged). */
+  uid: number;
+  modseq: number;
+  doc: EntryDoc;
+  flags: string[];
+}
+
+export interface MailboxSlot {
+  id: string;
+  /** null until the mailbox document is seen (entries may arrive by sync first). */
+  doc: MailboxDoc | null;
+  uidValidity: number;
+  uidNext: number;
+  highestModseq: number;
+  /** UIDs of the live (not expunged) messages, ascending. */
+  uids: number[];
+  byUid: Map<number, EntryRec>;
+}
+
+export class MailIndex {
+  readonly mailboxes = new Map<string, MailboxSlot>();
+  readonly entries = new Map<string, EntryRec>();
+  /** Device-wide MODSEQ counter: per-mailbox HIGHESTMODSEQ is the largest in that mailbox. */
+  modseq = 0;
+  private maxUidValidity = 0;
+  /** Per mailbox, the highest UID and MODSEQ ever assigned here: the floor for UIDNEXT/HIGHESTMODSEQ. */
+  private readonly floors = new Map<string, { uid: number; modseq: number }>();
+
+  constructor(
+    private readonly local: DocumentStore,
+    private readonly emit: (change: MailboxChange) => void,
+    /** UIDs this device assigned before (from `local`), consumed as entries are seen. */
+    private readonly assigned: Map<string, UidRecord> = new Map(),
+    private readonly states: Map<string, MailboxState> = new Map(),
+  ) {
+    for (const r of assigned.values()) {
+      if (r.s > this.modseq) this.modseq = r.s;
+      const f = this.floors.get(r.m);
+      if (!f) this.floors.set(r.m, { uid: r.u, modseq: r.s });
+      else {
+        if (r.u > f.uid) f.uid = r.u;
+        if (r.s > f.modseq) f.modseq = r.s;
+      }
+    }
+    for (const s of states.values()) if (s.uidValidity > this.maxUidValidity) this.maxUidValidity = s.uidValidity;
+  }
+
+  // --- lookups -------------------------------------------------------------
+
+  /** Live mailboxes (document seen, not deleted). */
+  liveMailboxes(): MailboxSlot[] {
+    return [...this.mailboxes.values()].filter((s) => s.doc !== null && s.doc.deleted === null);
+  }
+
+  /** The live mailbox with this (normalized) name; on a name clash the lowest id wins. */
+  byName(name: string): MailboxSlot | undefined {
+    let found: MailboxSlot | undefined;
+    for (const s of this.mailboxes.values()) {
+      if (s.doc && s.doc.deleted === null && s.doc.name === name && (!found || s.id < found.id)) found = s;
+    }
+    return found;
+  }
+
+  info(slot: MailboxSlot): MailboxInfo {
+    const doc = slot.doc!;
+    return {
+      id: slot.id,
+      name: doc.name,
+      specialUse: doc.specialUse,
+      subscribed: doc.subscribed,
+      uidValidity: slot.uidValidity,
+      uidNext: slot.uidNext,
+      // RFC 7162 3.1.2.1: HIGHESTMODSEQ is at least 1.
+      highestModseq: Math.max(1, slot.highestModseq),
+    };
+  }
+
+  static meta(rec: EntryRec): MessageMeta {
+    return {
+      uid: rec.uid,
+      hash: rec.doc.hash,
+      flags: [...rec.flags],
+      modseq: rec.modseq,
+      internalDate: rec.doc.internalDate,
+      size: rec.doc.size,
+    };
+  }
+
+  // --- folding in documents (callers serialize) ----------------------------
+
+  async applyMailbox(id: string, incoming: MailboxDoc | null): Promise<void> {
+    const slot = await this.slot(id);
+    let merged: MailboxDoc | null;
+    if (incoming === null) merged = slot.doc ? { ...slot.doc, deleted: slot.doc.deleted ?? '0' } : null;
+    else merged = slot.doc ? mergeMailbox(slot.doc, incoming) : incoming;
+    if (JSON.stringify(merged) === JSON.stringify(slot.doc)) return;
+    slot.doc = merged;
+    this.emit({ kind: 'mailboxes' });
+  }
+
+  /** Folds an entry document in; returns its record (null if it was never shown here and is gone). */
+  async applyEntry(id: string, incoming: EntryDoc | null): Promise<EntryRec | null> {
+    const rec = this.entries.get(id);
+    if (!rec) return incoming ? this.firstSight(id, incoming) : null;
+    const wasExpunged = rec.doc.expunged !== null;
+    rec.doc = mergeEntry(rec.doc, incoming ?? { ...rec.doc, expunged: '0' });
+    if (rec.uid === 0 || wasExpunged) return rec;
+    const slot = await this.slot(rec.doc.mailbox);
+    if (rec.doc.expunged !== null) {
+      removeSorted(slot.uids, rec.uid);
+      slot.byUid.delete(rec.uid);
+      await this.bump(slot, rec);
+      this.emit({ kind: 'expunge', mailboxId: slot.id, uid: rec.uid, modseq: rec.modseq });
+      return rec;
+    }
+    const flags = activeFlags(rec.doc);
+    if (flags.join(' ') === rec.flags.join(' ')) return rec;
+    rec.flags = flags;
+    await this.bump(slot, rec);
+    this.emit({ kind: 'flags', mailboxId: slot.id, message: MailIndex.meta(rec) });
+    return rec;
+  }
+
+  private async firstSight(id: string, doc: EntryDoc): Promise<EntryRec> {
+    const slot = await this.slot(doc.mailbox);
+    const flags = activeFlags(doc);
+    const expunged = doc.expunged !== null;
+    const before = this.assigned.get(id);
+    if (before) {
+      this.assigned.delete(id);
+      const rec: EntryRec = { id, uid: before.u, modseq: before.s, doc, flags };
+      this.entries.set(id, rec);
+      if (before.u >= slot.uidNext) slot.uidNext = before.u + 1;
+      if (before.s > slot.highestModseq) slot.highestModseq = before.s;
+      if (before.x === 1) return rec;
+      // Changed while this device was not looking (e.g. synced before the index opened).
+      if (expunged || before.f !== flags.join(' ')) await this.bump(slot, rec);
+      if (!expunged) {
+        insertSorted(slot.uids, rec.uid);
+        slot.byUid.set(rec.uid, rec);
+      }
+      return rec;
+    }
+    const rec: EntryRec = { id, uid: 0, modseq: 0, doc, flags };
+    this.entries.set(id, rec);
+    if (expunged) return rec; // never shown here: nothing to announce, no UID spent
+    rec.uid = slot.uidNext++;
+    insertSorted(slot.uids, rec.uid);
+    slot.byUid.set(rec.uid, rec);
+    await this.bump(slot, rec);
+    this.emit({ kind: 'exists', mailboxId: slot.id, message: MailIndex.meta(rec) });
+    return rec;
+  }
+
+  /** New MODSEQ for a visible change, persisted before the change is announced. */
+  private async bump(slot: MailboxSlot, rec: EntryRec): Promise<void> {
+    rec.modseq = ++this.modseq;
+    slot.highestModseq = rec.modseq;
+    const record: UidRecord = {
+      m: slot.id,
+      u: rec.uid,
+      s: rec.modseq,
+      f: rec.flags.join(' '),
+      x: rec.doc.expunged !== null ? 1 : 0,
+    };
+    await this.local.put(LOCAL.uid, rec.id, record);
+  }
+
+  /** The slot of a mailbox id, created with a fresh persisted UIDVALIDITY the first time. */
+  async slot(id: string): Promise<MailboxSlot> {
+    let slot = this.mailboxes.get(id);
+    if (slot) return slot;
+    let state = this.states.get(id);
+    if (!state) {
+      // Seconds since the epoch, but strictly above any UIDVALIDITY this device
+      // gave before, so a mailbox deleted and re-created gets a new one.
+      state = { uidValidity: Math.max(Math.floor(Date.now() / 1000), this.maxUidValidity + 1) };
+      this.states.set(id, state);
+      await this.local.put(LOCAL.mailboxState, id, state);
+    }
+    if (state.uidValidity > this.maxUidValidity) this.maxUidValidity = state.uidValidity;
+    slot = this.mailboxes.get(id); // another caller may have created it meanwhile
+    if (slot) return slot;
+    const floor = this.floors.get(id);
+    slot = {
+      id,
+      doc: null,
+      uidValidity: state.uidValidity,
+      uidNext: (floor?.uid ?? 0) + 1,
+      highestModseq: floor?.modseq ?? 0,
+      uids: [],
+      byUid: new Map(),
+    };
+    this.mailboxes.set(id, slot);
+    return slot;
+  }
+}
+
+function search(arr: number[], v: number): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function insertSorted(arr: number[], v: number): void {
+  if (arr.length === 0 || arr[arr.length - 1] < v) {
+    arr.push(v);
+    return;
+  }
+  const i = search(arr, v);
+  if (arr[i] !== v) arr.splice(i, 0, v);
+}
+
+function removeSorted(arr: number[], v: number): void {
+  const i = search(arr, v);
+  if (arr[i] === v) arr.splice(i, 1);
+}

@@ -1,0 +1,312 @@
+// The MailStore over a DocumentStore (Soledad): intent-level operations that
+// write mail documents and fold them into the in-memory index. Every write
+// stores the document merged with what the index knows, so a plain put never
+// undoes a change that arrived by sync. Index-changing work runs one at a
+// time (the `serial` queue), so UIDs are handed out and announced in order.
+import type { Readable } from 'node:stream';
+import type { DocumentStore } from '../../soledad/types.js';
+import {
+  MailStoreError,
+  type AppendOptions,
+  type AppendResult,
+  type CopyResult,
+  type FlagOperation,
+  type MailboxChange,
+  type MailboxInfo,
+  type MailboxStatus,
+  type MailStore,
+  type MessageMeta,
+  type SpecialUse,
+  type StoreResult,
+} from '../mailstore.js';
+import type { MessageStructure } from '../structure/types.js';
+import type { HybridLogicalClock } from '../../soledad/hlc.js';
+import { storeContent, type Analyzer } from './content.js';
+import { DOC, canonicalFlags, newEntry, newMailbox, withFlags, type EntryDoc, type MailboxDoc } from './documents.js';
+import { entryId, randomId } from './ids.js';
+import { MailIndex, type EntryRec, type MailboxSlot } from './mail-index.js';
+import { checkNewName, compareNames, isInferior, normalizeName, parentNames } from './mailbox-names.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('mailstore');
+
+export interface DeliverOptions {
+  /** Stable id of this delivery (the incoming document's id): a repeat is a no-op. */
+  deliveryId: string;
+  flags?: string[];
+  internalDate?: number;
+}
+
+export interface DeliverResult extends AppendResult {
+  /** True when this delivery had already been stored. */
+  duplicate: boolean;
+}
+
+export class DocumentMailStore implements MailStore {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<(change: MailboxChange) => void>();
+
+  constructor(
+    readonly docs: DocumentStore,
+    readonly index: MailIndex,
+    private readonly analyzer: Analyzer,
+    readonly clock: HybridLogicalClock,
+  ) {}
+
+  /** Runs index-changing work one at a time, in call order. */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  emit(change: MailboxChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        log.error({ err: (err as Error).message, kind: change.kind }, 'change listener failed');
+      }
+    }
+  }
+
+  subscribe(listener: (change: MailboxChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // --- mailboxes -----------------------------------------------------------
+
+  async listMailboxes(): Promise<MailboxInfo[]> {
+    return this.index
+      .liveMailboxes()
+      .map((s) => this.index.info(s))
+      .sort((a, b) => compareNames(a.name, b.name));
+  }
+
+  async status(mailbox: string): Promise<MailboxStatus> {
+    const slot = this.slot(mailbox);
+    let unseen = 0;
+    let size = 0;
+    for (const rec of slot.byUid.values()) {
+      if (!rec.flags.includes('\\Seen')) unseen++;
+      size += rec.doc.size;
+    }
+    return { ...this.index.info(slot), messages: slot.uids.length, unseen, size };
+  }
+
+  createMailbox(name: string, opts: { specialUse?: SpecialUse } = {}): Promise<MailboxInfo> {
+    return this.serial(async () => {
+      const n = normalizeName(name);
+      checkNewName(n);
+      if (this.index.byName(n)) throw new MailStoreError('ALREADYEXISTS', 'Mailbox already exists');
+      // RFC 3501 6.3.3: create the superior hierarchy as needed.
+      for (const parent of parentNames(n)) {
+        if (!this.index.byName(parent)) await this.writeMailbox(randomId(), newMailbox(parent, null, this.clock.now(), Date.now()));
+      }
+      const slot = await this.writeMailbox(randomId(), newMailbox(n, opts.specialUse ?? null, this.clock.now(), Date.now()));
+      return this.index.info(slot);
+    });
+  }
+
+  /** Creates a mailbox with a fixed id unless that id or the name is already known. */
+  ensureMailbox(id: string, name: string, specialUse: SpecialUse | null): Promise<void> {
+    return this.serial(async () => {
+      if (this.index.mailboxes.get(id)?.doc || this.index.byName(name)) return;
+      await this.writeMailbox(id, newMailbox(name, specialUse, this.clock.now(), Date.now()));
+    });
+  }
+
+  deleteMailbox(name: string): Promise<void> {
+    return this.serial(async () => {
+      const slot = this.slot(name);
+      if (slot.doc!.name === 'INBOX') throw new MailStoreError('CANNOT', 'INBOX cannot be deleted');
+      await this.expungeLocked(slot, [...slot.uids]);
+      await this.writeMailbox(slot.id, { ...slot.doc!, deleted: this.clock.now() });
+    });
+  }
+
+  renameMailbox(from: string, to: string): Promise<void> {
+    return this.serial(async () => {
+      const src = this.slot(from);
+      const f = src.doc!.name;
+      const t = normalizeName(to);
+      checkNewName(t);
+      if (this.index.byName(t)) throw new MailStoreError('ALREADYEXISTS', 'Target mailbox already exists');
+      if (isInferior(t, f)) throw new MailStoreError('CANNOT', 'Cannot move a mailbox into itself');
+      for (const parent of parentNames(t)) {
+        if (!this.index.byName(parent)) await this.writeMailbox(randomId(), newMailbox(parent, null, this.clock.now(), Date.now()));
+      }
+      if (f === 'INBOX') {
+        // RFC 3501 6.3.5: INBOX's messages move to the new mailbox; INBOX stays, empty; its inferiors are unaffected.
+        const dst = await this.writeMailbox(randomId(), newMailbox(t, null, this.clock.now(), Date.now()));
+        const uids = [...src.uids];
+        await this.copyLocked(src, uids, dst);
+        await this.expungeLocked(src, uids);
+        return;
+      }
+      const at = this.clock.now();
+      for (const slot of this.index.liveMailboxes()) {
+        const name = slot.doc!.name;
+        if (name !== f && !isInferior(name, f)) continue;
+        await this.writeMailbox(slot.id, { ...slot.doc!, name: t + name.slice(f.length), nameAt: at });
+      }
+    });
+  }
+
+  setSubscribed(name: string, subscribed: boolean): Promise<void> {
+    return this.serial(async () => {
+      const slot = this.index.byName(normalizeName(name));
+      if (!slot) {
+        // UNSUBSCRIBE of a name that no longer exists succeeds (RFC 3501 6.3.7).
+        if (!subscribed) return;
+        throw new MailStoreError('NONEXISTENT', 'No such mailbox');
+      }
+      if (slot.doc!.subscribed === subscribed) return;
+      await this.writeMailbox(slot.id, { ...slot.doc!, subscribed, subscribedAt: this.clock.now() });
+    });
+  }
+
+  // --- messages ------------------------------------------------------------
+
+  async messages(mailbox: string): Promise<{ info: MailboxInfo; messages: MessageMeta[] }> {
+    const slot = this.slot(mailbox);
+    return { info: this.index.info(slot), messages: slot.uids.map((u) => MailIndex.meta(slot.byUid.get(u)!)) };
+  }
+
+  async append(mailbox: string, source: AsyncIterable<Buffer> | Buffer, opts: AppendOptions = {}): Promise<AppendResult> {
+    const r = await this.deliver(mailbox, source, { ...opts, deliveryId: randomId() });
+    return { uidValidity: r.uidValidity, uid: r.uid };
+  }
+
+  /** Stores a message for the fetch loop: idempotent per deliveryId (same id → same single entry). */
+  async deliver(mailbox: string, source: AsyncIterable<Buffer> | Buffer, opts: DeliverOptions): Promise<DeliverResult> {
+    // APPEND to a missing mailbox: NO [TRYCREATE] (RFC 3501 6.3.11); checked before reading the source.
+    this.slot(mailbox, 'TRYCREATE');
+    const content = await storeContent(this.docs, this.analyzer, source);
+    return this.serial(async () => {
+      const slot = this.slot(mailbox, 'TRYCREATE');
+      const id = entryId(slot.id, content.hash, opts.deliveryId);
+      const known = this.index.entries.get(id);
+      if (known) return { uidValidity: slot.uidValidity, uid: known.uid, duplicate: true };
+      const stored = await this.docs.get<EntryDoc>(DOC.entry, id);
+      const doc = stored ?? newEntry(slot.id, content.hash, content.size, opts.internalDate ?? Date.now(), opts.flags ?? [], this.clock.now());
+      if (!stored) await this.docs.put(DOC.entry, id, doc);
+      const rec = await this.index.applyEntry(id, doc);
+      return { uidValidity: slot.uidValidity, uid: rec?.uid ?? 0, duplicate: stored !== null };
+    });
+  }
+
+  storeFlags(
+    mailbox: string,
+    uids: number[],
+    op: FlagOperation,
+    flags: string[],
+    opts: { unchangedSince?: number } = {},
+  ): Promise<StoreResult> {
+    return this.serial(async () => {
+      const slot = this.slot(mailbox);
+      const given = canonicalFlags(flags);
+      const at = this.clock.now();
+      const modified: number[] = [];
+      const changes: Array<{ rec: EntryRec; doc: EntryDoc }> = [];
+      for (const rec of this.recs(slot, uids)) {
+        // RFC 7162 3.1.3: leave messages changed since UNCHANGEDSINCE alone and report them.
+        if (opts.unchangedSince !== undefined && rec.modseq > opts.unchangedSince) {
+          modified.push(rec.uid);
+          continue;
+        }
+        const next = new Set(op === 'set' ? given : rec.flags);
+        if (op === 'add') for (const f of given) next.add(f);
+        if (op === 'remove') for (const f of given) next.delete(f);
+        if (next.size === rec.flags.length && rec.flags.every((f) => next.has(f))) continue;
+        changes.push({ rec, doc: withFlags(rec.doc, [...next], at) });
+      }
+      await this.docs.bulkPut(changes.map((c) => ({ type: DOC.entry, id: c.rec.id, content: c.doc })));
+      const updated: MessageMeta[] = [];
+      for (const c of changes) {
+        const rec = await this.index.applyEntry(c.rec.id, c.doc);
+        if (rec) updated.push(MailIndex.meta(rec));
+      }
+      return { updated, modified };
+    });
+  }
+
+  copy(from: string, uids: number[], to: string): Promise<CopyResult> {
+    return this.serial(async () => this.copyLocked(this.slot(from), uids, this.slot(to, 'TRYCREATE')));
+  }
+
+  move(from: string, uids: number[], to: string): Promise<CopyResult> {
+    return this.serial(async () => {
+      const src = this.slot(from);
+      const result = await this.copyLocked(src, uids, this.slot(to, 'TRYCREATE'));
+      await this.expungeLocked(src, result.mapping.map(([u]) => u));
+      return result;
+    });
+  }
+
+  expunge(mailbox: string, uids: number[]): Promise<number[]> {
+    return this.serial(async () => this.expungeLocked(this.slot(mailbox), uids));
+  }
+
+  // --- content -------------------------------------------------------------
+
+  async structure(hash: string): Promise<MessageStructure> {
+    const s = await this.docs.get<MessageStructure>(DOC.structure, hash);
+    if (!s) throw new MailStoreError('NONEXISTENT', 'No such message content');
+    return s;
+  }
+
+  read(hash: string, start?: number, end?: number): Readable {
+    return this.docs.readBlob(hash, start, end);
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  /** The live mailbox of that name, or the error IMAP expects. */
+  private slot(name: string, missing: 'NONEXISTENT' | 'TRYCREATE' = 'NONEXISTENT'): MailboxSlot {
+    const slot = this.index.byName(normalizeName(name));
+    if (!slot) throw new MailStoreError(missing, 'No such mailbox');
+    return slot;
+  }
+
+  /** Records of the given UIDs that exist in the mailbox, ascending, without duplicates. */
+  private recs(slot: MailboxSlot, uids: number[]): EntryRec[] {
+    const out: EntryRec[] = [];
+    for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
+      const rec = slot.byUid.get(uid);
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  private async writeMailbox(id: string, doc: MailboxDoc): Promise<MailboxSlot> {
+    await this.docs.put(DOC.mailbox, id, doc);
+    await this.index.applyMailbox(id, doc);
+    return this.index.mailboxes.get(id)!;
+  }
+
+  private async copyLocked(src: MailboxSlot, uids: number[], dst: MailboxSlot): Promise<CopyResult> {
+    const at = this.clock.now();
+    const copies = this.recs(src, uids).map((rec) => ({
+      uid: rec.uid,
+      id: entryId(dst.id, rec.doc.hash, randomId()),
+      doc: newEntry(dst.id, rec.doc.hash, rec.doc.size, rec.doc.internalDate, rec.flags, at),
+    }));
+    await this.docs.bulkPut(copies.map((c) => ({ type: DOC.entry, id: c.id, content: c.doc })));
+    const mapping: Array<[number, number]> = [];
+    for (const c of copies) {
+      const rec = await this.index.applyEntry(c.id, c.doc);
+      if (rec) mapping.push([c.uid, rec.uid]);
+    }
+    return { uidValidity: dst.uidValidity, mapping };
+  }
+
+  private async expungeLocked(slot: MailboxSlot, uids: number[]): Promise<number[]> {
+    const at = this.clock.now();
+    const gone = this.recs(slot, uids).map((rec) => ({ rec, doc: { ...rec.doc, expunged: at } }));
+    await this.docs.bulkPut(gone.map((g) => ({ type: DOC.entry, id: g.rec.id, content: g.doc })));
+    for (const g of gone) await this.index.applyEntry(g.rec.id, g.doc);
+    return gone.map((g) => g.rec.uid);
+  }
+}

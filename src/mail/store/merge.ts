@@ -1,0 +1,63 @@
+// Deterministic merges of the mutable documents, for Soledad's conflict
+// resolution (registerMerge) and for the index folding in changes that
+// arrive out of order. Both are commutative, associative and idempotent:
+// per-flag last writer wins by stamp; an expunge or a mailbox deletion wins
+// over everything and is never undone.
+import type { EntryDoc, FlagState, MailboxDoc } from './documents.js';
+
+/** Newer stamp wins; equal stamps (one write) prefer "set" so the result does not depend on order. */
+function laterFlag(a: FlagState, b: FlagState): FlagState {
+  if (a[1] !== b[1]) return a[1] > b[1] ? a : b;
+  return a[0] >= b[0] ? a : b;
+}
+
+/** The earliest of two tombstones (null = none). */
+function firstTombstone(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a < b ? a : b;
+}
+
+/** Picks one of two values by a total order, so a merge of inconsistent copies is still deterministic. */
+function pick<T>(a: T, b: T): T {
+  if (a === b) return a;
+  return JSON.stringify(a) <= JSON.stringify(b) ? a : b;
+}
+
+export function mergeEntry(a: EntryDoc, b: EntryDoc): EntryDoc {
+  const flags: Record<string, FlagState> = { ...a.flags };
+  for (const [f, state] of Object.entries(b.flags)) {
+    flags[f] = flags[f] ? laterFlag(flags[f], state) : state;
+  }
+  return {
+    v: 1,
+    // Immutable fields: equal by construction (the entry id derives from them).
+    mailbox: pick(a.mailbox, b.mailbox),
+    hash: pick(a.hash, b.hash),
+    size: pick(a.size, b.size),
+    internalDate: pick(a.internalDate, b.internalDate),
+    flags: sortKeys(flags),
+    expunged: firstTombstone(a.expunged, b.expunged),
+  };
+}
+
+export function mergeMailbox(a: MailboxDoc, b: MailboxDoc): MailboxDoc {
+  const name = a.nameAt !== b.nameAt ? (a.nameAt > b.nameAt ? a : b) : pick(a, b);
+  const sub = a.subscribedAt !== b.subscribedAt ? (a.subscribedAt > b.subscribedAt ? a : b) : pick(a, b);
+  return {
+    v: 1,
+    name: name.name,
+    nameAt: name.nameAt,
+    subscribed: sub.subscribed,
+    subscribedAt: sub.subscribedAt,
+    specialUse: pick(a.specialUse, b.specialUse),
+    created: Math.min(a.created, b.created),
+    deleted: firstTombstone(a.deleted, b.deleted),
+  };
+}
+
+function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(o).sort()) out[k] = o[k];
+  return out;
+}

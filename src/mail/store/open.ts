@@ -1,0 +1,104 @@
+// Opening the mail store: load this device's UID state from `local`, build
+// the index by replaying the document changes feed, create the default
+// mailboxes, then follow the feed live so changes arriving by sync (another
+// device, the fetch loop) reach the index and the subscribers at once.
+import { randomBytes } from 'node:crypto';
+import type { DocChange, DocumentStore } from '../../soledad/types.js';
+import { HybridLogicalClock } from '../../soledad/hlc.js';
+import type { MailStore } from '../mailstore.js';
+import type { Analyzer } from './content.js';
+import { defaultAnalyzer } from './analyzer.js';
+import { loadMailboxStates, loadUidRecords } from './device-state.js';
+import { DOC, type EntryDoc, type MailboxDoc } from './documents.js';
+import { defaultMailboxId } from './ids.js';
+import { MailIndex } from './mail-index.js';
+import { DEFAULT_MAILBOXES } from './mailbox-names.js';
+import { DocumentMailStore, type DeliverOptions, type DeliverResult } from './mail-store.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('mailstore');
+
+export interface OpenMailStoreOptions {
+  /** The synced, encrypted store (Soledad). */
+  docs: DocumentStore;
+  /** Device-local store, never synced: UIDs, UIDVALIDITY, MODSEQ. */
+  local: DocumentStore;
+  /** MIME analyzer; default src/mail/structure. */
+  analyzer?: Analyzer;
+}
+
+export interface OpenedMailStore extends MailStore {
+  /** Stores a message for the fetch loop; idempotent per deliveryId. */
+  deliver(mailbox: string, raw: Buffer | AsyncIterable<Buffer>, opts: DeliverOptions): Promise<DeliverResult>;
+  /** Stops following the feed and waits for pending work. Does not close the document stores. */
+  close(): Promise<void>;
+}
+
+const DEVICE = { type: 'device', id: 'mailstore' };
+
+export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedMailStore> {
+  const started = Date.now();
+  const { docs, local } = opts;
+  let device = await local.get<{ node: string }>(DEVICE.type, DEVICE.id);
+  if (!device) {
+    device = { node: randomBytes(6).toString('hex') };
+    await local.put(DEVICE.type, DEVICE.id, device);
+  }
+  const clock = new HybridLogicalClock(device.node);
+  let store: DocumentMailStore | undefined;
+  const index = new MailIndex(local, (c) => store?.emit(c), await loadUidRecords(local), await loadMailboxStates(local));
+  store = new DocumentMailStore(docs, index, opts.analyzer ?? defaultAnalyzer, clock);
+  const s = store;
+
+  let maxSeen = '';
+  const observe = (stamp: string | null): void => {
+    if (stamp === null || stamp <= maxSeen || stamp.length < 21) return;
+    maxSeen = stamp;
+    try {
+      clock.update(stamp);
+    } catch {
+      // not an HLC stamp: ignore for the clock, the merge still orders it
+    }
+  };
+  const apply = async (c: DocChange): Promise<void> => {
+    if (c.type === DOC.entry) {
+      const doc = c.content as EntryDoc | null;
+      if (doc) {
+        for (const f of Object.values(doc.flags)) observe(f[1]);
+        observe(doc.expunged);
+      }
+      await index.applyEntry(c.id, doc);
+    } else if (c.type === DOC.mailbox) {
+      await index.applyMailbox(c.id, c.content as MailboxDoc | null);
+    }
+  };
+
+  let lastSeq: string | undefined;
+  for await (const c of docs.changes()) {
+    await apply(c);
+    lastSeq = c.seq;
+  }
+  for (const m of DEFAULT_MAILBOXES) await s.ensureMailbox(defaultMailboxId(m.name), m.name, m.specialUse);
+  log.info({ ms: Date.now() - started, entries: index.entries.size, mailboxes: index.mailboxes.size }, 'mail index ready');
+
+  // Live: everything after what was replayed, local writes included (folding those in again is a no-op).
+  const abort = new AbortController();
+  const feed = (async () => {
+    try {
+      for await (const c of docs.changes({ since: lastSeq, live: true, signal: abort.signal })) {
+        await s.serial(() => apply(c));
+        lastSeq = c.seq;
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) log.error({ err: (err as Error).message }, 'changes feed failed');
+    }
+  })();
+
+  return Object.assign(s, {
+    async close(): Promise<void> {
+      abort.abort();
+      await feed;
+      await s.serial(async () => undefined);
+    },
+  }) as OpenedMailStore;
+}
