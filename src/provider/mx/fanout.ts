@@ -23,27 +23,35 @@ export function fanOut(source: Readable, count: number, maxSize: number, signal:
       const head = prefix(i);
       if (head) b.write(head);
     }
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      if (failure) continue; // keep draining the source, drop the data
-      total += chunk.length;
-      try {
-        if (total > maxSize) throw new DeliveryError(552, '5.3.4 Message exceeds the maximum size');
-        if (signal.aborted) throw signal.reason;
-        await Promise.all(
-          branches.map(async (b) => {
-            if (!b.write(chunk)) await once(b, 'drain', { signal });
-          }),
-        );
-      } catch (err) {
-        failure = err;
-        for (const b of branches) b.destroy(err instanceof Error ? err : new Error(String(err)));
+    const fail = (err: unknown) => {
+      failure = err;
+      for (const b of branches) b.destroy(err instanceof Error ? err : new Error(String(err)));
+    };
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        if (failure) continue; // keep draining the source, drop the data
+        total += chunk.length;
+        try {
+          if (total > maxSize) throw new DeliveryError(552, '5.3.4 Message exceeds the maximum size');
+          if (signal.aborted) throw signal.reason;
+          await Promise.all(
+            branches.map(async (b) => {
+              if (!b.write(chunk)) await once(b, 'drain', { signal });
+            }),
+          );
+        } catch (err) {
+          fail(err);
+        }
       }
+    } catch (err) {
+      // The source itself failed (e.g. the client disconnected mid-DATA).
+      if (!failure) fail(err);
     }
     // smtp-server's own count (its `size` option) has the last word too; the
     // branches are not ended yet, so no document can have been completed.
     if (!failure && (source as Readable & { sizeExceeded?: boolean }).sizeExceeded) {
       failure = new DeliveryError(552, '5.3.4 Message exceeds the maximum size');
-      for (const b of branches) b.destroy(failure as Error);
+      fail(failure);
     }
     if (failure) throw failure;
     for (const b of branches) b.end();

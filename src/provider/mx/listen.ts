@@ -26,6 +26,8 @@ export async function listenSmtp(server: SMTPServer, host: string, port: number)
 
 /** RFC 5321 §4.4 trace field, one per recipient (its `for` clause names exactly one). */
 export function receivedHeader(opts: { helo: string; clientHostname: string; remoteAddress: string; by: string; protocol: string; id: string; recipient: string }, date: string): string {
-  const from = `${opts.helo || 'unknown'} (${opts.clientHostname && opts.clientHostname !== opts.remoteAddress ? opts.clientHostname + ' ' : ''}[${opts.remoteAddress}])`;
+  // Without reverse lookup smtp-server reports the client host name as "[ip]".
+  const rdns = opts.clientHostname && !opts.clientHostname.startsWith('[') && opts.clientHostname !== opts.remoteAddress ? opts.clientHostname + ' ' : '';
+  const from = `${opts.helo || 'unknown'} (${rdns}[${opts.remoteAddress}])`;
   return `Received: from ${from}\r\n\tby ${opts.by} (sealmail) with ${opts.protocol} id ${opts.id}\r\n\tfor <${opts.recipient}>; ${date}\r\n`;
 }

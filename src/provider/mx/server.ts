@@ -75,7 +75,7 @@ export async function startMx(opts: MxOptions): Promise<RunningSmtp> {
           stream.resume();
           const reply = toSmtpError(err);
           log.info({ session: session.id, code: reply.responseCode }, 'message refused');
-          if (stream.readableEnded) callback(reply);
+          if (stream.readableEnded || stream.destroyed) callback(reply);
           else stream.once('end', () => callback(reply));
         },
       );

@@ -113,7 +113,7 @@ export async function startSubmission(opts: SubmissionOptions): Promise<RunningS
           stream.resume();
           const reply = toSmtpError(err);
           log.info({ session: session.id, code: reply.responseCode }, 'submission refused');
-          if (stream.readableEnded) callback(reply);
+          if (stream.readableEnded || stream.destroyed) callback(reply);
           else stream.once('end', () => callback(reply));
         },
       );
