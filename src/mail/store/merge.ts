@@ -42,18 +42,24 @@ export function mergeEntry(a: EntryDoc, b: EntryDoc): EntryDoc {
 }
 
 export function mergeMailbox(a: MailboxDoc, b: MailboxDoc): MailboxDoc {
-  const name = a.nameAt !== b.nameAt ? (a.nameAt > b.nameAt ? a : b) : pick(a, b);
-  const sub = a.subscribedAt !== b.subscribedAt ? (a.subscribedAt > b.subscribedAt ? a : b) : pick(a, b);
+  // Each field is the max of (stamp, value): a semilattice, so the merge is associative too.
+  const name = later([a.nameAt, a.name], [b.nameAt, b.name]);
+  const sub = later([a.subscribedAt, a.subscribed ? 1 : 0], [b.subscribedAt, b.subscribed ? 1 : 0]);
   return {
     v: 1,
-    name: name.name,
-    nameAt: name.nameAt,
-    subscribed: sub.subscribed,
-    subscribedAt: sub.subscribedAt,
+    name: name[1],
+    nameAt: name[0],
+    subscribed: sub[1] === 1,
+    subscribedAt: sub[0],
     specialUse: pick(a.specialUse, b.specialUse),
     created: Math.min(a.created, b.created),
     deleted: firstTombstone(a.deleted, b.deleted),
   };
+}
+
+function later<V extends string | number>(a: [string, V], b: [string, V]): [string, V] {
+  if (a[0] !== b[0]) return a[0] > b[0] ? a : b;
+  return a[1] >= b[1] ? a : b;
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
@@ -61,3 +67,9 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   for (const k of Object.keys(o).sort()) out[k] = o[k];
   return out;
 }
+
+/** Merge rules in the shape Soledad's registerMerge takes: entry and mailbox tombstones always win. */
+export const MAIL_MERGE_RULES = {
+  entry: { merge: mergeEntry, isTombstone: (d: EntryDoc): boolean => d.expunged !== null },
+  mailbox: { merge: mergeMailbox, isTombstone: (d: MailboxDoc): boolean => d.deleted !== null },
+} as const;
