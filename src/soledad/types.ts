@@ -66,6 +66,8 @@ export interface IncomingDoc {
   size: number;
   /** Streams the binary OpenPGP message. */
   open(): Promise<Readable>;
+  /** Present when this device recorded that the doc could not be processed (Soledad's markIncoming). */
+  note?: { error: string; attempts: number; at: string };
 }
 
 export const INCOMING_PREFIX = 'incoming-';

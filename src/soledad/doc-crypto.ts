@@ -1,0 +1,144 @@
+// Per-document encryption (DESIGN.md "Soledad"). What the server stores for a
+// document is { _id: HMAC(idKey, type \0 id) as hex, v, n: nonce, c: AES-256-GCM
+// ciphertext+tag }: the type and logical id live only inside the ciphertext.
+// The associated data binds the scheme version, the namespace and the stored
+// id, so a flipped bit or a ciphertext copied to another id fails to
+// authenticate (DocumentIntegrityError) instead of decrypting to garbage.
+// Plaintexts are padded to size buckets so exact sizes do not leak.
+import crypto from 'node:crypto';
+import { DocumentIntegrityError } from './errors.js';
+import type { DerivedKeys } from './secrets.js';
+
+export const SCHEME_VERSION = 1;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const LEN_BYTES = 4;
+const MIN_BUCKET = 64;
+const LARGE_STEP = 64 * 1024;
+
+/** The encrypted fields of a stored document (besides _id/_rev/_deleted). */
+export interface SealedFields {
+  v: number;
+  /** Nonce, base64. */
+  n: string;
+  /** Ciphertext followed by the GCM tag, base64. */
+  c: string;
+}
+
+export interface OpenedDoc {
+  type: string;
+  id: string;
+  /** null for a deletion tombstone. */
+  content: unknown;
+}
+
+/** Padded size for a plaintext of n bytes: powers of two up to 64 KiB, then multiples of 64 KiB. */
+export function bucketSize(n: number): number {
+  if (n <= LARGE_STEP) {
+    let b = MIN_BUCKET;
+    while (b < n) b *= 2;
+    return b;
+  }
+  return Math.ceil(n / LARGE_STEP) * LARGE_STEP;
+}
+
+/** [u32 big-endian length][data][zeros] up to the bucket size. */
+export function pad(data: Buffer): Buffer {
+  const out = Buffer.alloc(bucketSize(data.length + LEN_BYTES));
+  out.writeUInt32BE(data.length, 0);
+  data.copy(out, LEN_BYTES);
+  return out;
+}
+
+export function unpad(padded: Buffer, docId: string): Buffer {
+  const len = padded.length >= LEN_BYTES ? padded.readUInt32BE(0) : -1;
+  if (len < 0 || len > padded.length - LEN_BYTES) throw new DocumentIntegrityError(docId, 'bad padding');
+  return padded.subarray(LEN_BYTES, LEN_BYTES + len);
+}
+
+/** The stored id of a logical document: hex HMAC-SHA256(idKey, type \0 id). */
+export function docIdFor(keys: DerivedKeys, type: string, id: string): string {
+  return crypto.createHmac('sha256', keys.idKey).update(`${type}\u0000${id}`).digest('hex');
+}
+
+function seal(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
+  const iv = crypto.randomBytes(IV_BYTES);
+  const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(aad);
+  return Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+}
+
+function unseal(key: Buffer, aad: Buffer, sealed: Buffer, docId: string): Buffer {
+  if (sealed.length < IV_BYTES + TAG_BYTES) throw new DocumentIntegrityError(docId, 'truncated');
+  try {
+    const decipher = crypto.createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
+    decipher.setAAD(aad);
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
+  } catch {
+    throw new DocumentIntegrityError(docId);
+  }
+}
+
+const docAad = (ns: string, docId: string): Buffer => Buffer.from(`soledad:v${SCHEME_VERSION}:${ns}:${docId}`);
+
+/** Encrypts one document for the given stored id. `content` null marks a deletion. */
+export function sealDoc(keys: DerivedKeys, ns: string, docId: string, doc: OpenedDoc): SealedFields {
+  const plain = pad(Buffer.from(JSON.stringify({ t: doc.type, i: doc.id, c: doc.content })));
+  const sealed = seal(keys.docKey, docAad(ns, docId), plain);
+  return { v: SCHEME_VERSION, n: sealed.subarray(0, IV_BYTES).toString('base64'), c: sealed.subarray(IV_BYTES).toString('base64') };
+}
+
+export function isSealed(doc: unknown): doc is SealedFields & { _id: string } {
+  const d = doc as SealedFields;
+  return !!d && typeof d.n === 'string' && typeof d.c === 'string' && typeof d.v === 'number';
+}
+
+/** Decrypts and authenticates a stored document; throws DocumentIntegrityError naming docId. */
+export function openDoc(keys: DerivedKeys, ns: string, docId: string, fields: SealedFields): OpenedDoc {
+  if (fields.v !== SCHEME_VERSION) throw new DocumentIntegrityError(docId, `unknown scheme version ${fields.v}`);
+  const sealed = Buffer.concat([Buffer.from(fields.n, 'base64'), Buffer.from(fields.c, 'base64')]);
+  const plain = unpad(unseal(keys.docKey, docAad(ns, docId), sealed, docId), docId);
+  let parsed: { t: unknown; i: unknown; c: unknown };
+  try {
+    parsed = JSON.parse(plain.toString('utf8'));
+  } catch {
+    throw new DocumentIntegrityError(docId, 'not JSON');
+  }
+  if (typeof parsed.t !== 'string' || typeof parsed.i !== 'string' || docIdFor(keys, parsed.t, parsed.i) !== docId) {
+    throw new DocumentIntegrityError(docId, 'logical id does not match the stored id');
+  }
+  return { type: parsed.t, id: parsed.i, content: parsed.c ?? null };
+}
+
+// --- blob chunks -------------------------------------------------------------
+
+/** Plain bytes per chunk: with the length prefix a full chunk pads to exactly 256 KiB. */
+export const CHUNK_DATA_BYTES = 256 * 1024 - LEN_BYTES;
+
+/**
+ * What a chunk's ciphertext is bound to: the blob's stored id, the write it
+ * belongs to, its index and whether it is the last one. A blob is written as
+ * a stream, so the chunk count is not known up front; the "last" flag plus the
+ * count in the blob's (sealed) metadata detect truncation, the index detects
+ * reordering, the write id detects mixing chunks of two writes.
+ */
+export interface ChunkBinding {
+  blobDocId: string;
+  writeId: string;
+  index: number;
+  last: boolean;
+}
+
+const chunkAad = (ns: string, b: ChunkBinding): Buffer =>
+  Buffer.from(`soledad-blob:v${SCHEME_VERSION}:${ns}:${b.blobDocId}:${b.writeId}:${b.index}:${b.last ? 'last' : 'more'}`);
+
+/** nonce || ciphertext || tag of one padded chunk. */
+export function sealChunk(keys: DerivedKeys, ns: string, binding: ChunkBinding, data: Buffer): Buffer {
+  return seal(keys.docKey, chunkAad(ns, binding), pad(data));
+}
+
+export function openChunk(keys: DerivedKeys, ns: string, binding: ChunkBinding, sealed: Buffer): Buffer {
+  const what = `${binding.blobDocId}#${binding.index}`;
+  return unpad(unseal(keys.docKey, chunkAad(ns, binding), sealed, what), what);
+}

@@ -1,0 +1,254 @@
+// A DocumentStore over one PouchDB database whose every document is sealed
+// with doc-crypto: what PouchDB (and so LevelDB and the server) holds is
+// ciphertext under HMAC ids. Used for the replicated store and, with its own
+// namespace, for the device-local one.
+import type { Readable } from 'node:stream';
+import type { ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
+import { docIdFor, isSealed, openDoc, sealDoc, type OpenedDoc } from './doc-crypto.js';
+import type { DerivedKeys } from './secrets.js';
+import { isConflict, isNotFound, type Pouch } from './pouch.js';
+import { TypeIndex } from './type-index.js';
+import { BlobStore } from './blob-store.js';
+import { Feed } from './feed.js';
+import { DocumentIntegrityError, SoledadError } from './errors.js';
+import { logger } from '../util/log.js';
+
+const log = logger('soledad');
+const BATCH = 200;
+
+type Stored = Record<string, unknown> & { _id: string; _rev?: string; _deleted?: boolean };
+
+export class EncryptedStore implements DocumentStore {
+  private readonly index: TypeIndex;
+  private readonly blobs: BlobStore;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly feeds = new Set<Feed<unknown>>();
+  private closed = false;
+
+  constructor(
+    readonly db: Pouch,
+    private readonly keys: DerivedKeys,
+    /** Bound into every ciphertext: a local-only doc cannot be passed off as a replicated one. */
+    readonly ns: string,
+  ) {
+    this.index = new TypeIndex(db, (docId, doc) => this.tryOpen(docId, doc)?.type ?? null);
+    this.blobs = new BlobStore(this, db, keys, ns);
+  }
+
+  docId(type: string, id: string): string {
+    return docIdFor(this.keys, type, id);
+  }
+
+  /** Decrypts a stored document (throws DocumentIntegrityError). */
+  open(docId: string, doc: unknown): OpenedDoc {
+    if (!isSealed(doc)) throw new DocumentIntegrityError(docId, 'not a sealed document');
+    return openDoc(this.keys, this.ns, docId, doc);
+  }
+
+  seal(docId: string, doc: OpenedDoc): Record<string, unknown> {
+    return { ...sealDoc(this.keys, this.ns, docId, doc) };
+  }
+
+  private tryOpen(docId: string, doc: unknown): OpenedDoc | null {
+    try {
+      return this.open(docId, doc);
+    } catch (err) {
+      log.warn({ docId, err: (err as Error).message }, 'skipping a document that fails its integrity check');
+      return null;
+    }
+  }
+
+  /** Serialises read-modify-write cycles on one stored id within this process. */
+  private withLock<R>(docId: string, fn: () => Promise<R>): Promise<R> {
+    const prev = this.locks.get(docId) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(fn);
+    this.locks.set(docId, next);
+    void next.finally(() => {
+      if (this.locks.get(docId) === next) this.locks.delete(docId);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private async currentRev(docId: string): Promise<string | undefined> {
+    try {
+      return (await this.db.get(docId))._rev;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SoledadError('the document store is closed', 'CLOSED');
+  }
+
+  async put<T>(type: string, id: string, content: T): Promise<void> {
+    this.assertOpen();
+    const docId = this.docId(type, id);
+    await this.withLock(docId, async () => {
+      for (let attempt = 0; ; attempt++) {
+        const rev = await this.currentRev(docId);
+        const doc: Stored = { _id: docId, ...this.seal(docId, { type, id, content }) };
+        if (rev) doc._rev = rev;
+        try {
+          await this.db.put(doc);
+          break;
+        } catch (err) {
+          // Another writer (replication) moved the doc on between get and put.
+          if (!isConflict(err) || attempt >= 5) throw err;
+        }
+      }
+    });
+    this.index.note(docId, type);
+  }
+
+  async get<T>(type: string, id: string): Promise<T | null> {
+    this.assertOpen();
+    const docId = this.docId(type, id);
+    let stored: unknown;
+    try {
+      stored = await this.db.get(docId);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    return this.open(docId, stored).content as T | null;
+  }
+
+  /** Deletion keeps a sealed body (content null) so the changes feed can still say what was deleted. */
+  async delete(type: string, id: string): Promise<void> {
+    this.assertOpen();
+    const docId = this.docId(type, id);
+    await this.withLock(docId, async () => {
+      for (let attempt = 0; ; attempt++) {
+        const rev = await this.currentRev(docId);
+        if (!rev) return;
+        try {
+          await this.db.put({ _id: docId, _rev: rev, _deleted: true, ...this.seal(docId, { type, id, content: null }) });
+          return;
+        } catch (err) {
+          if (!isConflict(err) || attempt >= 5) throw err;
+        }
+      }
+    });
+  }
+
+  async bulkPut(docs: Array<Doc>): Promise<void> {
+    this.assertOpen();
+    for (let i = 0; i < docs.length; i += BATCH) await this.bulkBatch(docs.slice(i, i + BATCH));
+  }
+
+  private async bulkBatch(docs: Array<Doc>): Promise<void> {
+    const ids = docs.map((d) => this.docId(d.type, d.id));
+    const existing = await this.db.allDocs({ keys: ids });
+    const revs = new Map<string, string>();
+    for (const row of existing.rows) {
+      if ('value' in row && row.value && !('deleted' in row.value && row.value.deleted)) revs.set(row.id, row.value.rev);
+    }
+    // Within one batch the last write of an id wins, as with sequential puts.
+    const last = new Map<string, number>();
+    ids.forEach((docId, i) => last.set(docId, i));
+    const out: Stored[] = [];
+    for (const [docId, i] of last) {
+      const d = docs[i]!;
+      const doc: Stored = { _id: docId, ...this.seal(docId, { type: d.type, id: d.id, content: d.content }) };
+      const rev = revs.get(docId);
+      if (rev) doc._rev = rev;
+      out.push(doc);
+      this.index.note(docId, d.type);
+    }
+    const results = await this.db.bulkDocs(out);
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i] as PouchDB.Core.Response | PouchDB.Core.Error;
+      if ('error' in r && r.error) {
+        if (r.status !== 409) throw new SoledadError(`bulk write failed for ${out[i]!._id}: ${r.message ?? r.name}`, 'WRITE_FAILED');
+        // Conflict with a concurrent writer: fall back to the one-document path.
+        const d = docs[last.get(out[i]!._id)!]!;
+        await this.put(d.type, d.id, d.content);
+      }
+    }
+  }
+
+  async *query<T>(type: string): AsyncIterable<Doc<T>> {
+    this.assertOpen();
+    const ids = (await this.index.idsOf(type)).sort();
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const res = await this.db.allDocs({ keys: ids.slice(i, i + BATCH), include_docs: true });
+      for (const row of res.rows) {
+        if (!('doc' in row) || !row.doc) continue;
+        const opened = this.open(row.id, row.doc);
+        if (opened.type === type && opened.content !== null) yield { type, id: opened.id, content: opened.content as T };
+      }
+    }
+  }
+
+  async *changes<T = unknown>(opts: ChangesOptions = {}): AsyncIterable<DocChange<T>> {
+    this.assertOpen();
+    let since: string | number = opts.since === 'now' ? (await this.db.info()).update_seq : (opts.since ?? 0);
+    // Catch up in pages, then (live) follow PouchDB's live feed.
+    for (;;) {
+      if (opts.signal?.aborted || this.closed) return;
+      const res = await this.db.changes({ since, limit: BATCH, include_docs: true });
+      for (const r of res.results) {
+        const change = this.toChange<T>(r);
+        if (change) yield change;
+      }
+      since = res.last_seq;
+      if (res.results.length < BATCH) break;
+    }
+    if (!opts.live) return;
+    const feed = new Feed<PouchDB.Core.ChangesResponseChange<Record<string, unknown>>>();
+    const live = this.db.changes({ since, live: true, include_docs: true, return_docs: false } as PouchDB.Core.ChangesOptions);
+    live.on('change', (c) => feed.push(c));
+    live.on('error', (err) => feed.end(err instanceof Error ? err : new Error(String(err))));
+    const onAbort = (): void => feed.end();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    this.feeds.add(feed as Feed<unknown>);
+    try {
+      for await (const r of feed) {
+        const change = this.toChange<T>(r);
+        if (change) yield change;
+      }
+    } finally {
+      live.cancel();
+      opts.signal?.removeEventListener('abort', onAbort);
+      this.feeds.delete(feed as Feed<unknown>);
+    }
+  }
+
+  private toChange<T>(r: PouchDB.Core.ChangesResponseChange<Record<string, unknown>>): DocChange<T> | null {
+    if (!isSealed(r.doc)) return null; // incoming docs, blob chunks, the wrapped secret, loser deletions
+    const opened = this.tryOpen(r.id, r.doc);
+    if (!opened || opened.type.startsWith('\u0000')) return null; // internal types (blob metadata)
+    return { seq: String(r.seq), type: opened.type, id: opened.id, content: r.deleted ? null : (opened.content as T | null) };
+  }
+
+  putBlob(id: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }> {
+    this.assertOpen();
+    return this.blobs.put(id, source);
+  }
+
+  hasBlob(id: string): Promise<boolean> {
+    return this.blobs.has(id);
+  }
+
+  blobSize(id: string): Promise<number | null> {
+    return this.blobs.size(id);
+  }
+
+  readBlob(id: string, start?: number, end?: number): Readable {
+    return this.blobs.read(id, start, end);
+  }
+
+  deleteBlob(id: string): Promise<void> {
+    this.assertOpen();
+    return this.blobs.delete(id);
+  }
+
+  /** Ends live feeds and waits for writes in flight; the caller closes the database. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const f of this.feeds) f.end();
+    await Promise.allSettled([...this.locks.values()]);
+  }
+}

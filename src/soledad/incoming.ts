@@ -1,0 +1,112 @@
+// Incoming documents: the provider's MX writes each received message,
+// OpenPGP-encrypted to the user's key, as a plain (not Soledad-sealed) doc
+// `incoming-<uuid>` with one binary attachment (format in types.ts). Sync
+// brings them here; the fetch loop reads them, stores the message, deletes
+// them. Notes about ones that could not be processed are kept device-locally.
+import { Readable } from 'node:stream';
+import { INCOMING_ATTACHMENT, INCOMING_PREFIX, type DocumentStore, type IncomingDoc } from './types.js';
+import { isNotFound, type Pouch } from './pouch.js';
+import { Feed } from './feed.js';
+
+const NOTE_TYPE = 'soledad:incoming-note';
+
+export interface IncomingNote {
+  error: string;
+  attempts: number;
+  at: string;
+}
+
+type RawIncoming = {
+  _id: string;
+  _deleted?: boolean;
+  receivedAt?: string;
+  _attachments?: Record<string, { length?: number; stub?: boolean }>;
+};
+
+export class IncomingQueue {
+  private readonly feeds = new Set<Feed<unknown>>();
+
+  constructor(
+    private readonly db: Pouch,
+    private readonly local: DocumentStore,
+  ) {}
+
+  private async toIncoming(raw: RawIncoming): Promise<(IncomingDoc & { note?: IncomingNote }) | null> {
+    const att = raw._attachments?.[INCOMING_ATTACHMENT];
+    if (raw._deleted || !raw._id.startsWith(INCOMING_PREFIX) || !att) return null;
+    const id = raw._id;
+    const note = (await this.local.get<IncomingNote>(NOTE_TYPE, id)) ?? undefined;
+    return {
+      id,
+      receivedAt: raw.receivedAt ?? new Date(0).toISOString(),
+      size: att.length ?? 0,
+      ...(note ? { note } : {}),
+      open: async () => {
+        const data = (await this.db.getAttachment(id, INCOMING_ATTACHMENT)) as Buffer;
+        return Readable.from([data]);
+      },
+    };
+  }
+
+  /** Existing incoming docs (oldest first), then — live — new ones as sync brings them. */
+  async *list(opts: { live?: boolean; signal?: AbortSignal } = {}): AsyncIterable<IncomingDoc> {
+    const { update_seq } = await this.db.info();
+    const res = await this.db.allDocs({ startkey: INCOMING_PREFIX, endkey: `${INCOMING_PREFIX}\uffff`, include_docs: true });
+    const seen = new Set<string>();
+    const existing: IncomingDoc[] = [];
+    for (const row of res.rows) {
+      const doc = row.doc ? await this.toIncoming(row.doc as unknown as RawIncoming) : null;
+      if (doc) existing.push(doc);
+    }
+    existing.sort((a, b) => (a.receivedAt < b.receivedAt ? -1 : a.receivedAt > b.receivedAt ? 1 : a.id < b.id ? -1 : 1));
+    for (const doc of existing) {
+      if (opts.signal?.aborted) return;
+      seen.add(doc.id);
+      yield doc;
+    }
+    if (!opts.live || opts.signal?.aborted) return;
+
+    const feed = new Feed<RawIncoming>();
+    const live = this.db.changes({ since: update_seq, live: true, include_docs: true, return_docs: false } as PouchDB.Core.ChangesOptions);
+    live.on('change', (c) => {
+      if (c.id.startsWith(INCOMING_PREFIX) && !c.deleted && c.doc) feed.push(c.doc as unknown as RawIncoming);
+    });
+    live.on('error', (err) => feed.end(err instanceof Error ? err : new Error(String(err))));
+    const onAbort = (): void => feed.end();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    this.feeds.add(feed as Feed<unknown>);
+    try {
+      for await (const raw of feed) {
+        if (seen.has(raw._id)) continue;
+        const doc = await this.toIncoming(raw);
+        if (!doc) continue;
+        seen.add(doc.id);
+        yield doc;
+      }
+    } finally {
+      live.cancel();
+      opts.signal?.removeEventListener('abort', onAbort);
+      this.feeds.delete(feed as Feed<unknown>);
+    }
+  }
+
+  /** Deletes the incoming doc (replicated: the server's copy goes too) and any local note. */
+  async remove(id: string): Promise<void> {
+    try {
+      const doc = await this.db.get(id);
+      await this.db.remove(doc._id, doc._rev);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    await this.local.delete(NOTE_TYPE, id);
+  }
+
+  /** Device-local record that this incoming doc could not be processed (it is kept, and reported). */
+  async mark(id: string, note: { error: string; attempts: number }): Promise<void> {
+    await this.local.put<IncomingNote>(NOTE_TYPE, id, { error: note.error, attempts: note.attempts, at: new Date().toISOString() });
+  }
+
+  close(): void {
+    for (const f of this.feeds) f.end();
+  }
+}

@@ -1,0 +1,251 @@
+// Soledad: the client-side encrypted, synced document store (DESIGN.md
+// "Soledad"). One account = one data dir holding two LevelDB PouchDBs:
+//   main/   replicated with the provider; every doc sealed (doc-crypto), plus
+//           the wrapped storage secret (fixed id) and the MX's incoming docs;
+//   local/  device-only state (UIDs, queue state, fetch notes), sealed too.
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import type { ChangesOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
+import { DEFAULT_KDF, deriveKeys, generateSecret, isWrappedSecret, unwrapSecret, wrapSecret, type KdfParams, type WrappedSecret } from './secrets.js';
+import { EncryptedStore } from './encrypted-store.js';
+import { ConflictResolver, type MergeFn, type MergeRule } from './conflicts.js';
+import { SyncController, type SyncOptions, type SyncStatus } from './sync.js';
+import { IncomingQueue } from './incoming.js';
+import { isNotFound, openLocal, openRemote, type Pouch, type RemoteSpec } from './pouch.js';
+import { SoledadError } from './errors.js';
+import { logger } from '../util/log.js';
+
+export { WrongPassphraseError, DocumentIntegrityError, SoledadError } from './errors.js';
+export { HybridLogicalClock, compareHlc, encodeHlc, parseHlc } from './hlc.js';
+export type { KdfParams, WrappedSecret } from './secrets.js';
+export type { SyncStatus, SyncState, SyncOptions } from './sync.js';
+export type { MergeFn, MergeRule } from './conflicts.js';
+export type { RemoteSpec } from './pouch.js';
+
+const log = logger('soledad');
+
+/** Fixed id of the wrapped storage secret in the replicated database (so a new device finds it). */
+export const SECRET_DOC_ID = 'soledad-secret';
+const MAIN_DB = 'main';
+const LOCAL_DB = 'local';
+
+export interface SoledadOpenOptions {
+  dataDir: string;
+  passphrase: string;
+  remote?: RemoteSpec;
+  /** Continuous sync when a remote is given. Default true. */
+  liveSync?: boolean;
+  sync?: SyncOptions;
+}
+
+export interface SoledadCreateOptions extends SoledadOpenOptions {
+  /** scrypt parameters for wrapping the secret; default N=2^17, r=8 (128 MiB). */
+  kdf?: KdfParams;
+}
+
+export interface SoledadRestoreOptions extends SoledadOpenOptions {
+  remote: RemoteSpec;
+}
+
+type SecretDoc = WrappedSecret & { _id: string; _rev?: string; sealmail: 'secret' };
+
+export class Soledad extends EventEmitter implements DocumentStore {
+  /** Device-local documents: same encryption, never replicated. */
+  readonly local: EncryptedStore;
+  private readonly store: EncryptedStore;
+  private readonly resolver: ConflictResolver;
+  private readonly inbox: IncomingQueue;
+  private readonly sync: SyncController | null;
+  private readonly remoteDb: Pouch | null;
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly mainDb: Pouch,
+    private readonly localDb: Pouch,
+    private secret: Buffer,
+    opts: SoledadOpenOptions,
+  ) {
+    super();
+    const keys = deriveKeys(secret);
+    this.store = new EncryptedStore(mainDb, keys, 'main');
+    this.local = new EncryptedStore(localDb, keys, 'local');
+    this.resolver = new ConflictResolver(mainDb, this.store);
+    this.inbox = new IncomingQueue(mainDb, this.local);
+    this.remoteDb = opts.remote ? openRemote(opts.remote) : null;
+    this.sync = this.remoteDb ? new SyncController(mainDb, this.remoteDb, opts.sync) : null;
+    this.sync?.on('status', (s: SyncStatus) => this.emit('sync', s));
+    this.sync?.on('change', (info: unknown) => this.emit('sync-change', info));
+    this.resolver.start();
+    if (this.sync && opts.liveSync !== false) this.sync.start();
+  }
+
+  /** New account: generates the storage secret and stores it wrapped with the passphrase. */
+  static async create(opts: SoledadCreateOptions): Promise<Soledad> {
+    const mainDb = openLocal(opts.dataDir, MAIN_DB);
+    try {
+      if (await readSecretDoc(mainDb)) throw new SoledadError(`an account already exists in ${opts.dataDir}`, 'EXISTS');
+      const secret = generateSecret();
+      const wrapped = await wrapSecret(secret, opts.passphrase, opts.kdf ?? DEFAULT_KDF);
+      await mainDb.put({ _id: SECRET_DOC_ID, sealmail: 'secret', ...wrapped } as never);
+      log.info({ dataDir: opts.dataDir }, 'account created');
+      return new Soledad(mainDb, openLocal(opts.dataDir, LOCAL_DB), secret, opts);
+    } catch (err) {
+      await mainDb.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Existing account on this device. Wrong passphrase → WrongPassphraseError. */
+  static async open(opts: SoledadOpenOptions): Promise<Soledad> {
+    const mainDb = openLocal(opts.dataDir, MAIN_DB);
+    try {
+      const doc = await readSecretDoc(mainDb);
+      if (!doc) throw new SoledadError(`no account in ${opts.dataDir}: create one, or restore from the provider`, 'NO_ACCOUNT');
+      const secret = await unwrapSecret(doc, opts.passphrase);
+      return new Soledad(mainDb, openLocal(opts.dataDir, LOCAL_DB), secret, opts);
+    } catch (err) {
+      await mainDb.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * New device: fetches the wrapped secret from the remote database, unwraps
+   * it (nothing is written locally if the passphrase is wrong), then pulls
+   * everything with one replication before returning.
+   */
+  static async restore(opts: SoledadRestoreOptions): Promise<Soledad> {
+    const remote = openRemote(opts.remote);
+    let wrapped: SecretDoc | null;
+    try {
+      wrapped = await readSecretDoc(remote);
+    } finally {
+      await remote.close().catch(() => undefined);
+    }
+    if (!wrapped) throw new SoledadError(`the remote database holds no Soledad account (${SECRET_DOC_ID} missing)`, 'NO_ACCOUNT');
+    const secret = await unwrapSecret(wrapped, opts.passphrase);
+    const mainDb = openLocal(opts.dataDir, MAIN_DB);
+    if (await readSecretDoc(mainDb)) {
+      await mainDb.close();
+      throw new SoledadError(`an account already exists in ${opts.dataDir}`, 'EXISTS');
+    }
+    const soledad = new Soledad(mainDb, openLocal(opts.dataDir, LOCAL_DB), secret, { ...opts, liveSync: false });
+    try {
+      await soledad.syncOnce();
+    } catch (err) {
+      await soledad.close();
+      throw err;
+    }
+    if (opts.liveSync !== false) soledad.sync?.start();
+    log.info({ dataDir: opts.dataDir }, 'account restored from the provider');
+    return soledad;
+  }
+
+  /** Re-wraps the storage secret under a new passphrase; documents are not touched. */
+  async changePassphrase(current: string, next: string, kdf: KdfParams = DEFAULT_KDF): Promise<void> {
+    const doc = await readSecretDoc(this.mainDb);
+    if (!doc) throw new SoledadError('the wrapped secret is missing', 'NO_ACCOUNT');
+    const secret = await unwrapSecret(doc, current); // WrongPassphraseError: nothing changed
+    if (!secret.equals(this.secret)) throw new SoledadError('stored secret does not match the open store', 'SECRET_MISMATCH');
+    const wrapped = await wrapSecret(secret, next, kdf);
+    await this.mainDb.put({ _id: SECRET_DOC_ID, _rev: doc._rev, sealmail: 'secret', ...wrapped } as never);
+    log.info('passphrase changed');
+  }
+
+  // --- DocumentStore (replicated) --------------------------------------------
+
+  put<T>(type: string, id: string, content: T): Promise<void> {
+    return this.store.put(type, id, content);
+  }
+  get<T>(type: string, id: string): Promise<T | null> {
+    return this.store.get<T>(type, id);
+  }
+  delete(type: string, id: string): Promise<void> {
+    return this.store.delete(type, id);
+  }
+  bulkPut(docs: Array<Doc>): Promise<void> {
+    return this.store.bulkPut(docs);
+  }
+  query<T>(type: string): AsyncIterable<Doc<T>> {
+    return this.store.query<T>(type);
+  }
+  changes<T = unknown>(opts?: ChangesOptions): AsyncIterable<DocChange<T>> {
+    return this.store.changes<T>(opts);
+  }
+  putBlob(id: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }> {
+    return this.store.putBlob(id, source);
+  }
+  hasBlob(id: string): Promise<boolean> {
+    return this.store.hasBlob(id);
+  }
+  blobSize(id: string): Promise<number | null> {
+    return this.store.blobSize(id);
+  }
+  readBlob(id: string, start?: number, end?: number): Readable {
+    return this.store.readBlob(id, start, end);
+  }
+  deleteBlob(id: string): Promise<void> {
+    return this.store.deleteBlob(id);
+  }
+
+  // --- incoming --------------------------------------------------------------
+
+  incoming(opts?: { live?: boolean; signal?: AbortSignal }): AsyncIterable<IncomingDoc> {
+    return this.inbox.list(opts);
+  }
+  removeIncoming(id: string): Promise<void> {
+    return this.inbox.remove(id);
+  }
+  markIncoming(id: string, note: { error: string; attempts: number }): Promise<void> {
+    return this.inbox.mark(id, note);
+  }
+
+  // --- conflicts and sync ----------------------------------------------------
+
+  /** Merge for concurrent edits of a document type (see conflicts.ts); must be deterministic. */
+  registerMerge<T>(type: string, merge: MergeFn<T>, opts: Omit<MergeRule<T>, 'merge'> = {}): void {
+    this.resolver.register(type, { merge, ...opts });
+    void this.resolver.drain().catch(() => undefined);
+  }
+
+  /** Resolves any pending conflicts now (they are also resolved continuously in the background). */
+  resolveConflicts(): Promise<void> {
+    return this.resolver.drain();
+  }
+
+  syncStatus(): SyncStatus {
+    return this.sync?.status() ?? { state: 'idle', connected: false, pending: 0, lastSync: null, lastError: 'no remote configured' };
+  }
+
+  /** One pull, conflict resolution, one push; resolves when done (throws if the remote is unreachable). */
+  async syncOnce(): Promise<{ pulled: number; pushed: number }> {
+    if (!this.sync) throw new SoledadError('no remote configured', 'NO_REMOTE');
+    return this.sync.syncOnce(() => this.resolver.drain());
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.sync?.stop();
+      await this.resolver.stop();
+      this.inbox.close();
+      await this.store.close();
+      await this.local.close();
+      await this.remoteDb?.close().catch(() => undefined);
+      await this.mainDb.close();
+      await this.localDb.close();
+      this.secret.fill(0);
+    })();
+    return this.closing;
+  }
+}
+
+async function readSecretDoc(db: Pouch): Promise<SecretDoc | null> {
+  try {
+    const doc = (await db.get(SECRET_DOC_ID)) as unknown as SecretDoc;
+    if (!isWrappedSecret(doc)) throw new SoledadError(`${SECRET_DOC_ID} is not a wrapped secret this version understands`, 'BAD_SECRET_FORMAT');
+    return doc;
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}

@@ -1,0 +1,43 @@
+// The only place Soledad constructs PouchDB databases: local ones on LevelDB
+// under the data dir, remote ones over the CouchDB HTTP protocol with the
+// caller's headers (the provider gateway wants `Authorization: Bearer …`).
+import path from 'node:path';
+import fs from 'node:fs';
+import PouchDB from 'pouchdb';
+
+export type Pouch = PouchDB.Database<Record<string, unknown>>;
+
+export interface RemoteSpec {
+  /** Database URL, e.g. https://provider.example/db/alice or http://127.0.0.1:5984/userdb. */
+  url: string;
+  /** Sent with every request (bearer token, basic auth). */
+  headers?: Record<string, string>;
+}
+
+export function openLocal(dataDir: string, name: string): Pouch {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // auto_compaction drops superseded revision bodies: old ciphertexts of
+  // edited documents do not pile up on disk.
+  return new PouchDB(path.join(dataDir, name), { adapter: 'leveldb', auto_compaction: true } as PouchDB.Configuration.DatabaseConfiguration);
+}
+
+export function openRemote(remote: RemoteSpec): Pouch {
+  const headers = remote.headers ?? {};
+  const opts = {
+    skip_setup: true,
+    fetch(url: string, init: { headers: Headers }) {
+      for (const [k, v] of Object.entries(headers)) init.headers.set(k, v);
+      return PouchDB.fetch(url, init as unknown as RequestInit);
+    },
+  };
+  return new PouchDB(remote.url, opts as unknown as PouchDB.Configuration.RemoteDatabaseConfiguration);
+}
+
+/** PouchDB's 404 for a missing or deleted document. */
+export function isNotFound(err: unknown): boolean {
+  return (err as { status?: number })?.status === 404;
+}
+
+export function isConflict(err: unknown): boolean {
+  return (err as { status?: number })?.status === 409;
+}

@@ -1,0 +1,136 @@
+// Two-way replication with the provider (CouchDB replication protocol via
+// PouchDB): continuous with retry and capped exponential backoff while the
+// remote is unreachable, so local work goes on and nothing is lost; plus a
+// one-shot pull+push for restore and tests. Keeps a status for progress bars
+// and `sealmail status`.
+import { EventEmitter } from 'node:events';
+import type { Pouch } from './pouch.js';
+import { logger } from '../util/log.js';
+
+const log = logger('soledad-sync');
+
+export type SyncState = 'idle' | 'active' | 'paused' | 'offline' | 'error';
+
+export interface SyncStatus {
+  state: SyncState;
+  connected: boolean;
+  /** Changes known to be still waiting to be pulled (as last reported by the replicator). */
+  pending: number;
+  /** ISO time of the last moment both directions were caught up. */
+  lastSync: string | null;
+  lastError: string | null;
+}
+
+export interface BackoffOptions {
+  /** First retry delay. Default 1 s. */
+  initialMs?: number;
+  /** Ceiling. Default 60 s. */
+  maxMs?: number;
+}
+
+export interface SyncOptions {
+  backoff?: BackoffOptions;
+  /** Documents per replication batch. Default 100. */
+  batchSize?: number;
+}
+
+/** Emits 'status' (SyncStatus) whenever the status changes, 'change' after documents moved. */
+export class SyncController extends EventEmitter {
+  private current: SyncStatus = { state: 'paused', connected: false, pending: 0, lastSync: null, lastError: null };
+  private handle: PouchDB.Replication.Sync<Record<string, unknown>> | null = null;
+
+  constructor(
+    private readonly local: Pouch,
+    private readonly remote: Pouch,
+    private readonly opts: SyncOptions = {},
+  ) {
+    super();
+  }
+
+  status(): SyncStatus {
+    return { ...this.current };
+  }
+
+  private set(patch: Partial<SyncStatus>): void {
+    this.current = { ...this.current, ...patch };
+    this.emit('status', this.status());
+  }
+
+  private backOff = (delay: number): number => {
+    const initial = this.opts.backoff?.initialMs ?? 1000;
+    const max = this.opts.backoff?.maxMs ?? 60_000;
+    const next = delay === 0 ? initial : Math.min(max, delay * 2);
+    // Jitter (±20%) so many devices do not retry in lockstep after an outage.
+    return Math.round(next * (0.8 + Math.random() * 0.4));
+  };
+
+  /** Starts continuous replication in both directions. */
+  start(): void {
+    if (this.handle) return;
+    const h = this.local.sync(this.remote, {
+      live: true,
+      retry: true,
+      batch_size: this.opts.batchSize ?? 100,
+      back_off_function: this.backOff,
+    } as PouchDB.Replication.SyncOptions);
+    this.handle = h;
+    h.on('active', () => this.set({ state: 'active', connected: true }));
+    h.on('paused', (err?: unknown) => {
+      if (err) {
+        const message = describe(err);
+        log.warn({ err: message }, 'sync paused: remote unreachable, will retry');
+        this.set({ state: 'offline', connected: false, lastError: message });
+      } else {
+        this.set({ state: 'idle', connected: true, pending: 0, lastSync: new Date().toISOString() });
+      }
+    });
+    h.on('change', (info: { direction: string; change: { docs_written: number; pending?: number } }) => {
+      if (info.direction === 'pull' && typeof info.change.pending === 'number') this.set({ pending: info.change.pending });
+      this.emit('change', info);
+    });
+    h.on('denied', (err: unknown) => this.set({ lastError: `denied: ${describe(err)}` }));
+    h.on('error', (err: unknown) => {
+      const message = describe(err);
+      log.error({ err: message }, 'sync stopped');
+      this.set({ state: 'error', connected: false, lastError: message });
+      this.handle = null;
+    });
+  }
+
+  stop(): Promise<void> {
+    const h = this.handle;
+    this.handle = null;
+    if (!h) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      h.on('complete', () => resolve());
+      h.cancel();
+      // 'complete' is not always emitted once a retry loop is waiting.
+      setTimeout(resolve, 500).unref();
+    }).then(() => this.set({ state: 'paused', connected: false }));
+  }
+
+  get running(): boolean {
+    return this.handle !== null;
+  }
+
+  /** One pull, then `between` (e.g. conflict resolution), then one push. */
+  async syncOnce(between?: () => Promise<void>): Promise<{ pulled: number; pushed: number }> {
+    const batch_size = this.opts.batchSize ?? 100;
+    try {
+      const pull = await this.local.replicate.from(this.remote, { batch_size });
+      await between?.();
+      const push = await this.local.replicate.to(this.remote, { batch_size });
+      this.set({ connected: true, pending: 0, lastSync: new Date().toISOString(), lastError: null, state: this.running ? this.current.state : 'idle' });
+      return { pulled: pull.docs_written, pushed: push.docs_written };
+    } catch (err) {
+      this.set({ connected: false, lastError: describe(err), state: this.running ? this.current.state : 'offline' });
+      throw err;
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; reason?: string; status?: number; name?: string };
+  const text = e?.reason ?? e?.message ?? e?.name ?? String(err);
+  return e?.status ? `${e.status} ${text}` : text;
+}
