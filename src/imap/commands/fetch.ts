@@ -1,0 +1,121 @@
+// FETCH and UID FETCH (RFC 3501 6.4.5, 6.4.8; RFC 3516 BINARY; RFC 7162 3.1.4
+// CHANGEDSINCE, 3.2.6 VANISHED). Structure documents are loaded a few messages
+// ahead of the one being written, and responses go out in small batches so a
+// 10k-message FETCH neither waits on each write nor builds up in memory.
+import type { MessageMeta } from '../../mail/mailstore.js';
+import { defineCommand, type CommandSpec } from '../command.js';
+import { bad } from '../errors.js';
+import { untagged, type Response } from '../response/responses.js';
+import { atom, num } from '../response/values.js';
+import type { ImapSession } from '../session.js';
+import type { Token } from '../wire/tokens.js';
+import { hasSimple, needsStructure, parseFetchRequest, type FetchRequest } from '../message/fetch-items.js';
+import { buildFetchData } from '../message/fetch-response.js';
+import { condstoreEnabled, enableCondstore, resolveMessages, selectedMailbox, sequenceSetArg, type SelectedMessage } from '../message/selection.js';
+import { formatSequenceSet, type SequenceSet } from '../message/sequence-set.js';
+
+interface FetchArgs {
+  set: SequenceSet;
+  request: FetchRequest;
+}
+
+/** Structure documents requested ahead of the message being written. */
+const PREFETCH = 32;
+/** Responses handed to the writer at once. */
+const BATCH = 64;
+
+function parse(uid: boolean) {
+  return (args: Token[], session: ImapSession): FetchArgs => {
+    const [setToken, ...rest] = args;
+    const request = parseFetchRequest(rest, { uid });
+    if (request.vanished && !session.enabled.has('QRESYNC')) throw bad('VANISHED needs QRESYNC enabled');
+    return { set: sequenceSetArg(setToken), request };
+  };
+}
+
+/** RFC 3501 6.4.5: BODY[...] without PEEK (and RFC822, RFC822.TEXT, BINARY) sets \Seen — not in a read-only mailbox. */
+async function setImplicitSeen(session: ImapSession, messages: SelectedMessage[]): Promise<Set<number>> {
+  const selected = session.selected!;
+  const unseen = messages.filter((m) => !m.meta.flags.some((f) => f.toLowerCase() === '\\seen')).map((m) => m.meta.uid);
+  if (unseen.length === 0) return new Set();
+  const result = await session.store.storeFlags(selected.info.name, unseen, 'add', ['\\Seen']);
+  const changed = new Set<number>();
+  for (const meta of result.updated) {
+    if (selected.updateMessage(meta) !== undefined) changed.add(meta.uid);
+  }
+  for (const m of messages) {
+    if (changed.has(m.meta.uid)) m.meta = selected.meta(m.meta.uid) ?? m.meta;
+  }
+  return changed;
+}
+
+/** RFC 7162 3.2.6: UIDs in the set that are no longer in the mailbox (we keep no tombstones, so possibly never used). */
+function vanishedUids(set: SequenceSet, view: MessageMeta[], uidNext: number): number[] {
+  const present = new Set(view.map((m) => m.uid));
+  const last = uidNext - 1;
+  const out = new Set<number>();
+  for (const range of set) {
+    const a = range.from === '*' ? last : range.from;
+    const b = range.to === '*' ? last : range.to;
+    for (let uid = Math.min(a, b); uid <= Math.min(Math.max(a, b), last); uid++) if (!present.has(uid)) out.add(uid);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+async function handle(session: ImapSession, args: FetchArgs, uid: boolean): Promise<void> {
+  const selected = selectedMailbox(session);
+  const { request } = args;
+  if (request.changedSince !== undefined || hasSimple(request, 'MODSEQ')) await enableCondstore(session);
+  let messages = resolveMessages(selected, args.set, uid);
+  if (request.changedSince !== undefined) messages = messages.filter((m) => m.meta.modseq > request.changedSince!);
+  if (request.vanished) {
+    const gone = vanishedUids(args.set, selected.messages(), selected.info.uidNext);
+    if (gone.length > 0) await session.send(untagged(atom('VANISHED'), atom('(EARLIER)'), atom(formatSequenceSet(gone))));
+  }
+  const setsSeen = !selected.readOnly && request.items.some((i) => i.kind === 'section' && i.setsSeen);
+  const seenChanged = setsSeen ? await setImplicitSeen(session, messages) : new Set<number>();
+  const wantsFlags = hasSimple(request, 'FLAGS');
+  // RFC 7162 3.2: with CONDSTORE on, a FETCH that reports changed flags also reports MODSEQ.
+  const addModseq = condstoreEnabled(session) && seenChanged.size > 0 && !hasSimple(request, 'MODSEQ');
+  const structureNeeded = needsStructure(request);
+  const store = session.store;
+
+  const loads: Array<Promise<Response>> = [];
+  const load = (m: SelectedMessage): Promise<Response> =>
+    (async () => {
+      const structure = structureNeeded ? await store.structure(m.meta.hash) : undefined;
+      const changed = seenChanged.has(m.meta.uid);
+      const req = changed && addModseq ? { ...request, items: [...request.items, { kind: 'simple' as const, name: 'MODSEQ' as const }] } : request;
+      const data = await buildFetchData(store, req, { meta: m.meta, structure }, { uid, addFlags: changed && !wantsFlags });
+      return untagged(num(m.seq), atom('FETCH'), data);
+    })();
+  let next = 0;
+  const fill = () => {
+    while (next < messages.length && loads.length < PREFETCH) {
+      const p = load(messages[next++]!);
+      p.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+      loads.push(p);
+    }
+  };
+  fill();
+  while (loads.length > 0) {
+    const batch: Response[] = [];
+    while (loads.length > 0 && batch.length < BATCH) {
+      batch.push(await loads.shift()!);
+      fill();
+    }
+    await session.send(...batch);
+  }
+}
+
+export const commands: CommandSpec<FetchArgs>[] = [false, true].map((uid) =>
+  defineCommand<FetchArgs>({
+    name: uid ? 'UID FETCH' : 'FETCH',
+    states: ['selected'],
+    // RFC 3501 7.4.1: no EXPUNGE during FETCH; UID FETCH may see them.
+    usesSequenceNumbers: !uid,
+    capabilities: ['BINARY', { name: 'CONDSTORE', enableable: true }],
+    parse: parse(uid),
+    handle: (session, args) => handle(session, args, uid),
+  }),
+);
