@@ -202,9 +202,14 @@ export class Soledad extends EventEmitter implements DocumentStore {
 
   // --- conflicts and sync ----------------------------------------------------
 
-  /** Merge for concurrent edits of a document type (see conflicts.ts); must be deterministic. */
-  registerMerge<T>(type: string, merge: MergeFn<T>, opts: Omit<MergeRule<T>, 'merge'> = {}): void {
-    this.resolver.register(type, { merge, ...opts });
+  /**
+   * Merge for concurrent edits of a document type (see conflicts.ts); must be
+   * deterministic and order-independent. Takes a function, or a rule object
+   * `{ merge, isTombstone? }` (the shape of src/mail's MAIL_MERGE_RULES).
+   */
+  registerMerge<T>(type: string, merge: MergeFn<T> | MergeRule<T>, opts: Omit<MergeRule<T>, 'merge'> = {}): void {
+    const rule: MergeRule<T> = typeof merge === 'function' ? { merge, ...opts } : { ...merge, ...opts };
+    this.resolver.register(type, rule);
     void this.resolver.drain().catch(() => undefined);
   }
 

@@ -47,3 +47,72 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   for await (const x of it) out.push(x);
   return out;
 }
+
+/**
+ * A minimal authenticating proxy in front of the embedded server (stands in
+ * for the provider gateway): requests without the expected Authorization
+ * header get 401; the others are forwarded unchanged.
+ */
+export async function startAuthProxy(target: string, authorization: string): Promise<{ url: string; seen: { ok: number; denied: number }; close(): Promise<void> }> {
+  const http = await import('node:http');
+  const seen = { ok: 0, denied: 0 };
+  const upstream = new URL(target);
+  const server = http.createServer((req, res) => {
+    if (req.headers.authorization !== authorization) {
+      seen.denied++;
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'unauthorized', reason: 'missing or wrong credentials' }));
+      return;
+    }
+    seen.ok++;
+    const fwd = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent: false },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    fwd.on('error', () => res.destroy());
+    req.pipe(fwd);
+  });
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Every document (with attachments, base64) of a server database, as one JSON string. */
+export async function dumpServerDb(dbUrl: string): Promise<{ text: string; docs: number; attachments: number }> {
+  const PouchDB = (await import('pouchdb')).default;
+  const db = new PouchDB(dbUrl);
+  try {
+    const all = await db.allDocs({ include_docs: true, attachments: true, binary: false } as PouchDB.Core.AllDocsWithKeysOptions);
+    let attachments = 0;
+    const parts: string[] = [];
+    for (const row of all.rows) {
+      const doc = (row as { doc?: { _attachments?: Record<string, { data: string }> } }).doc;
+      if (!doc) continue;
+      parts.push(JSON.stringify(doc));
+      for (const att of Object.values(doc._attachments ?? {})) {
+        attachments++;
+        // Decode: a marker inside an attachment would be hidden by base64.
+        parts.push(Buffer.from(att.data, 'base64').toString('latin1'));
+      }
+    }
+    return { text: parts.join('\n'), docs: all.rows.length, attachments };
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,106 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import PouchDB from 'pouchdb';
+import path from 'node:path';
+import { bucketSize, docIdFor, openDoc, pad, sealDoc, unpad } from '../../src/soledad/doc-crypto.js';
+import { deriveKeys, generateSecret } from '../../src/soledad/secrets.js';
+import { DocumentIntegrityError, Soledad } from '../../src/soledad/index.js';
+import { Scratch, TEST_KDF, collect } from './helpers.js';
+
+test('padding buckets: powers of two up to 64 KiB, then multiples of 64 KiB', () => {
+  assert.equal(bucketSize(1), 64);
+  assert.equal(bucketSize(65), 128);
+  assert.equal(bucketSize(15 * 1024), 16 * 1024);
+  assert.equal(bucketSize(64 * 1024), 64 * 1024);
+  assert.equal(bucketSize(64 * 1024 + 1), 128 * 1024);
+  assert.equal(bucketSize(200 * 1024), 256 * 1024);
+  assert.equal(bucketSize(257 * 1024), 320 * 1024);
+  for (const n of [0, 1, 60, 61, 1000, 70000]) {
+    const data = Buffer.alloc(n, 0x41);
+    const padded = pad(data);
+    assert.equal(padded.length, bucketSize(n + 4));
+    assert.ok(unpad(padded, 'x').equals(data));
+  }
+});
+
+test('sealed documents: same size for contents in one bucket, type and id inside the ciphertext', () => {
+  const keys = deriveKeys(generateSecret());
+  const id = docIdFor(keys, 'note', 'a');
+  assert.match(id, /^[0-9a-f]{64}$/);
+  assert.notEqual(docIdFor(keys, 'note', 'a'), docIdFor(keys, 'notes', 'a'));
+  const short = sealDoc(keys, 'main', id, { type: 'note', id: 'a', content: { t: 'x' } });
+  const longer = sealDoc(keys, 'main', id, { type: 'note', id: 'a', content: { t: 'x'.repeat(20) } });
+  assert.equal(short.c.length, longer.c.length);
+  assert.deepEqual(openDoc(keys, 'main', id, longer), { type: 'note', id: 'a', content: { t: 'x'.repeat(20) } });
+  // Another namespace (local vs replicated) does not authenticate.
+  assert.throws(() => openDoc(keys, 'local', id, short), DocumentIntegrityError);
+});
+
+test('tampering and id-swapping in the store are detected and name the document', async () => {
+  const s = new Scratch();
+  try {
+    const dataDir = s.dir();
+    const sol = await Soledad.create({ dataDir, passphrase: 'pw', kdf: TEST_KDF });
+    await sol.put('note', 'victim', { text: 'original' });
+    await sol.put('note', 'other', { text: 'other text' });
+    await sol.put('note', 'flipped', { text: 'to be flipped' });
+    const db = (sol as unknown as { mainDb: PouchDB.Database }).mainDb;
+    const keysView = sol as unknown as { store: { docId(t: string, i: string): string } };
+    const victimId = keysView.store.docId('note', 'victim');
+    const otherId = keysView.store.docId('note', 'other');
+    const flippedId = keysView.store.docId('note', 'flipped');
+
+    // Move the ciphertext of "other" onto "victim".
+    const other = (await db.get(otherId)) as unknown as { n: string; c: string; v: number };
+    const victim = await db.get(victimId);
+    await db.put({ ...victim, n: other.n, c: other.c, v: other.v });
+    await assert.rejects(sol.get('note', 'victim'), (err: Error) => {
+      assert.ok(err instanceof DocumentIntegrityError);
+      assert.equal((err as DocumentIntegrityError).docId, victimId);
+      assert.ok(err.message.includes(victimId));
+      assert.ok(!err.message.includes('other text'));
+      return true;
+    });
+
+    // Flip one bit of a ciphertext.
+    const flipped = (await db.get(flippedId)) as unknown as PouchDB.Core.ExistingDocument<{ c: string }>;
+    const bytes = Buffer.from(flipped.c, 'base64');
+    bytes[10] = bytes[10]! ^ 0x01;
+    await db.put({ ...flipped, c: bytes.toString('base64') });
+    await assert.rejects(sol.get('note', 'flipped'), DocumentIntegrityError);
+
+    // The untouched one still reads; query skips nothing silently: it throws on the bad ones.
+    assert.deepEqual(await sol.get('note', 'other'), { text: 'other text' });
+    await assert.rejects(collect(sol.query('note')), DocumentIntegrityError);
+    await sol.close();
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('tampered blob chunks are detected, never returned', async () => {
+  const s = new Scratch();
+  try {
+    const sol = await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF });
+    s.defer(sol);
+    const payload = Buffer.alloc(700 * 1024, 0x61);
+    await sol.putBlob('b', payload);
+    const db = (sol as unknown as { mainDb: PouchDB.Database }).mainDb;
+    const all = await db.allDocs({ include_docs: true });
+    const chunkDocs = all.rows.filter((r) => r.doc && (r.doc as { _attachments?: unknown })._attachments);
+    assert.equal(chunkDocs.length, 3);
+    const target = chunkDocs[1]!;
+    const sealed = (await db.getAttachment(target.id, 'c')) as Buffer;
+    sealed[sealed.length - 1] = sealed[sealed.length - 1]! ^ 0xff;
+    await db.putAttachment(target.id, 'c', target.value.rev, sealed, 'application/octet-stream');
+    let failed: Error | null = null;
+    try {
+      await collect(sol.readBlob('b'));
+    } catch (err) {
+      failed = err as Error;
+    }
+    assert.ok(failed instanceof DocumentIntegrityError, `expected an integrity error, got ${failed}`);
+  } finally {
+    await s.cleanup();
+  }
+});
