@@ -27,14 +27,33 @@ export interface MailboxState {
   uidValidity: number;
 }
 
-export async function loadUidRecords(local: DocumentStore): Promise<Map<string, UidRecord>> {
-  const out = new Map<string, UidRecord>();
-  for await (const d of local.query<UidRecord>(LOCAL.uid)) out.set(d.id, d.content);
-  return out;
+export interface DeviceState {
+  records: Map<string, UidRecord>;
+  states: Map<string, MailboxState>;
+  /** Position in the local changes feed these reflect. */
+  localSeq: string | undefined;
 }
 
-export async function loadMailboxStates(local: DocumentStore): Promise<Map<string, MailboxState>> {
-  const out = new Map<string, MailboxState>();
-  for await (const d of local.query<MailboxState>(LOCAL.mailboxState)) out.set(d.id, d.content);
-  return out;
+/**
+ * Reads the UID records and mailbox states written after `since` (all of them
+ * without it) from the local changes feed, which also yields its position.
+ */
+export async function loadDeviceState(local: DocumentStore, since?: string): Promise<DeviceState> {
+  const records = new Map<string, UidRecord>();
+  const states = new Map<string, MailboxState>();
+  let localSeq = since;
+  for await (const c of local.changes({ since })) {
+    localSeq = c.seq;
+    if (c.content === null) continue;
+    if (c.type === LOCAL.uid) records.set(c.id, c.content as UidRecord);
+    else if (c.type === LOCAL.mailboxState) states.set(c.id, c.content as MailboxState);
+  }
+  return { records, states, localSeq };
+}
+
+/** Advances a local feed position to the end of the feed. */
+export async function localFeedEnd(local: DocumentStore, since: string | undefined): Promise<string | undefined> {
+  let seq = since;
+  for await (const c of local.changes({ since })) seq = c.seq;
+  return seq;
 }

@@ -41,14 +41,28 @@ export class MailIndex {
   /** Per mailbox, the highest UID and MODSEQ ever assigned here: the floor for UIDNEXT/HIGHESTMODSEQ. */
   private readonly floors = new Map<string, { uid: number; modseq: number }>();
 
+  /** UIDs this device assigned before (from `local`), consumed as entries are seen. */
+  private assigned = new Map<string, UidRecord>();
+  private states = new Map<string, MailboxState>();
+
   constructor(
     private readonly local: DocumentStore,
     private readonly emit: (change: MailboxChange) => void,
-    /** UIDs this device assigned before (from `local`), consumed as entries are seen. */
-    private readonly assigned: Map<string, UidRecord> = new Map(),
-    private readonly states: Map<string, MailboxState> = new Map(),
-  ) {
-    for (const r of assigned.values()) {
+  ) {}
+
+  /**
+   * Takes in this device's persisted UID records and mailbox states (all of
+   * them, or those written after the snapshot already restored into the index):
+   * they set the floors of UIDNEXT, HIGHESTMODSEQ, MODSEQ and UIDVALIDITY.
+   */
+  adopt(records: Map<string, UidRecord>, states: Map<string, MailboxState>): void {
+    this.assigned = records;
+    this.states = states;
+    for (const slot of this.mailboxes.values()) {
+      if (!states.has(slot.id)) states.set(slot.id, { uidValidity: slot.uidValidity });
+    }
+    for (const s of states.values()) if (s.uidValidity > this.maxUidValidity) this.maxUidValidity = s.uidValidity;
+    for (const r of records.values()) {
       if (r.s > this.modseq) this.modseq = r.s;
       const f = this.floors.get(r.m);
       if (!f) this.floors.set(r.m, { uid: r.u, modseq: r.s });
@@ -57,7 +71,16 @@ export class MailIndex {
         if (r.s > f.modseq) f.modseq = r.s;
       }
     }
-    for (const s of states.values()) if (s.uidValidity > this.maxUidValidity) this.maxUidValidity = s.uidValidity;
+    for (const slot of this.mailboxes.values()) {
+      const f = this.floors.get(slot.id);
+      if (f && f.uid >= slot.uidNext) slot.uidNext = f.uid + 1;
+      if (f && f.modseq > slot.highestModseq) slot.highestModseq = f.modseq;
+    }
+  }
+
+  /** Frees the UID records of entries that were not seen again (their floors stay). */
+  forgetAssigned(): void {
+    this.assigned = new Map();
   }
 
   // --- lookups -------------------------------------------------------------

@@ -1,19 +1,21 @@
-// Opening the mail store: load this device's UID state from `local`, build
-// the index by replaying the document changes feed, create the default
-// mailboxes, then follow the feed live so changes arriving by sync (another
-// device, the fetch loop) reach the index and the subscribers at once.
+// Opening the mail store: restore the index snapshot (if any) and this
+// device's UID state from `local`, replay the document changes feed since the
+// snapshot, create the default mailboxes, then follow the feed live so changes
+// arriving by sync (another device, the fetch loop) reach the index and the
+// subscribers at once. The snapshot is rewritten now and then and on close.
 import { randomBytes } from 'node:crypto';
 import type { DocChange, DocumentStore } from '../../soledad/types.js';
 import { HybridLogicalClock } from '../../soledad/hlc.js';
 import type { MailStore } from '../mailstore.js';
 import type { Analyzer } from './content.js';
 import { defaultAnalyzer } from './analyzer.js';
-import { loadMailboxStates, loadUidRecords } from './device-state.js';
+import { loadDeviceState, localFeedEnd } from './device-state.js';
 import { DOC, type EntryDoc, type MailboxDoc } from './documents.js';
 import { defaultMailboxId } from './ids.js';
 import { MailIndex } from './mail-index.js';
 import { DEFAULT_MAILBOXES } from './mailbox-names.js';
 import { DocumentMailStore, type DeliverOptions, type DeliverResult } from './mail-store.js';
+import { readSnapshot, writeSnapshot } from './snapshot.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('mailstore');
@@ -21,16 +23,20 @@ const log = logger('mailstore');
 export interface OpenMailStoreOptions {
   /** The synced, encrypted store (Soledad). */
   docs: DocumentStore;
-  /** Device-local store, never synced: UIDs, UIDVALIDITY, MODSEQ. */
+  /** Device-local store, never synced: UIDs, UIDVALIDITY, MODSEQ, the index snapshot. */
   local: DocumentStore;
   /** MIME analyzer; default src/mail/structure. */
   analyzer?: Analyzer;
+  /** Rewrite the index snapshot after this many changes from the feed (default 20000). */
+  snapshotEvery?: number;
 }
 
 export interface OpenedMailStore extends MailStore {
   /** Stores a message for the fetch loop; idempotent per deliveryId. */
   deliver(mailbox: string, raw: Buffer | AsyncIterable<Buffer>, opts: DeliverOptions): Promise<DeliverResult>;
-  /** Stops following the feed and waits for pending work. Does not close the document stores. */
+  /** Persists the index snapshot now (also done on close). */
+  snapshot(): Promise<void>;
+  /** Stops following the feed, writes the snapshot, waits for pending work. Does not close the document stores. */
   close(): Promise<void>;
 }
 
@@ -46,7 +52,11 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
   }
   const clock = new HybridLogicalClock(device.node);
   let store: DocumentMailStore | undefined;
-  const index = new MailIndex(local, (c) => store?.emit(c), await loadUidRecords(local), await loadMailboxStates(local));
+  const index = new MailIndex(local, (c) => store?.emit(c));
+  const snap = await readSnapshot(local, index);
+  const state = await loadDeviceState(local, snap?.localSeq);
+  index.adopt(state.records, state.states);
+  let localSeq = state.localSeq;
   store = new DocumentMailStore(docs, index, opts.analyzer ?? defaultAnalyzer, clock);
   const s = store;
 
@@ -57,7 +67,7 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
     try {
       clock.update(stamp);
     } catch {
-      // not an HLC stamp: ignore for the clock, the merge still orders it
+      // not an HLC stamp: the merge still orders it; the clock ignores it
     }
   };
   const apply = async (c: DocChange): Promise<void> => {
@@ -73,32 +83,53 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
     }
   };
 
-  let lastSeq: string | undefined;
-  for await (const c of docs.changes()) {
+  let docsSeq = snap?.docsSeq;
+  let replayed = 0;
+  for await (const c of docs.changes({ since: docsSeq })) {
     await apply(c);
-    lastSeq = c.seq;
+    docsSeq = c.seq;
+    replayed++;
   }
+  index.forgetAssigned();
   for (const m of DEFAULT_MAILBOXES) await s.ensureMailbox(defaultMailboxId(m.name), m.name, m.specialUse);
-  log.info({ ms: Date.now() - started, entries: index.entries.size, mailboxes: index.mailboxes.size }, 'mail index ready');
+  log.info(
+    { ms: Date.now() - started, entries: index.entries.size, snapshot: snap !== null, replayed },
+    'mail index ready',
+  );
+
+  let sinceSnapshot = snap ? replayed : Infinity;
+  const snapshotEvery = opts.snapshotEvery ?? 20_000;
+  const snapshotLocked = async (): Promise<void> => {
+    localSeq = await localFeedEnd(local, localSeq);
+    await writeSnapshot(local, index, docsSeq, localSeq);
+    sinceSnapshot = 0;
+  };
 
   // Live: everything after what was replayed, local writes included (folding those in again is a no-op).
   const abort = new AbortController();
   const feed = (async () => {
     try {
-      for await (const c of docs.changes({ since: lastSeq, live: true, signal: abort.signal })) {
-        await s.serial(() => apply(c));
-        lastSeq = c.seq;
+      for await (const c of docs.changes({ since: docsSeq, live: true, signal: abort.signal })) {
+        await s.serial(async () => {
+          await apply(c);
+          docsSeq = c.seq;
+          if (++sinceSnapshot >= snapshotEvery) await snapshotLocked();
+        });
       }
     } catch (err) {
       if (!abort.signal.aborted) log.error({ err: (err as Error).message }, 'changes feed failed');
     }
   })();
+  if (sinceSnapshot >= snapshotEvery) void s.serial(snapshotLocked).catch((err) => log.warn({ err: err.message }, 'snapshot failed'));
 
   return Object.assign(s, {
+    snapshot: () => s.serial(snapshotLocked),
     async close(): Promise<void> {
       abort.abort();
       await feed;
-      await s.serial(async () => undefined);
+      await s.serial(async () => {
+        if (sinceSnapshot > 0) await snapshotLocked().catch((err) => log.warn({ err: err.message }, 'snapshot failed'));
+      });
     },
   }) as OpenedMailStore;
 }

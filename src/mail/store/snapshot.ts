@@ -1,0 +1,113 @@
+// A snapshot of the in-memory index, persisted in the device-local store so a
+// restart reads one blob and replays only the changes made since, instead of
+// decrypting every entry document again (goal: index ready < 3 s at 100k).
+//
+// Format: a local blob of newline-delimited JSON (streamed both ways, never
+// one giant string): a header line, then one line per mailbox slot and one
+// per entry. A small pointer document names the current blob and the feed
+// positions (synced store and local store) the snapshot reflects. Replaying
+// from those positions is safe even if the snapshot already contains some of
+// the later changes: folding a document in twice is a no-op (merge).
+import { createInterface } from 'node:readline';
+import type { DocumentStore } from '../../soledad/types.js';
+import type { EntryDoc, MailboxDoc } from './documents.js';
+import { randomId } from './ids.js';
+import { activeFlags } from './documents.js';
+import type { MailIndex } from './mail-index.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('mail-snapshot');
+
+const POINTER = { type: 'index-snapshot', id: 'current' };
+const VERSION = 1;
+
+export interface SnapshotPointer {
+  v: number;
+  blob: string;
+  /** Position in the synced store's changes feed that the snapshot covers. */
+  docsSeq: string | undefined;
+  /** Position in the local store's changes feed that the snapshot covers. */
+  localSeq: string | undefined;
+  entries: number;
+}
+
+type SlotLine = ['m', string, MailboxDoc | null, number, number, number];
+type EntryLine = ['e', string, number, number, EntryDoc];
+interface Header {
+  v: number;
+  modseq: number;
+}
+
+export async function writeSnapshot(
+  local: DocumentStore,
+  index: MailIndex,
+  docsSeq: string | undefined,
+  localSeq: string | undefined,
+): Promise<void> {
+  const previous = await local.get<SnapshotPointer>(POINTER.type, POINTER.id);
+  const blob = `index-snapshot-${randomId()}`;
+  async function* lines(): AsyncGenerator<Buffer> {
+    const header: Header = { v: VERSION, modseq: index.modseq };
+    let batch: string[] = [JSON.stringify(header)];
+    const flush = (): Buffer => {
+      const b = Buffer.from(batch.join('\n') + '\n');
+      batch = [];
+      return b;
+    };
+    for (const s of index.mailboxes.values()) {
+      const line: SlotLine = ['m', s.id, s.doc, s.uidValidity, s.uidNext, s.highestModseq];
+      batch.push(JSON.stringify(line));
+    }
+    for (const rec of index.entries.values()) {
+      const line: EntryLine = ['e', rec.id, rec.uid, rec.modseq, rec.doc];
+      batch.push(JSON.stringify(line));
+      if (batch.length >= 2000) yield flush();
+    }
+    yield flush();
+  }
+  await local.putBlob(blob, lines());
+  const pointer: SnapshotPointer = { v: VERSION, blob, docsSeq, localSeq, entries: index.entries.size };
+  await local.put(POINTER.type, POINTER.id, pointer);
+  if (previous) await local.deleteBlob(previous.blob).catch(() => undefined);
+}
+
+/** Loads the snapshot into an empty index; returns its pointer, or null when there is none (or it is unreadable). */
+export async function readSnapshot(local: DocumentStore, index: MailIndex): Promise<SnapshotPointer | null> {
+  const pointer = await local.get<SnapshotPointer>(POINTER.type, POINTER.id);
+  if (!pointer || pointer.v !== VERSION) return null;
+  try {
+    const rl = createInterface({ input: local.readBlob(pointer.blob), crlfDelay: Infinity });
+    let header: Header | null = null;
+    for await (const text of rl) {
+      if (!text) continue;
+      if (!header) {
+        header = JSON.parse(text) as Header;
+        continue;
+      }
+      const line = JSON.parse(text) as SlotLine | EntryLine;
+      if (line[0] === 'm') {
+        const [, id, doc, uidValidity, uidNext, highestModseq] = line;
+        index.mailboxes.set(id, { id, doc, uidValidity, uidNext, highestModseq, uids: [], byUid: new Map() });
+      } else {
+        const [, id, uid, modseq, doc] = line;
+        const rec = { id, uid, modseq, doc, flags: activeFlags(doc) };
+        index.entries.set(id, rec);
+        const slot = index.mailboxes.get(doc.mailbox);
+        if (slot && uid > 0 && doc.expunged === null) {
+          slot.uids.push(uid);
+          slot.byUid.set(uid, rec);
+        }
+      }
+    }
+    if (!header) throw new Error('empty snapshot');
+    index.modseq = Math.max(index.modseq, header.modseq);
+    for (const slot of index.mailboxes.values()) slot.uids.sort((a, b) => a - b);
+    return pointer;
+  } catch (err) {
+    // A damaged snapshot costs a full rebuild, never wrong UIDs.
+    log.warn({ err: (err as Error).message }, 'index snapshot unreadable; rebuilding from the store');
+    index.mailboxes.clear();
+    index.entries.clear();
+    return null;
+  }
+}

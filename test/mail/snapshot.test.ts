@@ -1,0 +1,106 @@
+import { test } from 'node:test';
+import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
+import { openMailStore, type OpenedMailStore } from '../../src/mail/store/index.js';
+
+const message = (n: number) => Buffer.from(`Subject: m${n}\r\nMessage-ID: <${n}@x>\r\n\r\nbody ${n}\r\n`);
+
+/** Counts the changes a store's feed replays by wrapping `changes`. */
+function countingReplays(docs: MemoryDocumentStore): { replayed: () => number } {
+  let n = 0;
+  const orig = docs.changes.bind(docs);
+  docs.changes = (opts) => {
+    const live = opts?.live;
+    const it = orig(opts);
+    return (async function* () {
+      for await (const c of it) {
+        if (!live) n++;
+        yield c;
+      }
+    })() as ReturnType<typeof orig>;
+  };
+  return { replayed: () => n };
+}
+
+async function state(s: OpenedMailStore) {
+  const out: Record<string, unknown> = {};
+  for (const m of await s.listMailboxes()) out[m.name] = { info: m, messages: (await s.messages(m.name)).messages };
+  return out;
+}
+
+test('restart restores the index from the snapshot and replays only the changes since', async () => {
+  const docs = new MemoryDocumentStore();
+  const local = new MemoryDocumentStore();
+  const s1 = await openMailStore({ docs, local });
+  for (let i = 1; i <= 40; i++) await s1.append(i % 2 ? 'INBOX' : 'Archive', message(i));
+  await s1.storeFlags('INBOX', [1, 3], 'add', ['\\Seen', '$Work']);
+  await s1.expunge('INBOX', [5]);
+  await s1.close(); // writes the snapshot
+  const before = await state(s1);
+
+  // Another device changes things while this one is down.
+  const other = await openMailStore({ docs, local: new MemoryDocumentStore() });
+  // UIDs are per device: find message 1 on the other device by its content hash.
+  const hash1 = createHash('sha256').update(message(1)).digest('hex');
+  const uidThere = (await other.messages('INBOX')).messages.find((m) => m.hash === hash1)!.uid;
+  await other.storeFlags('INBOX', [uidThere], 'remove', ['$Work']);
+  await other.append('INBOX', message(99));
+  await other.close();
+
+  const counter = countingReplays(docs);
+  const s2 = await openMailStore({ docs, local });
+  assert.ok(counter.replayed() < 10, `replayed ${counter.replayed()} changes`);
+  const after = await state(s2);
+  assert.deepEqual(after.Archive, before.Archive);
+  const inboxBefore = before.INBOX as { info: { uidNext: number; highestModseq: number }; messages: Array<{ uid: number; flags: string[] }> };
+  const inbox = after.INBOX as typeof inboxBefore;
+  assert.deepEqual(inbox.messages.find((m) => m.uid === 1)!.flags, ['\\Seen']);
+  assert.deepEqual(inbox.messages.find((m) => m.uid === 3)!.flags, ['\\Seen', '$Work']);
+  assert.equal(inbox.messages.at(-1)!.uid, inboxBefore.info.uidNext);
+  assert.ok(inbox.info.highestModseq > inboxBefore.info.highestModseq);
+  assert.ok(!inbox.messages.some((m) => m.uid === 5));
+  await s2.close();
+  await docs.close();
+  await local.close();
+});
+
+test('a damaged snapshot costs a rebuild, not UIDs', async () => {
+  const docs = new MemoryDocumentStore();
+  const local = new MemoryDocumentStore();
+  const s1 = await openMailStore({ docs, local });
+  for (let i = 1; i <= 5; i++) await s1.append('INBOX', message(i));
+  await s1.expunge('INBOX', [5]);
+  await s1.close();
+  const pointer = await local.get<{ blob: string }>('index-snapshot', 'current');
+  assert.ok(pointer);
+  await local.putBlob(pointer.blob, Buffer.from('{"v":1,"modseq":3}\n["e", broken'));
+  const s2 = await openMailStore({ docs, local });
+  assert.deepEqual((await s2.messages('INBOX')).messages.map((m) => m.uid), [1, 2, 3, 4]);
+  assert.equal((await s2.append('INBOX', message(6))).uid, 6);
+  await s2.close();
+  await docs.close();
+  await local.close();
+});
+
+test('changes after the snapshot on this device (not yet in a snapshot) survive a crash', async () => {
+  const docs = new MemoryDocumentStore();
+  const local = new MemoryDocumentStore();
+  const s1 = await openMailStore({ docs, local });
+  for (let i = 1; i <= 3; i++) await s1.append('INBOX', message(i));
+  await s1.snapshot();
+  await s1.append('INBOX', message(4));
+  await s1.storeFlags('INBOX', [2], 'add', ['\\Answered']);
+  const modseq = (await s1.status('INBOX')).highestModseq;
+  // "Crash": reopen over the same stores without closing s1 (no final snapshot).
+  const s2 = await openMailStore({ docs, local });
+  const st = await s2.status('INBOX');
+  assert.equal(st.uidNext, 5);
+  assert.ok(st.highestModseq >= modseq);
+  assert.deepEqual((await s2.messages('INBOX')).messages.map((m) => [m.uid, m.flags]), [[1, []], [2, ['\\Answered']], [3, []], [4, []]]);
+  assert.equal((await s2.append('INBOX', message(5))).uid, 5);
+  await s1.close();
+  await s2.close();
+  await docs.close();
+  await local.close();
+});
