@@ -1,0 +1,113 @@
+// LIST (RFC 3501 6.3.8) with LIST-EXTENDED basics (RFC 5258: selection
+// options SUBSCRIBED, RECURSIVEMATCH, SPECIAL-USE; return options SUBSCRIBED,
+// CHILDREN, SPECIAL-USE; several patterns) and SPECIAL-USE (RFC 6154).
+// LSUB (RFC 3501 6.3.9) lists subscribed mailboxes.
+import { defineCommand } from '../command.js';
+import { bad } from '../errors.js';
+import { untagged } from '../response/responses.js';
+import { atom, list, str } from '../response/values.js';
+import type { ImapSession } from '../session.js';
+import { decodeMutf7 } from '../wire/mutf7.js';
+import { tokenText, type Token } from '../wire/tokens.js';
+import { atomValue, isList, listItems } from './args.js';
+import { listMailboxes, type ListQuery } from './list-tree.js';
+import { DELIMITER } from '../mailbox-names.js';
+
+interface ListArgs {
+  reference: string;
+  query: ListQuery;
+  extended: boolean;
+}
+
+function text(session: ImapSession, token: Token | undefined, what: string): string {
+  const t = tokenText(token);
+  if (t === null) throw bad(`Expected ${what}`);
+  return session.utf8 ? t : decodeMutf7(t);
+}
+
+function parseList(args: Token[], session: ImapSession): ListArgs {
+  let i = 0;
+  const query: ListQuery = {
+    patterns: [],
+    subscribedOnly: false,
+    recursiveMatch: false,
+    specialUseOnly: false,
+    returnSubscribed: false,
+    returnSpecialUse: true,
+    returnChildren: true,
+  };
+  let extended = false;
+  if (isList(args[0])) {
+    extended = true;
+    for (const opt of listItems(args[i++], 'selection options')) {
+      const o = atomValue(opt, 'selection option').toUpperCase();
+      if (o === 'SUBSCRIBED') query.subscribedOnly = true;
+      else if (o === 'RECURSIVEMATCH') query.recursiveMatch = true;
+      else if (o === 'SPECIAL-USE') query.specialUseOnly = true;
+      else if (o !== 'REMOTE') throw bad(`Unknown LIST selection option ${o.slice(0, 30)}`);
+    }
+    if (query.recursiveMatch && !query.subscribedOnly) throw bad('RECURSIVEMATCH needs another selection option');
+  }
+  const reference = text(session, args[i++], 'reference name');
+  const pat = args[i++];
+  if (isList(pat)) {
+    extended = true;
+    query.patterns = pat.items.map((p) => text(session, p, 'mailbox pattern'));
+  } else {
+    query.patterns = [text(session, pat, 'mailbox pattern')];
+  }
+  if (i < args.length) {
+    if (atomValue(args[i++], 'RETURN').toUpperCase() !== 'RETURN') throw bad('Expected RETURN');
+    extended = true;
+    for (const opt of listItems(args[i++], 'return options')) {
+      const o = atomValue(opt, 'return option').toUpperCase();
+      if (o === 'SUBSCRIBED') query.returnSubscribed = true;
+      else if (o === 'CHILDREN') query.returnChildren = true;
+      else if (o === 'SPECIAL-USE') query.returnSpecialUse = true;
+      else throw bad(`Unknown LIST return option ${o.slice(0, 30)}`);
+    }
+  }
+  if (i !== args.length) throw bad('Too many arguments to LIST');
+  return { reference, query, extended };
+}
+
+async function sendList(session: ImapSession, kind: 'LIST' | 'LSUB', args: ListArgs): Promise<void> {
+  const { reference, query } = args;
+  // LIST "" "": the hierarchy delimiter and root (RFC 3501 6.3.8).
+  if (query.patterns.length === 1 && query.patterns[0] === '') {
+    await session.send(untagged(atom(kind), list([atom('\\Noselect')]), str(DELIMITER), str('')));
+    return;
+  }
+  const entries = listMailboxes(await session.store.listMailboxes(), reference, query);
+  const responses = entries.map((e) => {
+    const values = [atom(kind), list(e.attributes.map(atom)), str(DELIMITER), session.mailboxValue(e.name)];
+    if (e.childInfoSubscribed) values.push(list([str('CHILDINFO'), list([str('SUBSCRIBED')])]));
+    return untagged(...values);
+  });
+  if (responses.length > 0) await session.send(...responses);
+}
+
+export const commands = [
+  defineCommand({
+    name: 'LIST',
+    states: ['authenticated', 'selected'],
+    capabilities: ['LIST-EXTENDED', 'SPECIAL-USE', 'CHILDREN'],
+    parse(args, session) {
+      if (args.length < 2) throw bad('Usage: LIST [(options)] reference pattern [RETURN (options)]');
+      return parseList(args, session);
+    },
+    handle: (session, args) => sendList(session, 'LIST', args),
+  }),
+  defineCommand({
+    name: 'LSUB',
+    states: ['authenticated', 'selected'],
+    parse(args, session): ListArgs {
+      if (args.length !== 2) throw bad('Usage: LSUB reference pattern');
+      const parsed = parseList(args, session);
+      // LSUB: subscribed names only; a non-subscribed parent matched by % shows as \Noselect (RFC 3501 6.3.9).
+      parsed.query = { ...parsed.query, subscribedOnly: true, returnChildren: false, returnSpecialUse: false };
+      return parsed;
+    },
+    handle: (session, args) => sendList(session, 'LSUB', args),
+  }),
+];

@@ -1,0 +1,37 @@
+// Mailbox names between the wire and the store: modified UTF-7 on the wire
+// (RFC 3501 5.1.3) unless UTF8=ACCEPT is enabled (RFC 6855 3), '/' as the
+// hierarchy delimiter, and INBOX case-insensitive (RFC 3501 5.1).
+import { bad } from './errors.js';
+import { encodeMutf7, decodeMutf7 } from './wire/mutf7.js';
+import { str, type ImapValue } from './response/values.js';
+import { tokenText, type Token } from './wire/tokens.js';
+
+export const DELIMITER = '/';
+
+/** The store name of a mailbox argument (astring). */
+export function mailboxFromToken(token: Token | undefined, utf8: boolean): string {
+  const text = tokenText(token);
+  if (text === null) throw bad('Expected a mailbox name');
+  return normalizeMailbox(utf8 ? text : decodeMutf7(text));
+}
+
+export function normalizeMailbox(name: string): string {
+  if (name.toUpperCase() === 'INBOX') return 'INBOX';
+  if (name.toUpperCase().startsWith('INBOX' + DELIMITER)) return 'INBOX' + name.slice(5);
+  return name;
+}
+
+/** The wire form of a store name. */
+export function mailboxValue(name: string, utf8: boolean): ImapValue {
+  return str(utf8 ? name : encodeMutf7(name));
+}
+
+/** Rejects names the hierarchy cannot hold (empty levels, control characters). */
+export function validateNewMailboxName(name: string): string {
+  const trimmed = name.endsWith(DELIMITER) ? name.slice(0, -1) : name;
+  if (trimmed === '') throw bad('Empty mailbox name');
+  if (/[\x00-\x1f\x7f]/.test(trimmed)) throw bad('Mailbox name contains control characters');
+  if (trimmed.split(DELIMITER).some((part) => part === '')) throw bad('Mailbox name has an empty hierarchy level');
+  if (/[*%]/.test(trimmed)) throw bad('Mailbox name may not contain * or %');
+  return trimmed;
+}

@@ -1,0 +1,360 @@
+// The streaming command parser: frames the client's byte stream into commands,
+// whatever the chunking (it is fed 1 byte at a time in tests). Framing only
+// looks for line ends and literal markers; tokenizer.ts then parses each whole
+// command. Literals (RFC 3501 4.3): `{n}` gets a `+` continuation request,
+// `{n+}` (LITERAL+, RFC 7888) does not, `~{n}` is literal8 (BINARY, RFC 3516).
+// The message literal of APPEND is not buffered: the command is emitted as soon
+// as its literal starts and the bytes flow through a stream with backpressure.
+import { PassThrough, type Readable } from 'node:stream';
+import { ImapError, bad } from '../errors.js';
+import { LITERAL_MARKER, tokenizeFrame, type CommandFrame } from './tokenizer.js';
+import type { ParsedCommand } from './tokens.js';
+
+export type ParserEvent =
+  /** A whole command; `literal` is the streamed APPEND message (ends after the command's CRLF). */
+  | { kind: 'command'; command: ParsedCommand; literal?: Readable & { size: number } }
+  /** A raw line asked for with expectLine() (IDLE's DONE, an AUTHENTICATE response). */
+  | { kind: 'line'; text: string }
+  /** A malformed command: the rest of it was skipped; answer BAD (or NO) with this tag. */
+  | { kind: 'error'; tag: string; error: ImapError }
+  /** The connection cannot continue (answer BYE and close). */
+  | { kind: 'fatal'; error: ImapError };
+
+export interface ParserOptions {
+  /** Max bytes of command text outside literals (default 64 KiB). */
+  maxLineLength?: number;
+  /** Max size of a literal buffered in memory (default 64 KiB; APPEND's message is streamed instead). */
+  maxInlineLiteral?: number;
+  /** Max size of an APPEND message literal (default 50 MB). */
+  maxAppendLiteral?: number;
+  onEvent(event: ParserEvent): void;
+  /** Send a continuation request (`+ text`) for a synchronizing literal. */
+  onContinue(text: string): void;
+  /** Ask the transport to stop / restart reading (backpressure of a streamed literal). */
+  pause(): void;
+  resume(): void;
+}
+
+/** Commands after which the parser holds further input until the session says how to read it. */
+const HOLDING_COMMANDS = new Set(['IDLE', 'AUTHENTICATE', 'STARTTLS', 'LOGOUT']);
+
+type State =
+  | { s: 'line' }
+  | { s: 'literal'; remaining: number; parts: Buffer[]; binary: boolean }
+  | { s: 'stream'; remaining: number; out: PassThrough }
+  | { s: 'afterStream'; out: PassThrough; tail: Buffer[] }
+  | { s: 'discard'; remaining: number }
+  | { s: 'skipLine'; tail: Buffer }
+  | { s: 'held' }
+  | { s: 'rawLine' }
+  | { s: 'closed' };
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+export class CommandParser {
+  private readonly maxLine: number;
+  private readonly maxInline: number;
+  private readonly maxAppend: number;
+  private state: State = { s: 'line' };
+  /** Input not yet consumed (only non-empty while held or between steps). */
+  private input: Buffer[] = [];
+  private frame: CommandFrame = { texts: [], literals: [] };
+  private current: Buffer[] = [];
+  private currentLength = 0;
+  private frameTextLength = 0;
+  /** Set when the command being framed is already known to be bad: skip to its end, then report. */
+  private failure: { tag: string; error: ImapError } | null = null;
+  private processing = false;
+
+  constructor(private readonly opts: ParserOptions) {
+    this.maxLine = opts.maxLineLength ?? 64 * 1024;
+    this.maxInline = opts.maxInlineLiteral ?? 64 * 1024;
+    this.maxAppend = opts.maxAppendLiteral ?? 50 * 1024 * 1024;
+  }
+
+  feed(chunk: Buffer): void {
+    if (this.state.s === 'closed' || chunk.length === 0) return;
+    this.input.push(chunk);
+    this.run();
+  }
+
+  /** After a holding command: read the next line raw (delivered as a 'line' event). */
+  expectLine(): void {
+    if (this.state.s !== 'held') return;
+    this.state = { s: 'rawLine' };
+    this.run();
+  }
+
+  /** After a holding command: go back to parsing commands (buffered input first). */
+  release(): void {
+    if (this.state.s !== 'held') return;
+    this.state = { s: 'line' };
+    this.run();
+  }
+
+  /** STARTTLS/LOGOUT: drop everything buffered and parse nothing more (RFC 3501 6.2.1: no plaintext injection). */
+  close(): void {
+    if (this.state.s === 'stream' || this.state.s === 'afterStream') this.state.out.destroy(bad('Connection closed'));
+    this.state = { s: 'closed' };
+    this.input = [];
+  }
+
+  private run(): void {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      while (this.input.length > 0) {
+        const s = this.state.s;
+        if (s === 'held' || s === 'closed') break;
+        const chunk = this.input[0]!;
+        const used = this.step(chunk);
+        if (used >= chunk.length) this.input.shift();
+        else this.input[0] = chunk.subarray(used);
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  /** Consumes a prefix of `chunk`; returns how many bytes were used. */
+  private step(chunk: Buffer): number {
+    const st = this.state;
+    switch (st.s) {
+      case 'line':
+      case 'rawLine':
+        return this.stepLine(chunk);
+      case 'literal': {
+        const n = Math.min(st.remaining, chunk.length);
+        st.parts.push(chunk.subarray(0, n));
+        st.remaining -= n;
+        if (st.remaining === 0) {
+          this.frame.literals.push({ data: Buffer.concat(st.parts), binary: st.binary });
+          this.state = { s: 'line' };
+        }
+        return n;
+      }
+      case 'stream': {
+        const n = Math.min(st.remaining, chunk.length);
+        st.remaining -= n;
+        const out = st.out;
+        if (st.remaining === 0) this.state = { s: 'afterStream', out, tail: [] };
+        // A handler that gave up on the message destroys the stream: the rest is discarded.
+        if (!out.destroyed && !out.write(chunk.subarray(0, n))) {
+          this.opts.pause();
+          out.once('drain', () => this.opts.resume());
+        }
+        return n;
+      }
+      case 'afterStream': {
+        const lf = chunk.indexOf(LF);
+        const part = lf < 0 ? chunk : chunk.subarray(0, lf);
+        st.tail.push(part);
+        if (lf < 0) {
+          if (Buffer.concat(st.tail).length > 2) this.endStreamBadly(st.out);
+          return chunk.length;
+        }
+        const tail = Buffer.concat(st.tail);
+        if (tail.length === 0 || (tail.length === 1 && tail[0] === CR)) {
+          if (!st.out.destroyed) st.out.end();
+        } else st.out.destroy(bad('Unexpected data after APPEND message (MULTIAPPEND is not supported)'));
+        if (this.state === st) this.state = { s: 'line' };
+        return lf + 1;
+      }
+      case 'discard': {
+        const n = Math.min(st.remaining, chunk.length);
+        st.remaining -= n;
+        if (st.remaining === 0) this.state = { s: 'line' };
+        return n;
+      }
+      case 'skipLine': {
+        const lf = chunk.indexOf(LF);
+        if (lf < 0) {
+          st.tail = Buffer.concat([st.tail, chunk]).subarray(-32);
+          return chunk.length;
+        }
+        const tail = Buffer.concat([st.tail, chunk.subarray(0, lf)]).subarray(-32);
+        this.state = { s: 'line' };
+        this.lineEnded(stripCR(tail), true);
+        return lf + 1;
+      }
+      default:
+        return chunk.length;
+    }
+  }
+
+  private endStreamBadly(out: PassThrough): void {
+    out.destroy(bad('Unexpected data after APPEND message (MULTIAPPEND is not supported)'));
+    this.state = { s: 'skipLine', tail: Buffer.alloc(0) };
+  }
+
+  private stepLine(chunk: Buffer): number {
+    const lf = chunk.indexOf(LF);
+    const part = lf < 0 ? chunk : chunk.subarray(0, lf);
+    this.current.push(part);
+    this.currentLength += part.length;
+    if (this.frameTextLength + this.currentLength > this.maxLine) {
+      const tag = this.guessTag();
+      this.resetFrame();
+      if (this.state.s === 'rawLine') {
+        this.close();
+        this.opts.onEvent({ kind: 'fatal', error: bad('Line too long', 'LIMIT') });
+        return chunk.length;
+      }
+      this.failure = { tag, error: bad('Command line too long', 'LIMIT') };
+      this.state = { s: 'skipLine', tail: part.subarray(-32) };
+      return lf < 0 ? chunk.length : lf;
+    }
+    if (lf < 0) return chunk.length;
+    const line = stripCR(Buffer.concat(this.current));
+    this.current = [];
+    this.currentLength = 0;
+    if (this.state.s === 'rawLine') {
+      this.state = { s: 'held' };
+      this.opts.onEvent({ kind: 'line', text: line.toString('utf8') });
+    } else {
+      this.lineEnded(line, false);
+    }
+    return lf + 1;
+  }
+
+  /** A line of the current command ended: either a literal follows, or the command is complete. */
+  private lineEnded(line: Buffer, skipped: boolean): void {
+    const m = LITERAL_MARKER.exec(line.toString('latin1', Math.max(0, line.length - 32)));
+    if (!skipped) {
+      this.frame.texts.push(line);
+      this.frameTextLength += line.length;
+    }
+    if (!m) {
+      this.commandEnded();
+      return;
+    }
+    const binary = m[1] === '~';
+    const size = Number(m[2]);
+    const sync = m[3] !== '+';
+    if (this.failure || skipped) {
+      // The command is already bad: never invite a synchronizing literal; skip a non-synchronizing one.
+      if (sync) this.commandEnded();
+      else this.state = { s: 'discard', remaining: size };
+      return;
+    }
+    const appendMessage = this.isAppendMessageLiteral();
+    const limit = appendMessage ? this.maxAppend : this.maxInline;
+    if (size > limit) {
+      const tag = this.guessTag();
+      const error = appendMessage
+        ? new ImapError('NO', `Message too big (max ${limit} bytes)`, 'TOOBIG')
+        : bad(`Literal too big (max ${limit} bytes)`, 'LIMIT');
+      if (sync) {
+        // RFC 3501 7.5: answering instead of "+" ends the command; the client sends no data.
+        this.resetFrame();
+        this.opts.onEvent({ kind: 'error', tag, error });
+      } else if (size > this.maxAppend) {
+        this.resetFrame();
+        this.state = { s: 'closed' };
+        this.input = [];
+        this.opts.onEvent({ kind: 'fatal', error: bad('Non-synchronizing literal too big', 'TOOBIG') });
+      } else {
+        this.failure = { tag, error };
+        this.state = { s: 'discard', remaining: size };
+      }
+      return;
+    }
+    if (sync) this.opts.onContinue('Ready for literal data');
+    if (appendMessage) {
+      this.startStream(size);
+    } else if (size === 0) {
+      this.frame.literals.push({ data: Buffer.alloc(0), binary });
+    } else {
+      this.state = { s: 'literal', remaining: size, parts: [], binary };
+    }
+  }
+
+  private startStream(size: number): void {
+    const frame = this.frame;
+    const literalText = frame.texts[frame.texts.length - 1]!;
+    // Tokenize the command up to (not including) the message literal.
+    const marker = LITERAL_MARKER.exec(literalText.toString('latin1'))!;
+    frame.texts[frame.texts.length - 1] = literalText.subarray(0, marker.index).subarray(0, -1);
+    let command: ParsedCommand;
+    try {
+      command = tokenizeFrame(frame);
+    } catch (err) {
+      const tag = this.guessTag();
+      this.resetFrame();
+      this.failure = { tag, error: err instanceof ImapError ? err : bad('Syntax error') };
+      this.state = { s: 'discard', remaining: size };
+      return;
+    }
+    this.resetFrame();
+    const out = Object.assign(new PassThrough({ highWaterMark: 256 * 1024 }), { size });
+    if (size === 0) this.state = { s: 'afterStream', out, tail: [] };
+    else this.state = { s: 'stream', remaining: size, out };
+    this.opts.onEvent({ kind: 'command', command, literal: out });
+  }
+
+  private commandEnded(): void {
+    const frame = this.frame;
+    const failure = this.failure;
+    this.resetFrame();
+    if (failure) {
+      this.opts.onEvent({ kind: 'error', tag: failure.tag, error: failure.error });
+      return;
+    }
+    if (frame.texts.length === 1 && frame.texts[0]!.length === 0) return; // empty line: ignore
+    let command: ParsedCommand;
+    try {
+      command = tokenizeFrame(frame);
+    } catch (err) {
+      const error = err instanceof ImapError ? err : bad('Syntax error');
+      this.opts.onEvent({ kind: 'error', tag: tagOf(frame.texts[0]!), error });
+      return;
+    }
+    if (HOLDING_COMMANDS.has(command.name)) this.state = { s: 'held' };
+    this.opts.onEvent({ kind: 'command', command });
+  }
+
+  /** Is the literal just announced the message of an APPEND (top level, after the mailbox)? */
+  private isAppendMessageLiteral(): boolean {
+    const first = this.frame.texts[0]!;
+    const head = /^[^ ]+ APPEND /i.exec(first.toString('latin1', 0, Math.min(first.length, 80)));
+    if (!head) return false;
+    const frame = this.frame;
+    const last = frame.texts[frame.texts.length - 1]!;
+    const marker = LITERAL_MARKER.exec(last.toString('latin1'))!;
+    if (marker.index === 0 || last[marker.index - 1] !== 0x20) return false;
+    const probe: CommandFrame = {
+      texts: [...frame.texts.slice(0, -1), last.subarray(0, marker.index).subarray(0, -1)],
+      literals: frame.literals,
+    };
+    try {
+      const cmd = tokenizeFrame(probe);
+      return cmd.args.length >= 1;
+    } catch {
+      return false; // e.g. the literal is inside a list: not the message
+    }
+  }
+
+  private guessTag(): string {
+    const first = this.frame.texts[0] ?? Buffer.concat(this.current);
+    return tagOf(first);
+  }
+
+  private resetFrame(): void {
+    this.frame = { texts: [], literals: [] };
+    this.frameTextLength = 0;
+    this.current = [];
+    this.currentLength = 0;
+    this.failure = null;
+  }
+}
+
+function stripCR(line: Buffer): Buffer {
+  return line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, -1) : line;
+}
+
+/** The tag of a (possibly malformed) command, for its BAD response; "*" when there is none. */
+function tagOf(text: Buffer): string {
+  const m = /^([!#-'+-[\]-z|~]+) /.exec(text.toString('latin1', 0, Math.min(text.length, 200)));
+  return m && !m[1]!.includes('+') ? m[1]! : '*';
+}
