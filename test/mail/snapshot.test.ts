@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
+import type { ChangesOptions } from '../../src/soledad/types.js';
 import { openMailStore, type OpenedMailStore } from '../../src/mail/store/index.js';
 
 const message = (n: number) => Buffer.from(`Subject: m${n}\r\nMessage-ID: <${n}@x>\r\n\r\nbody ${n}\r\n`);
@@ -10,16 +11,15 @@ const message = (n: number) => Buffer.from(`Subject: m${n}\r\nMessage-ID: <${n}@
 function countingReplays(docs: MemoryDocumentStore): { replayed: () => number } {
   let n = 0;
   const orig = docs.changes.bind(docs);
-  docs.changes = (opts) => {
-    const live = opts?.live;
+  docs.changes = ((opts?: ChangesOptions) => {
     const it = orig(opts);
     return (async function* () {
       for await (const c of it) {
-        if (!live) n++;
+        if (!opts?.live) n++;
         yield c;
       }
-    })() as ReturnType<typeof orig>;
-  };
+    })();
+  }) as typeof docs.changes;
   return { replayed: () => n };
 }
 
