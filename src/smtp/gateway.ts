@@ -1,0 +1,163 @@
+// The local submission gateway (DESIGN.md "Outgoing"): Thunderbird submits
+// on 127.0.0.1:2013 with the account's local password; every recipient gets
+// its own signed (and, with a key, encrypted) copy, written to the outgoing
+// queue before we answer 250.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type { LookupResult } from '../keymanager/index.js';
+import { logger } from '../util/log.js';
+import { prepareOutgoing, type GatewayKeys } from './compose.js';
+import { SmtpError } from './errors.js';
+import type { OutgoingQueue } from './queue.js';
+
+const log = logger('smtp.gateway');
+
+export interface Account {
+  address: string;
+  /** The local password the mail client uses. */
+  password: string;
+  keymanager: GatewayKeys;
+  /** Refuse recipients without a usable key instead of sending signed-only. */
+  alwaysEncrypt: boolean;
+}
+
+export interface SmtpGatewayOptions {
+  host?: string;
+  port?: number;
+  /** Certificate for STARTTLS (the daemon's self-signed one); without it STARTTLS is not offered. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  accounts: Account[];
+  queue: OutgoingQueue;
+  /** Largest accepted message; default 25 MB. */
+  maxSize?: number;
+}
+
+export interface SmtpGateway {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/** Constant-time comparison of passwords of any length. */
+function passwordMatches(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+async function collect(stream: Readable, max: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size <= max) chunks.push(chunk as Buffer);
+  }
+  return size > max ? null : Buffer.concat(chunks, size);
+}
+
+export async function startSmtpGateway(opts: SmtpGatewayOptions): Promise<SmtpGateway> {
+  const byAddress = new Map(opts.accounts.map((a) => [a.address.toLowerCase(), a]));
+  const maxSize = opts.maxSize ?? 25 * 1024 * 1024;
+  // Per connection: the key decision made at RCPT, applied at DATA.
+  const decisions = new Map<string, Map<string, LookupResult>>();
+  const accountOf = (session: SMTPServerSession): Account | undefined => byAddress.get(String(session.user ?? '').toLowerCase());
+
+  const server = new SMTPServer({
+    name: 'localhost',
+    banner: 'sealmail local submission',
+    secure: false,
+    ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : { hideSTARTTLS: true, disabledCommands: ['STARTTLS'] }),
+    authMethods: ['PLAIN', 'LOGIN'],
+    // Loopback only; Thunderbird on localhost often skips STARTTLS.
+    allowInsecureAuth: true,
+    size: maxSize,
+    logger: false,
+    onAuth(auth, _session, cb) {
+      const account = byAddress.get(String(auth.username ?? '').toLowerCase());
+      if (!account || !passwordMatches(auth.password ?? '', account.password)) {
+        log.warn({ user: auth.username }, 'authentication failed');
+        return cb(new SmtpError(535, '5.7.8', 'Authentication failed: wrong address or local password'));
+      }
+      cb(null, { user: account.address });
+    },
+    onMailFrom(address, session, cb) {
+      const from = address.address.toLowerCase();
+      const account = accountOf(session);
+      decisions.set(session.id, new Map());
+      if (!byAddress.has(from)) {
+        return cb(new SmtpError(553, '5.7.1', `<${address.address}> is not an address of this sealmail account; send from your own address`));
+      }
+      if (!account || account.address.toLowerCase() !== from) {
+        return cb(new SmtpError(553, '5.7.1', `<${address.address}> is not the address you logged in as (${account?.address ?? 'nobody'})`));
+      }
+      cb();
+    },
+    onRcptTo(address, session, cb) {
+      const account = accountOf(session);
+      if (!account) return cb(new SmtpError(530, '5.7.0', 'Authentication required'));
+      const rcpt = address.address.toLowerCase();
+      account.keymanager
+        .lookup(rcpt)
+        .then((result) => {
+          if (!result.found && account.alwaysEncrypt) {
+            return cb(new SmtpError(550, '5.7.1', `<${address.address}>: no usable OpenPGP key (${result.reason}); always-encrypt is on, so it was not sent to this recipient`));
+          }
+          decisions.get(session.id)?.set(rcpt, result);
+          cb();
+        })
+        .catch((err: Error) => {
+          log.warn({ err: err.message }, 'key lookup failed');
+          if (account.alwaysEncrypt) return cb(new SmtpError(451, '4.4.3', `<${address.address}>: key lookup failed, try again later`));
+          decisions.get(session.id)?.set(rcpt, { found: false, reason: 'lookup failed' });
+          cb();
+        });
+    },
+    onData(stream, session, cb) {
+      const account = accountOf(session);
+      collect(stream, maxSize)
+        .then(async (raw) => {
+          if (!account) throw new SmtpError(530, '5.7.0', 'Authentication required');
+          if (!raw || (stream as Readable & { sizeExceeded?: boolean }).sizeExceeded) {
+            throw new SmtpError(552, '5.3.4', `Message too big (limit ${maxSize} bytes)`);
+          }
+          const envelope = session.envelope;
+          const from = envelope.mailFrom ? envelope.mailFrom.address : account.address;
+          const rcpts = envelope.rcptTo.map((r) => r.address);
+          const prepared = await prepareOutgoing(raw, rcpts, account.keymanager, decisions.get(session.id) ?? new Map());
+          for (const copy of prepared.copies) {
+            await opts.queue.enqueue({ from, to: copy.to, messageId: prepared.messageId, raw: copy.raw });
+          }
+          const encrypted = prepared.copies.filter((c) => c.encrypted).length;
+          log.info({ recipients: rcpts.length, encrypted, size: raw.length }, 'message queued');
+          cb(null, `2.0.0 queued for ${rcpts.length} recipient(s), ${encrypted} encrypted`);
+        })
+        .catch((err: Error) => {
+          if (err instanceof SmtpError) return cb(err);
+          log.error({ err: err.message }, 'could not queue message');
+          cb(new SmtpError(451, '4.3.0', 'Could not queue the message; try again'));
+        });
+    },
+    onClose(session) {
+      decisions.delete(session.id);
+    },
+  });
+  server.on('error', (err) => log.warn({ err: err.message }, 'smtp server error'));
+
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 2013, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.server.address() as AddressInfo).port;
+  log.info({ host, port }, 'SMTP gateway listening');
+  return {
+    host,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,172 @@
+// The gateway end to end: nodemailer submits like Thunderbird (STARTTLS,
+// AUTH), the queue relays to a local sink, and the real gpg reads what the
+// recipients get.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import nodemailer from 'nodemailer';
+import selfsigned from 'selfsigned';
+import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
+import { KeyManager } from '../../src/keymanager/index.js';
+import { headerValue, parseContentType, parseHeader, splitEntity, splitMultipart } from '../../src/keymanager/mime.js';
+import { OutgoingQueue, startSmtpGateway, type SmtpGateway } from '../../src/smtp/index.js';
+import { createGpg, type Gpg } from '../support/gpg.js';
+import { SINK_TOKEN, SINK_USER, startSink, type Sink } from './sink.js';
+
+const ALICE = SINK_USER;
+const STRICT = 'strict@example.org';
+const BOB = 'bob@example.net';
+const CAROL = 'carol@example.com';
+const DAVE = 'dave@example.net';
+
+function top(raw: Buffer): { fields: ReturnType<typeof parseHeader>; mime: string; parts: Buffer[] } {
+  const { header, body } = splitEntity(raw);
+  const fields = parseHeader(header);
+  const ct = parseContentType(headerValue(fields, 'content-type'));
+  return { fields, mime: ct.mime, parts: ct.params.boundary ? splitMultipart(body, ct.params.boundary) : [] };
+}
+
+describe('SMTP gateway', () => {
+  let gpg: Gpg;
+  let sink: Sink;
+  let queue: OutgoingQueue;
+  let gateway: SmtpGateway;
+  let alice: KeyManager;
+  const bounces: Buffer[] = [];
+
+  before(async () => {
+    gpg = await createGpg();
+    sink = await startSink();
+    alice = new KeyManager({ store: new MemoryDocumentStore(), address: ALICE, wkd: false });
+    await alice.ensureOwnKey();
+    const strict = new KeyManager({ store: new MemoryDocumentStore(), address: STRICT, wkd: false });
+    await strict.ensureOwnKey();
+    await gpg.generateKey(BOB);
+    await gpg.generateKey(DAVE);
+    await alice.importKeys(await gpg.exportPublic(BOB));
+    await alice.importKeys(await gpg.exportPublic(DAVE));
+    await strict.importKeys(await gpg.exportPublic(BOB));
+    await gpg.importKey(await alice.exportPublicKey());
+    queue = new OutgoingQueue({
+      store: new MemoryDocumentStore(),
+      relay: { host: '127.0.0.1', port: sink.port, user: SINK_USER, token: SINK_TOKEN },
+      deliverBounce: async (raw) => void bounces.push(raw),
+      backoff: { initialMs: 50 },
+    });
+    await queue.start();
+    const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048 });
+    gateway = await startSmtpGateway({
+      port: 0,
+      tls: { key: pems.private, cert: pems.cert },
+      queue,
+      accounts: [
+        { address: ALICE, password: 'local-pw', keymanager: alice, alwaysEncrypt: false },
+        { address: STRICT, password: 'strict-pw', keymanager: strict, alwaysEncrypt: true },
+      ],
+    });
+  });
+
+  after(async () => {
+    await gateway.close();
+    await queue.stop();
+    await sink.close();
+    await gpg.close();
+  });
+
+  const client = (user: string, pass: string) =>
+    nodemailer.createTransport({
+      host: '127.0.0.1', port: gateway.port, secure: false, requireTLS: true,
+      tls: { rejectUnauthorized: false }, auth: { user, pass },
+    });
+
+  it('sends one copy per recipient: encrypted with a key, signed without, Bcc invisible', async () => {
+    sink.received.length = 0;
+    const raw =
+      `From: Alice <${ALICE}>\r\nTo: Bob <${BOB}>\r\nCc: ${CAROL}\r\nBcc: ${DAVE}\r\nSubject: Plans\r\n` +
+      `Message-ID: <plans-1@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Transfer-Encoding: 8bit\r\n\r\nMeet at noon. Grüße\r\n`;
+    const info = await client(ALICE, 'local-pw').sendMail({ envelope: { from: ALICE, to: [BOB, CAROL, DAVE] }, raw });
+    assert.deepEqual(info.accepted.sort(), [BOB, CAROL, DAVE].sort());
+    await queue.idle();
+    assert.equal(sink.received.length, 3);
+    const byRcpt = new Map(sink.received.map((r) => [r.to.join(','), r]));
+    assert.equal(byRcpt.size, 3, 'each copy has exactly one envelope recipient');
+
+    for (const rcpt of [BOB, DAVE]) {
+      const m = byRcpt.get(rcpt)!;
+      assert.equal(m.from, ALICE);
+      const t = top(m.raw);
+      assert.equal(t.mime, 'multipart/encrypted', `${rcpt} gets an encrypted copy`);
+      assert.doesNotMatch(m.raw.toString(), /Meet at noon/);
+      assert.match(headerValue(t.fields, 'autocrypt') ?? '', new RegExp(`^addr=${ALICE};`));
+      assert.equal(headerValue(t.fields, 'message-id'), '<plans-1@example.org>');
+      const r = await gpg.run(['--status-fd', '2', '--decrypt'], splitEntity(t.parts[1]).body);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /GOODSIG/);
+      const plain = r.stdout.toString('utf8');
+      assert.match(plain, /Meet at noon/);
+      assert.doesNotMatch(plain, /dave|Bcc/i, 'no trace of the Bcc recipient inside');
+      // Several visible recipients: gossip for the one with a key (Bob), never the Bcc one.
+      assert.match(plain, new RegExp(`Autocrypt-Gossip: addr=${BOB};`));
+    }
+    const c = byRcpt.get(CAROL)!;
+    const t = top(c.raw);
+    assert.equal(t.mime, 'multipart/signed');
+    assert.match(c.raw.toString('utf8'), /Meet at noon/);
+    assert.doesNotMatch(c.raw.toString('utf8'), /dave|Bcc:/i);
+    assert.ok(c.raw.every((b) => b < 0x80), 'signed copy is 7-bit');
+  });
+
+  it('refuses a sender that is not the logged-in account, and a wrong password', async () => {
+    await assert.rejects(
+      client(ALICE, 'local-pw').sendMail({ envelope: { from: 'mallory@example.org', to: [BOB] }, raw: 'Subject: x\r\n\r\nx\r\n' }),
+      (err: Error & { responseCode?: number }) => err.responseCode === 553 && /mallory@example\.org/.test(err.message),
+    );
+    await assert.rejects(
+      client(ALICE, 'local-pw').sendMail({ envelope: { from: STRICT, to: [BOB] }, raw: 'Subject: x\r\n\r\nx\r\n' }),
+      (err: Error & { responseCode?: number }) => err.responseCode === 553,
+    );
+    await assert.rejects(
+      client(ALICE, 'nope').sendMail({ envelope: { from: ALICE, to: [BOB] }, raw: 'Subject: x\r\n\r\nx\r\n' }),
+      (err: Error & { responseCode?: number }) => err.responseCode === 535,
+    );
+  });
+
+  it('under always-encrypt refuses a recipient without a key, naming it, and still sends to the others', async () => {
+    sink.received.length = 0;
+    await assert.rejects(
+      client(STRICT, 'strict-pw').sendMail({ envelope: { from: STRICT, to: [CAROL] }, raw: `From: ${STRICT}\r\nTo: ${CAROL}\r\nSubject: x\r\n\r\nx\r\n` }),
+      (err: Error & { responseCode?: number; response?: string }) => /550/.test(String(err.response ?? err.message)) && err.message.includes(CAROL),
+    );
+    const info = await client(STRICT, 'strict-pw').sendMail({
+      envelope: { from: STRICT, to: [BOB, CAROL] },
+      raw: `From: ${STRICT}\r\nTo: ${BOB}, ${CAROL}\r\nSubject: y\r\nMessage-ID: <y@example.org>\r\n\r\nsecret\r\n`,
+    });
+    assert.deepEqual(info.accepted, [BOB]);
+    assert.deepEqual(info.rejected, [CAROL]);
+    assert.match(String(info.rejectedErrors?.[0]?.message), /no usable OpenPGP key/);
+    await queue.idle();
+    assert.equal(sink.received.length, 1);
+    assert.deepEqual(sink.received[0].to, [BOB]);
+    assert.equal(top(sink.received[0].raw).mime, 'multipart/encrypted');
+    assert.doesNotMatch(sink.received[0].raw.toString(), /secret/);
+  });
+
+  it('a message the provider refuses permanently comes back as a readable bounce', async () => {
+    sink.rules.set('nobody@example.net', { code: 550, text: '5.1.1 no such user' });
+    const before = bounces.length;
+    await client(ALICE, 'local-pw').sendMail({
+      envelope: { from: ALICE, to: ['nobody@example.net'] },
+      raw: `From: ${ALICE}\r\nTo: nobody@example.net\r\nSubject: hello\r\nMessage-ID: <b1@example.org>\r\n\r\nhi\r\n`,
+    });
+    await queue.idle();
+    assert.equal(bounces.length, before + 1);
+    const text = bounces[bounces.length - 1].toString();
+    assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status/);
+    assert.match(text, /Final-Recipient: rfc822; nobody@example\.net/);
+    assert.match(text, /Status: 5\.1\.1/);
+    assert.match(text, /Message-ID: <b1@example\.org>/);
+    const item = (await queue.list()).find((i) => i.to === 'nobody@example.net');
+    assert.equal(item?.state, 'bounced');
+    assert.equal(item?.attempts, 1);
+  });
+});
