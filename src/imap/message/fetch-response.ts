@@ -2,14 +2,14 @@
 // metadata, its pre-rendered structure strings and, for body sections, its
 // bytes streamed from the MailStore with exact sizes. Items come in request
 // order, UID first in UID FETCH (as Dovecot does).
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { MailStore, MessageMeta } from '../../mail/mailstore.js';
-import type { MessageStructure, PartNode } from '../../mail/structure/types.js';
+import { UnknownCteError, decodeBinarySection } from '../../mail/structure/binary.js';
+import { findPart, readSection, resolveSection, type SectionData } from '../../mail/structure/sections.js';
+import type { MessageStructure } from '../../mail/structure/types.js';
 import { ImapError, type ImapResponseCodeName } from '../errors.js';
 import { atom, list, literal, num, raw, str, streamed, type ImapValue } from '../response/values.js';
 import type { FetchItem, FetchRequest } from './fetch-items.js';
-import { filterHeaderFields, findPart, resolveSection } from './fetch-sections.js';
-import { decodeTransfer, isKnownEncoding, readAll } from './transfer-decode.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -78,58 +78,56 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
         return [atom('BODYSTRUCTURE'), raw(needStructure(msg).imap.bodystructure)];
     }
   }
-  const root = needStructure(msg).root;
+  const structure = needStructure(msg);
+  const read = (start: number, end: number): Readable => store.read(meta.hash, start, end);
   if (item.kind === 'binary.size') {
-    return [atom(item.label), num(await binarySize(store, meta.hash, root, item.part))];
+    return [atom(item.label), num(await binarySize(read, structure, item.part))];
   }
   const label = item.partial ? `${item.label}<${item.partial.start}>` : item.label;
-  return [atom(label), await sectionValue(store, meta.hash, root, item)];
-}
-
-/** The byte window [start, end) after applying a <partial> (RFC 3501 6.4.5). */
-function window(start: number, end: number, partial: { start: number; length: number } | undefined): [number, number] {
-  if (!partial) return [start, end];
-  const s = Math.min(start + partial.start, end);
-  return [s, Math.min(s + partial.length, end)];
-}
-
-function sliceBuffer(buf: Buffer, partial: { start: number; length: number } | undefined): Buffer {
-  const [s, e] = window(0, buf.length, partial);
-  return buf.subarray(s, e);
-}
-
-async function sectionValue(store: MailStore, hash: string, root: PartNode, item: Extract<FetchItem, { kind: 'section' }>): Promise<ImapValue> {
-  const source = resolveSection(root, item.section);
-  if (source.kind === 'empty') return literal(Buffer.alloc(0));
-  if (source.kind === 'fields') {
-    const header = await readAll(store.read(hash, source.start, source.end));
-    return literal(sliceBuffer(filterHeaderFields(header, source.fields, source.not), item.partial));
+  if (item.binary) {
+    const data = await binarySection(read, structure, item.section.part, item.partial);
+    // RFC 3516 4.3: literal8 (~{n}) for content that may hold NUL: a decoded part, or one sent as "binary".
+    return [atom(label), literalValue(data, binaryIsRaw(structure, item.section.part))];
   }
-  if (item.binary && source.node && !source.node.children) {
-    const decoded = await decodedBody(store, hash, source.node);
-    const bytes = sliceBuffer(decoded, item.partial);
-    // RFC 3516 4.3: literal8 (~{n}) only when the data contains NUL.
-    return streamed(bytes.length, () => Readable.from([bytes]), bytes.includes(0));
-  }
-  const [s, e] = window(source.start, source.end, item.partial);
-  if (e <= s) return literal(Buffer.alloc(0));
-  return streamed(e - s, () => store.read(hash, s, e));
+  const { part, text, fields } = item.section;
+  const plan = resolveSection(structure, { path: part, part: text ?? undefined, fields });
+  return [atom(label), literalValue(await readSection(read, plan, item.partial), false)];
 }
 
-async function decodedBody(store: MailStore, hash: string, node: PartNode): Promise<Buffer> {
-  if (!isKnownEncoding(node.encoding)) {
+/** A section as a literal of its exact size; the bytes are streamed when the writer gets to them. */
+function literalValue(data: SectionData, binary: boolean): ImapValue {
+  if (data.size === 0) {
+    data.stream.destroy();
+    return literal(Buffer.alloc(0));
+  }
+  return streamed(data.size, () => data.stream, binary);
+}
+
+/** Will BINARY[part] send bytes that may contain NUL (a decoded leaf, or a "binary" one)? */
+function binaryIsRaw(structure: MessageStructure, part: number[]): boolean {
+  if (part.length === 0) return false;
+  const node = findPart(structure.root, part);
+  if (!node || node.children || node.message) return false;
+  return ['base64', 'quoted-printable', 'binary'].includes(node.encoding.toLowerCase());
+}
+
+async function binarySection(
+  read: (start: number, end: number) => Readable,
+  structure: MessageStructure,
+  part: number[],
+  partial: { start: number; length: number } | undefined,
+): Promise<SectionData> {
+  try {
+    return await decodeBinarySection(read, structure, part, partial);
+  } catch (err) {
     // RFC 3516 4.3: a transfer encoding we cannot undo.
-    throw new ImapError('NO', `Unknown Content-Transfer-Encoding: ${node.encoding}`, 'UNKNOWN-CTE' as ImapResponseCodeName);
+    if (err instanceof UnknownCteError) throw new ImapError('NO', `Unknown Content-Transfer-Encoding: ${err.encoding}`, 'UNKNOWN-CTE' as ImapResponseCodeName);
+    throw err;
   }
-  return decodeTransfer(await readAll(store.read(hash, node.bodyStart, node.bodyEnd)), node.encoding);
 }
 
-async function binarySize(store: MailStore, hash: string, root: PartNode, part: number[]): Promise<number> {
-  if (part.length === 0) return root.bodyEnd - root.headerStart;
-  const node = findPart(root, part);
-  if (!node) return 0; // like Dovecot: a part that does not exist is empty
-  if (node.children) return node.bodyEnd - node.bodyStart;
-  const enc = node.encoding.toLowerCase();
-  if (enc === 'base64' || enc === 'quoted-printable' || !isKnownEncoding(enc)) return (await decodedBody(store, hash, node)).length;
-  return node.bodyEnd - node.bodyStart;
+async function binarySize(read: (start: number, end: number) => Readable, structure: MessageStructure, part: number[]): Promise<number> {
+  const data = await binarySection(read, structure, part, undefined);
+  data.stream.destroy();
+  return data.size;
 }

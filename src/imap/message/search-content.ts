@@ -1,41 +1,34 @@
 // The message content SEARCH needs beyond metadata: decoded header fields and
 // the decoded text of text parts, read from the MailStore on demand and cached
-// for the duration of one SEARCH command.
-import libmime from 'libmime';
+// for the duration of one SEARCH command. Header splitting, RFC 2047 decoding
+// and transfer decoding are the structure module's (src/mail/structure).
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import iconv from 'iconv-lite';
 import type { MailStore, MessageMeta } from '../../mail/mailstore.js';
+import { Base64Decoder, QuotedPrintableDecoder } from '../../mail/structure/binary.js';
+import { parseHeaderFields } from '../../mail/structure/header.js';
+import { decodeHeaderText } from '../../mail/structure/part-header.js';
 import type { MessageStructure, PartNode } from '../../mail/structure/types.js';
 import type { SearchContent } from './search-eval.js';
-import { decodeCharset, decodeTransfer, readAll } from './transfer-decode.js';
 
-export interface HeaderField {
+interface DecodedField {
   /** Lower-cased field name. */
   name: string;
-  /** Unfolded raw value (RFC 5322 2.2.3). */
   value: string;
 }
 
-/** Splits a header block into fields, unfolding continuation lines. */
-export function parseHeaderFields(block: string): HeaderField[] {
-  const fields: HeaderField[] = [];
-  for (const line of block.split(/\r?\n/)) {
-    if (line === '') continue;
-    if ((line[0] === ' ' || line[0] === '\t') && fields.length > 0) {
-      fields[fields.length - 1]!.value += line;
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    fields.push({ name: line.slice(0, colon).trim().toLowerCase(), value: line.slice(colon + 1).trim() });
-  }
-  return fields;
+/** Bytes in `charset` to a JS string; unknown charsets are read as UTF-8. */
+export function decodeCharset(bytes: Buffer, charset: string | undefined): string {
+  const name = (charset ?? 'us-ascii').trim().toLowerCase();
+  if (name === 'utf-8' || name === 'utf8' || name === 'us-ascii' || !iconv.encodingExists(name)) return bytes.toString('utf8');
+  return iconv.decode(bytes, name);
 }
 
-function decodeWords(value: string): string {
-  try {
-    return libmime.decodeWords(value);
-  } catch {
-    return value;
-  }
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+  return Buffer.concat(chunks);
 }
 
 /** Text leaves of a MIME tree, including those inside attached messages. */
@@ -46,11 +39,24 @@ function textParts(node: PartNode, out: PartNode[] = []): PartNode[] {
   return out;
 }
 
+/** A part's body with its transfer encoding undone (unknown encodings as stored). */
+async function decodedBody(store: MailStore, hash: string, node: PartNode): Promise<Buffer> {
+  const raw = store.read(hash, node.bodyStart, node.bodyEnd);
+  const encoding = node.encoding.toLowerCase();
+  const decoder = encoding === 'base64' ? new Base64Decoder() : encoding === 'quoted-printable' ? new QuotedPrintableDecoder() : null;
+  if (!decoder) return readAll(raw);
+  const chunks: Buffer[] = [];
+  await pipeline(raw, decoder, async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) chunks.push(chunk);
+  });
+  return Buffer.concat(chunks);
+}
+
 /** A SearchContent over `store`; create one per SEARCH so its cache dies with the command. */
 export function createSearchContent(store: MailStore, opts: { cacheSize?: number } = {}): SearchContent {
   const limit = opts.cacheSize ?? 8;
   const structures = new Map<string, Promise<MessageStructure>>();
-  const headers = new Map<string, Promise<HeaderField[]>>();
+  const headers = new Map<string, Promise<DecodedField[]>>();
   const bodies = new Map<string, Promise<string>>();
 
   function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
@@ -69,7 +75,7 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
     cached(headers, meta.hash, async () => {
       const s = await structure(meta);
       const raw = await readAll(store.read(meta.hash, s.root.headerStart, s.root.headerEnd));
-      return parseHeaderFields(raw.toString('utf8')).map((f) => ({ name: f.name, value: decodeWords(f.value) }));
+      return parseHeaderFields(raw.toString('latin1')).map((f) => ({ name: f.name.toLowerCase(), value: decodeHeaderText(f.value) }));
     });
 
   return {
@@ -80,10 +86,7 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
       cached(bodies, meta.hash, async () => {
         const s = await structure(meta);
         const texts: string[] = [];
-        for (const part of textParts(s.root)) {
-          const raw = await readAll(store.read(meta.hash, part.bodyStart, part.bodyEnd));
-          texts.push(decodeCharset(decodeTransfer(raw, part.encoding), part.params.charset));
-        }
+        for (const node of textParts(s.root)) texts.push(decodeCharset(await decodedBody(store, meta.hash, node), node.params.charset));
         return texts.join('\n');
       }),
   };

@@ -355,6 +355,6 @@ function stripCR(line: Buffer): Buffer {
 
 /** The tag of a (possibly malformed) command, for its BAD response; "*" when there is none. */
 function tagOf(text: Buffer): string {
-  const m = /^([!#-'+-[\]-z|~]+) /.exec(text.toString('latin1', 0, Math.min(text.length, 200)));
+  const m = /^([!#-'+-[\]-z|~]+)(?: |$)/.exec(text.toString('latin1', 0, Math.min(text.length, 200)));
   return m && !m[1]!.includes('+') ? m[1]! : '*';
 }

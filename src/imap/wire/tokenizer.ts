@@ -110,7 +110,7 @@ function readTokens(c: Cursor, ctx: Context): Token[] {
     }
     if (ctx === 'top' || !first) {
       // Arguments are separated by exactly one space (RFC 3501 9); in lists the first item follows "(" directly.
-      if (b !== SP) throw bad('Expected space between arguments');
+      if (b !== SP) throw bad(b === RPAREN || b === RBRACKET ? `Unexpected "${String.fromCharCode(b)}"` : 'Expected space between arguments');
       c.pos++;
       if (c.peek() === undefined && c.atEnd()) throw bad('Trailing space');
     }

@@ -1,0 +1,120 @@
+// Test harness for the IMAP engine: a real server on 127.0.0.1 port 0 over an
+// in-memory MailStore (the real store code without disk/crypto), plus clients.
+import net from 'node:net';
+import { ImapFlow } from 'imapflow';
+import { startImapServer, type ImapServer, type ImapServerOptions } from '../../src/imap/server.js';
+import { createMemoryMailStore, type MemoryMailStore } from '../support/memory-mailstore.js';
+
+export const USER = 'alice@example.org';
+export const PASSWORD = 'correct horse';
+
+export interface Harness {
+  server: ImapServer;
+  store: MemoryMailStore;
+  client(opts?: { secure?: boolean; tls?: object; doSTARTTLS?: boolean }): Promise<ImapFlow>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(extra: Partial<ImapServerOptions> = {}): Promise<Harness> {
+  const store = await createMemoryMailStore();
+  const server = await startImapServer({
+    authenticate: async (user, password) => (user === USER && password === PASSWORD ? store : null),
+    failedLoginDelayMs: 10,
+    ...extra,
+  });
+  const clients: ImapFlow[] = [];
+  return {
+    server,
+    store,
+    async client(opts = {}) {
+      const c = new ImapFlow({
+        host: '127.0.0.1',
+        port: server.port,
+        secure: false,
+        auth: { user: USER, pass: PASSWORD },
+        logger: false,
+        ...opts,
+      } as ConstructorParameters<typeof ImapFlow>[0]);
+      clients.push(c);
+      await c.connect();
+      return c;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.logout().catch(() => c.close())));
+      await server.close();
+      await store.close();
+    },
+  };
+}
+
+/** A line-oriented raw connection for exact protocol checks. */
+export class RawConnection {
+  private buf = '';
+  private waiters: Array<() => void> = [];
+  readonly socket: net.Socket;
+  closed = false;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (d) => {
+      this.buf += d.toString('latin1');
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static async open(port: number): Promise<RawConnection> {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const c = new RawConnection(socket);
+    await c.readUntil(/^\* OK .*\r\n/m);
+    return c;
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Waits until the received text matches, returns everything up to the end of that match, and consumes it. */
+  async readUntil(re: RegExp, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(this.buf);
+      if (m) {
+        const end = m.index + m[0].length;
+        const out = this.buf.slice(0, end);
+        this.buf = this.buf.slice(end);
+        return out;
+      }
+      if (this.closed) throw new Error(`connection closed; got: ${JSON.stringify(this.buf)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timeout waiting for ${re}; got: ${JSON.stringify(this.buf)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Sends a command and returns all output up to its tagged response. */
+  async command(tag: string, text: string): Promise<string> {
+    this.write(`${tag} ${text}\r\n`);
+    return this.readUntil(new RegExp(`^${tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n`, 'm'));
+  }
+
+  async login(): Promise<void> {
+    const r = await this.command('L1', `LOGIN "${USER}" "${PASSWORD}"`);
+    if (!/^L1 OK/m.test(r)) throw new Error(r);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
