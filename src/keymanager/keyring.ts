@@ -144,8 +144,8 @@ export function isUsable(rec: KeyRecord, now: Date): boolean {
 /**
  * The key to encrypt to, or why there is none. A pinned key is used or
  * nothing is (we do not fall back to a weaker key behind the user's back);
- * otherwise the strongest usable level wins, and among equals the most
- * recently seen (a newer Autocrypt header, a rotated directory key).
+ * otherwise the strongest usable level wins, and among equals the peer's
+ * current Autocrypt key, then the most recently seen (a rotated directory key).
  */
 export async function preferredRecord(doc: KeyringDoc, now: Date): Promise<{ record: KeyRecord } | { reason: string }> {
   const pinned = doc.keys.find((k) => k.level === 'verified');
@@ -160,7 +160,12 @@ export async function preferredRecord(doc: KeyringDoc, now: Date): Promise<{ rec
   if (candidates.length === 0) {
     return { reason: doc.keys.length ? 'every known key is expired or revoked' : 'no public key known' };
   }
-  candidates.sort((a, b) => levelRank(b.level) - levelRank(a.level) || Date.parse(b.lastSeen) - Date.parse(a.lastSeen));
+  // Among Autocrypt (or gossip) keys, the one from the newest header is the peer's current key (Autocrypt §2.3).
+  const current = new Set([doc.autocrypt?.fingerprint, doc.autocrypt?.gossipFingerprint].filter(Boolean));
+  const isCurrent = (k: KeyRecord): number => (current.has(k.fingerprint) ? 1 : 0);
+  candidates.sort(
+    (a, b) => levelRank(b.level) - levelRank(a.level) || isCurrent(b) - isCurrent(a) || Date.parse(b.lastSeen) - Date.parse(a.lastSeen),
+  );
   return { record: candidates[0] };
 }
 

@@ -72,7 +72,8 @@ export async function renewKey(privateArmored: string, lifetimeSeconds: number, 
   const { privateKey: renewed } = await openpgp.reformatKey({
     privateKey,
     userIDs: users.map((u) => ({ name: u.name, email: u.email, comment: u.comment })),
-    keyExpirationTime: lifetimeSeconds,
+    // The expiry is counted from the key's creation (RFC 9580 §5.2.3.13), not from now.
+    keyExpirationTime: lifetimeSeconds === 0 ? 0 : Math.ceil((date.getTime() - privateKey.getCreationTime().getTime()) / 1000) + lifetimeSeconds,
     date,
     format: 'object',
     config: PGP_CONFIG,

@@ -1,0 +1,119 @@
+// The outgoing queue's promises: written before 250, retried while the
+// provider is down, delivered exactly once, even across a daemon restart.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import nodemailer from 'nodemailer';
+import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
+import type { DocumentStore } from '../../src/soledad/types.js';
+import { KeyManager } from '../../src/keymanager/index.js';
+import { OutgoingQueue, startSmtpGateway, type SmtpGateway } from '../../src/smtp/index.js';
+import { freePort, SINK_TOKEN, SINK_USER, startSink, type Sink } from './sink.js';
+
+const ALICE = SINK_USER;
+const BOB = 'bob@example.net';
+
+async function waitFor(cond: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('outgoing queue', () => {
+  let keys: KeyManager;
+
+  before(async () => {
+    keys = new KeyManager({ store: new MemoryDocumentStore(), address: ALICE, wkd: false });
+    await keys.ensureOwnKey();
+  });
+
+  /** One "daemon run": a queue and a gateway over the same durable store. */
+  async function startDaemon(store: DocumentStore, sinkPort: number, bounces: Buffer[] = []): Promise<{ queue: OutgoingQueue; gateway: SmtpGateway; stop(): Promise<void> }> {
+    const queue = new OutgoingQueue({
+      store,
+      relay: { host: '127.0.0.1', port: sinkPort, user: SINK_USER, token: SINK_TOKEN, timeoutMs: 2000 },
+      deliverBounce: async (raw) => void bounces.push(raw),
+      backoff: { initialMs: 40, factor: 2, maxMs: 200 },
+    });
+    await queue.start();
+    const gateway = await startSmtpGateway({ port: 0, queue, accounts: [{ address: ALICE, password: 'pw', keymanager: keys, alwaysEncrypt: false }] });
+    return { queue, gateway, stop: async () => { await gateway.close(); await queue.stop(); } };
+  }
+
+  const submit = (port: number, id: string) =>
+    nodemailer
+      .createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, auth: { user: ALICE, pass: 'pw' } })
+      .sendMail({ envelope: { from: ALICE, to: [BOB] }, raw: `From: ${ALICE}\r\nTo: ${BOB}\r\nSubject: q\r\nMessage-ID: <${id}@example.org>\r\n\r\nqueued body\r\n` });
+
+  let sink: Sink | null = null;
+  after(async () => sink?.close());
+
+  it('provider down, daemon restarted, provider up: delivered exactly once', async () => {
+    const store = new MemoryDocumentStore();
+    const port = await freePort();
+    const run1 = await startDaemon(store, port);
+    const info = await submit(run1.gateway.port, 'restart-1');
+    assert.match(info.response, /^250 /);
+    // Queued durably before the 250: the item is in the store, not yet sent.
+    const [item] = await run1.queue.list();
+    assert.equal(item.state, 'queued');
+    assert.ok(await store.hasBlob(item.blobId));
+    await waitFor(async () => ((await run1.queue.get(item.id))?.attempts ?? 0) >= 2);
+    const failed = await run1.queue.get(item.id);
+    assert.match(failed?.lastError ?? '', /ECONNREFUSED|connect/i);
+    await run1.stop();
+
+    const run2 = await startDaemon(store, port);
+    sink = await startSink(port);
+    await waitFor(async () => (await run2.queue.get(item.id))?.state === 'sent');
+    // Resubmitting the same message (a client retry after a lost 250) does not queue it again.
+    await submit(run2.gateway.port, 'restart-1');
+    await new Promise((r) => setTimeout(r, 400)); // several backoff periods
+    await run2.stop();
+    const run3 = await startDaemon(store, port);
+    await new Promise((r) => setTimeout(r, 200));
+    await run3.stop();
+
+    assert.equal(sink.received.length, 1, 'exactly one delivery');
+    assert.deepEqual(sink.received[0].to, [BOB]);
+    assert.match(sink.received[0].raw.toString(), /Message-ID: <restart-1@example\.org>/);
+    const done = await store.get<{ state: string }>('outgoing', item.id);
+    assert.equal(done?.state, 'sent');
+    assert.equal(await store.hasBlob(item.blobId), false, 'bytes dropped once sent');
+  });
+
+  it('retries a 4xx with backoff, then delivers once', async () => {
+    sink ??= await startSink();
+    sink.received.length = 0;
+    sink.rules.set(BOB, { code: 451, text: '4.3.2 try later', times: 2 });
+    const store = new MemoryDocumentStore();
+    const run = await startDaemon(store, sink.port);
+    await submit(run.gateway.port, 'retry-1');
+    const [item] = await run.queue.list();
+    await waitFor(async () => (await run.queue.get(item.id))?.state === 'sent');
+    const done = await run.queue.get(item.id);
+    await run.stop();
+    assert.equal(done?.attempts, 3);
+    assert.equal(sink.received.length, 1);
+  });
+
+  it('gives up after the configured age with a bounce, not silently', async () => {
+    const port = await freePort();
+    const store = new MemoryDocumentStore();
+    const bounces: Buffer[] = [];
+    const queue = new OutgoingQueue({
+      store,
+      relay: { host: '127.0.0.1', port, user: SINK_USER, token: SINK_TOKEN },
+      deliverBounce: async (raw) => void bounces.push(raw),
+      backoff: { initialMs: 30, maxMs: 60, giveUpAfterMs: 150 },
+    });
+    await queue.start();
+    const item = await queue.enqueue({ from: ALICE, to: BOB, messageId: '<old@example.org>', raw: Buffer.from('Subject: old\r\n\r\nx\r\n') });
+    await waitFor(async () => (await queue.get(item.id))?.state === 'bounced');
+    await queue.stop();
+    assert.equal(bounces.length, 1);
+    assert.match(bounces[0].toString(), /Status: 4\.4\.7/);
+    assert.match(bounces[0].toString(), /Subject: old/);
+  });
+});
