@@ -2,7 +2,11 @@
 // provider is down, delivered exactly once, even across a daemon restart.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import nodemailer from 'nodemailer';
+import { Soledad } from '../../src/soledad/index.js';
 import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
 import type { DocumentStore } from '../../src/soledad/types.js';
 import { KeyManager } from '../../src/keymanager/index.js';
@@ -29,15 +33,15 @@ describe('outgoing queue', () => {
   });
 
   /** One "daemon run": a queue and a gateway over the same durable store. */
-  async function startDaemon(store: DocumentStore, sinkPort: number, bounces: Buffer[] = []): Promise<{ queue: OutgoingQueue; gateway: SmtpGateway; stop(): Promise<void> }> {
+  async function startDaemon(store: DocumentStore, sinkPort: number, km: KeyManager = keys): Promise<{ queue: OutgoingQueue; gateway: SmtpGateway; stop(): Promise<void> }> {
     const queue = new OutgoingQueue({
       store,
       relay: { host: '127.0.0.1', port: sinkPort, user: SINK_USER, token: SINK_TOKEN, timeoutMs: 2000 },
-      deliverBounce: async (raw) => void bounces.push(raw),
+      deliverBounce: async () => assert.fail('nothing bounces here'),
       backoff: { initialMs: 40, factor: 2, maxMs: 200 },
     });
     await queue.start();
-    const gateway = await startSmtpGateway({ port: 0, queue, accounts: [{ address: ALICE, password: 'pw', keymanager: keys, alwaysEncrypt: false }] });
+    const gateway = await startSmtpGateway({ port: 0, queue, accounts: [{ address: ALICE, password: 'pw', keymanager: km, alwaysEncrypt: false }] });
     return { queue, gateway, stop: async () => { await gateway.close(); await queue.stop(); } };
   }
 
@@ -49,38 +53,53 @@ describe('outgoing queue', () => {
   let sink: Sink | null = null;
   after(async () => sink?.close());
 
-  it('provider down, daemon restarted, provider up: delivered exactly once', async () => {
-    const store = new MemoryDocumentStore();
-    const port = await freePort();
-    const run1 = await startDaemon(store, port);
-    const info = await submit(run1.gateway.port, 'restart-1');
-    assert.match(info.response, /^250 /);
-    // Queued durably before the 250: the item is in the store, not yet sent.
-    const [item] = await run1.queue.list();
-    assert.equal(item.state, 'queued');
-    assert.ok(await store.hasBlob(item.blobId));
-    await waitFor(async () => ((await run1.queue.get(item.id))?.attempts ?? 0) >= 2);
-    const failed = await run1.queue.get(item.id);
-    assert.match(failed?.lastError ?? '', /ECONNREFUSED|connect/i);
-    await run1.stop();
+  it('provider down, daemon restarted (Soledad closed and reopened), provider up: delivered exactly once', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealmail-'));
+    try {
+      const port = await freePort();
+      let sol = await Soledad.create({ dataDir, passphrase: 'pw', kdf: { N: 2 ** 10, r: 8, p: 1 } });
+      let km = new KeyManager({ store: sol, address: ALICE, wkd: false });
+      const fpr = (await km.ensureOwnKey()).fingerprint;
+      const run1 = await startDaemon(sol.local, port, km);
+      const info = await submit(run1.gateway.port, 'restart-1');
+      assert.match(info.response, /^250 /);
+      // Queued durably before the 250: the item is in the store, not yet sent.
+      const [item] = await run1.queue.list();
+      assert.equal(item.state, 'queued');
+      assert.ok(await sol.local.hasBlob(item.blobId));
+      await waitFor(async () => ((await run1.queue.get(item.id))?.attempts ?? 0) >= 2);
+      const failed = await run1.queue.get(item.id);
+      assert.match(failed?.lastError ?? '', /ECONNREFUSED|connect/i);
+      await run1.stop();
+      await sol.close();
 
-    const run2 = await startDaemon(store, port);
-    sink = await startSink(port);
-    await waitFor(async () => (await run2.queue.get(item.id))?.state === 'sent');
-    // Resubmitting the same message (a client retry after a lost 250) does not queue it again.
-    await submit(run2.gateway.port, 'restart-1');
-    await new Promise((r) => setTimeout(r, 400)); // several backoff periods
-    await run2.stop();
-    const run3 = await startDaemon(store, port);
-    await new Promise((r) => setTimeout(r, 200));
-    await run3.stop();
+      sol = await Soledad.open({ dataDir, passphrase: 'pw' });
+      km = new KeyManager({ store: sol, address: ALICE, wkd: false });
+      assert.equal((await km.ensureOwnKey()).fingerprint, fpr, 'own key survives the restart');
+      const run2 = await startDaemon(sol.local, port, km);
+      sink = await startSink(port);
+      await waitFor(async () => (await run2.queue.get(item.id))?.state === 'sent');
+      // Resubmitting the same message (a client retry after a lost 250) does not queue it again.
+      await submit(run2.gateway.port, 'restart-1');
+      await new Promise((r) => setTimeout(r, 400)); // several backoff periods
+      await run2.stop();
+      await sol.close();
 
-    assert.equal(sink.received.length, 1, 'exactly one delivery');
-    assert.deepEqual(sink.received[0].to, [BOB]);
-    assert.match(sink.received[0].raw.toString(), /Message-ID: <restart-1@example\.org>/);
-    const done = await store.get<{ state: string }>('outgoing', item.id);
-    assert.equal(done?.state, 'sent');
-    assert.equal(await store.hasBlob(item.blobId), false, 'bytes dropped once sent');
+      sol = await Soledad.open({ dataDir, passphrase: 'pw' });
+      const run3 = await startDaemon(sol.local, port, km);
+      await new Promise((r) => setTimeout(r, 200));
+      await run3.stop();
+
+      assert.equal(sink.received.length, 1, 'exactly one delivery');
+      assert.deepEqual(sink.received[0].to, [BOB]);
+      assert.match(sink.received[0].raw.toString(), /Message-ID: <restart-1@example\.org>/);
+      const done = await sol.local.get<{ state: string }>('outgoing', item.id);
+      assert.equal(done?.state, 'sent');
+      assert.equal(await sol.local.hasBlob(item.blobId), false, 'bytes dropped once sent');
+      await sol.close();
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('retries a 4xx with backoff, then delivers once', async () => {
