@@ -168,6 +168,12 @@ export async function startDovecot(): Promise<DovecotInstance> {
     throw new Error(`${(err as Error).message}\n${stderr}`);
   }
   let stopped = false;
+  // never leave a Dovecot behind if the test process dies without stop()
+  const killOnExit = () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', killOnExit);
   return {
     host: '127.0.0.1',
     port,
@@ -177,6 +183,7 @@ export async function startDovecot(): Promise<DovecotInstance> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.removeListener('exit', killOnExit);
       if (child.exitCode === null) {
         const exited = new Promise<void>((r) => child.once('exit', () => r()));
         child.kill('SIGTERM');

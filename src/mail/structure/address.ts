@@ -148,7 +148,6 @@ function angleAddr(sc: Scanner, name: string | null, out: ImapAddress[]): void {
   // skip anything up to the closing '>'
   const close = sc.s.indexOf('>', sc.pos);
   sc.pos = close < 0 ? sc.s.length : close + 1;
-  if (local === '' && host === null && name === null) return;
   out.push({
     name,
     adl,

@@ -8,6 +8,8 @@ export interface HeaderField {
   name: string;
   /** Unfolded value: CRLF/LF removed, leading whitespace trimmed, trailing CR/WSP kept out. */
   value: string;
+  /** The value as written, line breaks of folding kept (leading whitespace trimmed). */
+  folded: string;
 }
 
 /** Splits a header block (latin1 string) into fields; a line without ':' continues nothing and is skipped. */
@@ -16,7 +18,11 @@ export function parseHeaderFields(block: string): HeaderField[] {
   const lines = block.split('\n');
   let current: { name: string; parts: string[] } | null = null;
   const flush = () => {
-    if (current) fields.push({ name: current.name, value: current.parts.join('').replace(/^[ \t]+/, '').replace(/[ \t]+$/, '') });
+    if (current) {
+      const value = current.parts.join('').replace(/^[ \t]+/, '').replace(/[ \t]+$/, '');
+      const folded = current.parts.length > 1 ? current.parts.join('\r\n').replace(/^[ \t]+/, '').replace(/[ \t]+$/, '') : value;
+      fields.push({ name: current.name, value, folded });
+    }
     current = null;
   };
   for (let line of lines) {
@@ -93,6 +99,7 @@ function readQuoted(s: string, i: number): { value: string; end: number } {
 }
 
 export interface RawParam {
+  /** As written (not lower-cased). */
   name: string;
   value: string;
 }
@@ -119,7 +126,7 @@ function readParams(s: string, i: number): RawParam[] {
     if (s[i] === '"') value = readQuoted(s, i);
     else value = readToken(s, i);
     i = value.end;
-    params.push({ name: name.value.toLowerCase(), value: value.value });
+    params.push({ name: name.value, value: value.value });
   }
   return params;
 }
@@ -162,6 +169,7 @@ export function mergeRfc2231(params: RawParam[]): RawParam[] {
 }
 
 export interface ContentType {
+  /** Type and subtype as written (Dovecot reports them verbatim). */
   type: string;
   subtype: string;
   /** Parameters as Dovecot reports them in BODYSTRUCTURE (RFC 2231 merged, still encoded). */
@@ -181,8 +189,8 @@ export function parseContentType(value: string | null): ContentType | null {
   const subtype = readToken(value, i);
   if (subtype.value === '') return null;
   return {
-    type: type.value.toLowerCase(),
-    subtype: subtype.value.toLowerCase(),
+    type: type.value,
+    subtype: subtype.value,
     params: mergeRfc2231(readParams(value, subtype.end)),
     valid: true,
   };

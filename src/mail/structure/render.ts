@@ -1,16 +1,28 @@
 // Pre-rendering of ENVELOPE, BODYSTRUCTURE and BODY (RFC 3501 7.4.2, 9),
 // once at store time, in the form Dovecot produces.
 import { parseAddressList, type ImapAddress } from './address.js';
-import { firstField, type HeaderField, type RawParam } from './header.js';
+import type { HeaderField, RawParam } from './header.js';
 import { imapHumanString, imapNString, imapString } from './imap-string.js';
 import type { SplitExtras } from './splitter.js';
 import type { PartNode } from './types.js';
 
+/** All addresses of every field with this name (Dovecot concatenates repeated fields). */
 function addressList(fields: HeaderField[], name: string): ImapAddress[] | null {
-  const value = firstField(fields, name);
-  if (value === null) return null;
-  const list = parseAddressList(value);
-  return list.length ? list : null;
+  const lower = name.toLowerCase();
+  let list: ImapAddress[] | null = null;
+  for (const f of fields) {
+    if (f.name.toLowerCase() !== lower) continue;
+    const parsed = parseAddressList(f.value);
+    if (parsed.length) (list ??= []).push(...parsed);
+  }
+  return list;
+}
+
+/** The last field with this name: a repeated Subject/Date/Message-ID overrides (as Dovecot does). */
+function lastField(fields: HeaderField[], name: string): HeaderField | null {
+  const lower = name.toLowerCase();
+  for (let i = fields.length - 1; i >= 0; i--) if (fields[i]!.name.toLowerCase() === lower) return fields[i]!;
+  return null;
 }
 
 function renderAddresses(list: ImapAddress[] | null): string {
@@ -29,13 +41,13 @@ export function renderEnvelope(fields: HeaderField[]): string {
   const from = addressList(fields, 'from');
   const sender = addressList(fields, 'sender') ?? from;
   const replyTo = addressList(fields, 'reply-to') ?? from;
-  const str = (name: string) => imapNString(firstField(fields, name));
-  const subject = firstField(fields, 'subject');
+  const str = (name: string) => imapNString(lastField(fields, name)?.value);
+  const subject = lastField(fields, 'subject');
   return (
     '(' +
     [
       str('date'),
-      subject === null ? 'NIL' : imapHumanString(subject),
+      subject === null ? 'NIL' : imapHumanString(subject.folded),
       renderAddresses(from),
       renderAddresses(sender),
       renderAddresses(replyTo),
@@ -58,7 +70,7 @@ function renderExtension(n: PartNode, extras: SplitExtras): string {
   const info = extras.info.get(n);
   const d = info?.disposition;
   const dispo = d ? `(${imapString(d.type)} ${renderParams(d.rawParams)})` : 'NIL';
-  const lang = n.language ? (n.language.length === 1 ? imapString(n.language[0]!) : '(' + n.language.map(imapString).join(' ') + ')') : 'NIL';
+  const lang = n.language ? '(' + n.language.map(imapString).join(' ') + ')' : 'NIL';
   return `${dispo} ${lang} ${imapNString(n.location)}`;
 }
 
@@ -72,10 +84,10 @@ export function renderBody(n: PartNode, extras: SplitExtras, extended: boolean):
       : // a multipart with no parts at all: IMAP needs one, report an empty text/plain
         emptyTextPart(extended);
     const ext = extended ? ` ${renderParams(rawParams)} ${renderExtension(n, extras)}` : '';
-    return `(${children} ${imapString(n.subtype)}${ext})`;
+    return `(${children} ${imapString(info?.rawSubtype ?? n.subtype)}${ext})`;
   }
   const size = n.bodyEnd - n.bodyStart;
-  let out = `(${imapString(n.type)} ${imapString(n.subtype)} ${renderParams(rawParams)} ${imapNString(n.id)} ${imapNString(n.description)} ${imapString(n.encoding)} ${size}`;
+  let out = `(${imapString(info?.rawType ?? n.type)} ${imapString(info?.rawSubtype ?? n.subtype)} ${renderParams(rawParams)} ${imapNString(n.id)} ${imapNString(n.description)} ${imapString(info?.rawEncoding ?? n.encoding)} ${size}`;
   if (n.type === 'message' && n.subtype === 'rfc822' && n.message) {
     const fields = extras.messageFields.get(n.message) ?? [];
     out += ` ${renderEnvelope(fields)} ${renderBody(n.message, extras, extended)} ${n.lines ?? 0}`;

@@ -73,6 +73,8 @@ export class MimeSplitter {
   /** LFs before the start of the current line. */
   private lfAtLineStart = 0;
   private prevEol = 0;
+  /** The previous line was a boundary line: its line break is not the next boundary's. */
+  private prevWasBoundary = false;
   private midLine = false;
   private carry: Buffer | null = null;
   private frames: Frame[] = [];
@@ -142,8 +144,10 @@ export class MimeSplitter {
 
     if (atLineStart && line.length >= 2 && line[0] === 0x2d && line[1] === 0x2d && this.boundaryLine(line, lineStart)) {
       this.prevEol = eol;
+      this.prevWasBoundary = true;
       return;
     }
+    this.prevWasBoundary = false;
     const top = this.frames[this.frames.length - 1]!;
     if (top.inHeader) {
       if (atLineStart && complete && line.length === eol) {
@@ -164,9 +168,11 @@ export class MimeSplitter {
       if (!b || f.inHeader || f.mpState === 2 || line.length < 2 + b.length) continue;
       if (line.compare(b, 0, b.length, 2, 2 + b.length) !== 0) continue;
       const close = line[2 + b.length] === 0x2d && line[3 + b.length] === 0x2d;
-      // The line break before the boundary belongs to the boundary (RFC 2046 5.1.1).
-      const end = lineStart - this.prevEol;
-      this.closeFrames(i + 1, end, this.prevEol > 0 ? this.lfAtLineStart - 1 : this.lfAtLineStart);
+      // The line break before the boundary belongs to the boundary (RFC 2046 5.1.1),
+      // unless it ended the previous boundary line (an empty epilogue, as Dovecot counts).
+      const strip = this.prevWasBoundary ? 0 : this.prevEol;
+      const end = lineStart - strip;
+      this.closeFrames(i + 1, end, strip > 0 ? this.lfAtLineStart - 1 : this.lfAtLineStart);
       if (close) {
         f.mpState = 2;
       } else {
@@ -198,6 +204,11 @@ export class MimeSplitter {
       if (f.inHeader) {
         this.endHeader(f, Math.max(n.headerStart, end), true);
         this.frames.pop();
+      }
+      if (end < n.bodyStart) {
+        // the blank line ending the header was the boundary's line break
+        n.headerEnd = n.bodyStart = Math.max(n.headerStart, end);
+        f.lfAtBodyStart = Math.min(f.lfAtBodyStart, lfEnd);
       }
       n.bodyEnd = Math.max(n.bodyStart, end);
       if (n.type === 'text' || (n.type === 'message' && n.subtype === 'rfc822' && n.message)) {
@@ -238,7 +249,7 @@ export class MimeSplitter {
     if (n.type === 'multipart') {
       const boundary = info.params['boundary'];
       if (boundary && !tooDeep) {
-        f.boundary = Buffer.from(info.rawParams.find((p) => p.name === 'boundary')?.value ?? boundary, 'latin1');
+        f.boundary = Buffer.from(info.rawParams.find((p) => p.name.toLowerCase() === 'boundary')?.value ?? boundary, 'latin1');
         f.digest = n.subtype === 'digest';
         n.children = [];
       }
