@@ -62,6 +62,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       couchUrl = embedded.url;
     }
     const couch = new CouchClient(couchUrl);
+    cleanups.push(() => couch.close());
     const accounts = await Accounts.open(couch, domains, { ...DEFAULT_SCRYPT, ...opts.scrypt });
     const sessions = await Sessions.open(couch, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
     const keys = await KeyDirectory.open(couch);

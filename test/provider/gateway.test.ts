@@ -87,7 +87,9 @@ test('gateway: a PouchDB client replicates its own database (docs, attachments, 
     assert.ok(Buffer.compare(att, blob) === 0);
 
     // Live (continuous) pull: a change pushed by the first device arrives through the open feed.
-    const live = other.replicate.from(remote(), { live: true, retry: false });
+    const liveRemote = remote();
+    const live = other.replicate.from(liveRemote, { live: true, retry: false });
+    const completed = new Promise<void>((resolve) => live.on('complete', () => resolve()));
     const arrived = new Promise<void>((resolve) => {
       live.on('change', (info) => {
         if (info.docs.some((d) => d._id === 'doc-3')) resolve();
@@ -98,6 +100,8 @@ test('gateway: a PouchDB client replicates its own database (docs, attachments, 
     await local.replicate.to(r1);
     await arrived;
     live.cancel();
+    await completed;
+    await liveRemote.close();
     assert.equal(((await other.get('doc-3')) as unknown as { n: number }).n, 3);
     await r1.close();
   } finally {

@@ -48,7 +48,14 @@ async function loadDbNameKey(couch: CouchClient): Promise<Buffer> {
   }
 }
 
+// Accounts are never renamed or deleted, so a found record can be reused for
+// a while (MX and gateway look one up per message / request). Unknown
+// addresses are not cached: a registration must be visible at once.
+const CACHE_MS = 30_000;
+
 export class Accounts {
+  private readonly cache = new Map<string, { account: AccountDoc; at: number }>();
+
   private constructor(
     private readonly couch: CouchClient,
     private readonly dbNameKey: Buffer,
@@ -73,7 +80,14 @@ export class Accounts {
   async find(address: string): Promise<AccountDoc | null> {
     const parsed = parseAddress(address);
     if (!parsed) return null;
-    return this.couch.getDoc<AccountDoc>(ACCOUNTS_DB, parsed.address);
+    const hit = this.cache.get(parsed.address);
+    if (hit && Date.now() - hit.at < CACHE_MS) return hit.account;
+    const account = await this.couch.getDoc<AccountDoc>(ACCOUNTS_DB, parsed.address);
+    if (account) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(parsed.address, { account, at: Date.now() });
+    }
+    return account;
   }
 
   /** Creates the account and its (empty) database. */

@@ -2,6 +2,10 @@
 // sessions, keys) and for MX delivery. It speaks to the embedded server or to
 // an Apache CouchDB given by URL; credentials in that URL become a Basic
 // Authorization header (fetch refuses URLs carrying credentials).
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+
 export class CouchError extends Error {
   constructor(
     readonly status: number,
@@ -23,6 +27,7 @@ export class CouchClient {
   readonly baseUrl: string;
   /** `Basic ...` when the configured URL carried credentials. */
   readonly authorization: string | undefined;
+  private readonly agent: http.Agent;
 
   constructor(url: string) {
     const u = new URL(url);
@@ -35,6 +40,7 @@ export class CouchClient {
     }
     if (!u.pathname.endsWith('/')) u.pathname += '/';
     this.baseUrl = u.toString();
+    this.agent = u.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
   async request(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
@@ -91,15 +97,43 @@ export class CouchClient {
 
   /**
    * POSTs one document whose JSON body is produced as a stream (used for
-   * inline base64 attachments too large to hold as a string).
+   * inline base64 attachments too large to hold as a string). node:http with
+   * a keep-alive agent rather than fetch: no web-stream conversions on the
+   * MX hot path. Aborting `signal` (or the body failing) aborts the request,
+   * so the server sees truncated JSON and stores nothing.
    */
-  async postStreamedDoc(db: string, body: ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<string> {
-    const res = await this.request('POST', encodeURIComponent(db), {
-      headers: { 'content-type': 'application/json' },
-      body,
-      signal,
+  postStreamedDoc(db: string, body: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<string> {
+    const url = new URL(encodeURIComponent(db), this.baseUrl);
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json', accept: 'application/json' };
+    if (this.authorization) headers.authorization = this.authorization;
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise<string>((resolve, reject) => {
+      const req = lib.request(url, { method: 'POST', headers, agent: this.agent, signal });
+      req.setNoDelay(true);
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          let parsed: { rev?: string; error?: string; reason?: string } = {};
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof parsed;
+          } catch {
+            // not JSON
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300 && parsed.rev) resolve(parsed.rev);
+          else reject(new CouchError(status, parsed.error ?? 'unknown', parsed.reason ?? String(res.statusMessage)));
+        });
+      });
+      const source = Readable.from(body);
+      source.on('error', (err) => req.destroy(err));
+      source.pipe(req);
     });
-    if (!res.ok) await this.fail(res);
-    return ((await res.json()) as { rev: string }).rev;
+  }
+
+  close(): void {
+    this.agent.destroy();
   }
 }
