@@ -31,11 +31,16 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Text leaves of a MIME tree, including those inside attached messages. */
-function textParts(node: PartNode, out: PartNode[] = []): PartNode[] {
+/**
+ * What BODY searches, in order: text leaves and the headers of attached
+ * messages (they are part of the outer message's body, RFC 3501 6.4.4).
+ */
+function textParts(node: PartNode, out: Array<{ kind: 'text' | 'header'; node: PartNode }> = []): typeof out {
   if (node.children) for (const child of node.children) textParts(child, out);
-  else if (node.message) textParts(node.message, out);
-  else if (node.type === 'text') out.push(node);
+  else if (node.message) {
+    out.push({ kind: 'header', node: node.message });
+    textParts(node.message, out);
+  } else if (node.type === 'text') out.push({ kind: 'text', node });
   return out;
 }
 
@@ -50,6 +55,10 @@ async function decodedBody(store: MailStore, hash: string, node: PartNode): Prom
     for await (const chunk of source) chunks.push(chunk);
   });
   return Buffer.concat(chunks);
+}
+
+function decodeFields(raw: Buffer): DecodedField[] {
+  return parseHeaderFields(raw.toString('latin1')).map((f) => ({ name: f.name.toLowerCase(), value: decodeHeaderText(f.value) }));
 }
 
 /** A SearchContent over `store`; create one per SEARCH so its cache dies with the command. */
@@ -75,7 +84,7 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
     cached(headers, meta.hash, async () => {
       const s = await structure(meta);
       const raw = await readAll(store.read(meta.hash, s.root.headerStart, s.root.headerEnd));
-      return parseHeaderFields(raw.toString('latin1')).map((f) => ({ name: f.name.toLowerCase(), value: decodeHeaderText(f.value) }));
+      return decodeFields(raw);
     });
 
   return {
@@ -86,7 +95,14 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
       cached(bodies, meta.hash, async () => {
         const s = await structure(meta);
         const texts: string[] = [];
-        for (const node of textParts(s.root)) texts.push(decodeCharset(await decodedBody(store, meta.hash, node), node.params.charset));
+        for (const { kind, node } of textParts(s.root)) {
+          if (kind === 'header') {
+            const raw = await readAll(store.read(meta.hash, node.headerStart, node.headerEnd));
+            texts.push(decodeFields(raw).map((f) => `${f.name}: ${f.value}`).join('\n'));
+          } else {
+            texts.push(decodeCharset(await decodedBody(store, meta.hash, node), node.params.charset));
+          }
+        }
         return texts.join('\n');
       }),
   };
