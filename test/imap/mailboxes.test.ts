@@ -67,6 +67,7 @@ test('APPEND with flags and date gives APPENDUID; STATUS and SELECT agree (imapf
     assert.equal(r2.uid, (r1.uid ?? 0) + 1);
     assert.ok((r1.uidValidity ?? 0n) > 0n);
     const st = await c.status('INBOX', { messages: true, unseen: true, uidNext: true, uidValidity: true, highestModseq: true });
+    assert.ok(st, 'STATUS answered');
     assert.equal(st.messages, 2);
     assert.equal(st.unseen, 1);
     assert.equal(st.uidNext, (r2.uid ?? 0) + 1);

@@ -20,7 +20,7 @@ export interface ListQuery {
   recursiveMatch: boolean;
   /** Selection: only mailboxes with a special use (RFC 6154 5.1). */
   specialUseOnly: boolean;
-  /** Return \Subscribed (RFC 5258 3.2). */
+  /** Return \Subscribed (RFC 5258 3.2; implied by the SUBSCRIBED selection option). */
   returnSubscribed: boolean;
   /** Return special-use attributes (always on: RFC 6154 lets servers send them by default). */
   returnSpecialUse: boolean;
@@ -81,7 +81,7 @@ export function listMailboxes(mailboxes: MailboxInfo[], reference: string, q: Li
     if (q.specialUseOnly && !box?.specialUse) continue;
     if (!box && !hasChildren(name)) continue;
     if (q.returnChildren) attributes.push(hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren');
-    if ((q.returnSubscribed || q.subscribedOnly) && box?.subscribed) attributes.push('\\Subscribed');
+    if (q.returnSubscribed && box?.subscribed) attributes.push('\\Subscribed');
     if (q.returnSpecialUse && box?.specialUse) attributes.push(box.specialUse);
     const entry: ListEntry = { name, attributes };
     if (q.subscribedOnly && q.recursiveMatch && subscribedDescendant.has(name)) entry.childInfoSubscribed = true;

@@ -16,7 +16,6 @@ import { DELIMITER } from '../mailbox-names.js';
 interface ListArgs {
   reference: string;
   query: ListQuery;
-  extended: boolean;
 }
 
 function text(session: ImapSession, token: Token | undefined, what: string): string {
@@ -36,9 +35,7 @@ function parseList(args: Token[], session: ImapSession): ListArgs {
     returnSpecialUse: true,
     returnChildren: true,
   };
-  let extended = false;
   if (isList(args[0])) {
-    extended = true;
     for (const opt of listItems(args[i++], 'selection options')) {
       const o = atomValue(opt, 'selection option').toUpperCase();
       if (o === 'SUBSCRIBED') query.subscribedOnly = true;
@@ -47,18 +44,17 @@ function parseList(args: Token[], session: ImapSession): ListArgs {
       else if (o !== 'REMOTE') throw bad(`Unknown LIST selection option ${o.slice(0, 30)}`);
     }
     if (query.recursiveMatch && !query.subscribedOnly) throw bad('RECURSIVEMATCH needs another selection option');
+    if (query.subscribedOnly) query.returnSubscribed = true;
   }
   const reference = text(session, args[i++], 'reference name');
   const pat = args[i++];
   if (isList(pat)) {
-    extended = true;
     query.patterns = pat.items.map((p) => text(session, p, 'mailbox pattern'));
   } else {
     query.patterns = [text(session, pat, 'mailbox pattern')];
   }
   if (i < args.length) {
     if (atomValue(args[i++], 'RETURN').toUpperCase() !== 'RETURN') throw bad('Expected RETURN');
-    extended = true;
     for (const opt of listItems(args[i++], 'return options')) {
       const o = atomValue(opt, 'return option').toUpperCase();
       if (o === 'SUBSCRIBED') query.returnSubscribed = true;
@@ -68,7 +64,7 @@ function parseList(args: Token[], session: ImapSession): ListArgs {
     }
   }
   if (i !== args.length) throw bad('Too many arguments to LIST');
-  return { reference, query, extended };
+  return { reference, query };
 }
 
 async function sendList(session: ImapSession, kind: 'LIST' | 'LSUB', args: ListArgs): Promise<void> {
@@ -105,7 +101,7 @@ export const commands = [
       if (args.length !== 2) throw bad('Usage: LSUB reference pattern');
       const parsed = parseList(args, session);
       // LSUB: subscribed names only; a non-subscribed parent matched by % shows as \Noselect (RFC 3501 6.3.9).
-      parsed.query = { ...parsed.query, subscribedOnly: true, returnChildren: false, returnSpecialUse: false };
+      parsed.query = { ...parsed.query, subscribedOnly: true, returnSubscribed: false, returnChildren: false, returnSpecialUse: false };
       return parsed;
     },
     handle: (session, args) => sendList(session, 'LSUB', args),

@@ -1,0 +1,11 @@
+import { startHarness, RawConnection } from '../harness.js';
+const h = await startHarness();
+const msg1 = Buffer.from('From: Alice <a@x.org>\r\nTo: b@y.org\r\nSubject: hi\r\nDate: Fri, 5 Jan 2024 10:00:00 +0000\r\nX-A: 1\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\npre\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--b--\r\n');
+const msg2 = Buffer.from('Subject: plain\r\n\r\nbody text\r\n');
+await h.store.append('INBOX', msg1);
+await h.store.append('INBOX', msg2);
+const c = await RawConnection.open(h.server.port);
+await c.login();
+for (const cmd of process.argv.slice(2)) console.log(JSON.stringify(await c.command('T', cmd)));
+c.close();
+await h.close();
