@@ -45,16 +45,31 @@ export interface OpenKeys {
 /** Headers copied into the encrypted part and restored on opening ("protected headers", draft-autocrypt-lamps-protected-headers). */
 const PROTECTED = ['subject', 'from', 'to', 'cc', 'reply-to', 'date', 'message-id', 'references', 'in-reply-to'];
 
-async function toPrivate(k: KeyInput): Promise<openpgp.PrivateKey> {
-  if (typeof k !== 'string') {
-    if (!k.isPrivate()) throw new Error('a private key is required');
-    return k as openpgp.PrivateKey;
+// Parsed keys by their armored text. Parsing and checking self-signatures
+// costs more than encrypting 100 KB, and OpenPGP.js remembers verified
+// signatures on the key object, so reusing it makes each message cheap.
+const parsed = new Map<string, Promise<openpgp.Key>>();
+const PARSED_MAX = 512;
+
+function parseCached(armored: string): Promise<openpgp.Key> {
+  let p = parsed.get(armored);
+  if (!p) {
+    p = openpgp.readKey({ armoredKey: armored });
+    p.catch(() => parsed.delete(armored));
+    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
+    parsed.set(armored, p);
   }
-  return openpgp.readPrivateKey({ armoredKey: k });
+  return p;
+}
+
+async function toPrivate(k: KeyInput): Promise<openpgp.PrivateKey> {
+  const key = typeof k === 'string' ? await parseCached(k) : k;
+  if (!key.isPrivate()) throw new Error('a private key is required');
+  return key as openpgp.PrivateKey;
 }
 
 async function toKey(k: KeyInput): Promise<openpgp.Key> {
-  return typeof k === 'string' ? openpgp.readKey({ armoredKey: k }) : k;
+  return typeof k === 'string' ? parseCached(k) : k;
 }
 
 const lf2crlf = (s: string): string => s.replace(/\r?\n/g, '\r\n');
