@@ -95,12 +95,17 @@ export function resolveSection(s: MessageStructure, spec: SectionSpec): SectionP
 
 /**
  * The header fields of `header` (raw bytes, folding kept) whose names are
- * (not) in `names`, followed by the blank line that ends a header.
+ * (not) in `names`, followed by the blank line that ends the header — unless
+ * the header has none (RFC 3501 6.4.5: "the blank line is always included in
+ * header fetches, except in the case of a message which has no body and no
+ * blank line"). A line without a colon counts as a field named by the whole
+ * line, as Dovecot parses it.
  */
 export function filterHeader(header: Buffer, names: string[], not: boolean): Buffer {
   const wanted = new Set(names);
   const out: Buffer[] = [];
   let keep = false;
+  let blank = false;
   let pos = 0;
   while (pos < header.length) {
     const nl = header.indexOf(0x0a, pos);
@@ -108,24 +113,23 @@ export function filterHeader(header: Buffer, names: string[], not: boolean): Buf
     const line = header.subarray(pos, end);
     pos = end;
     const first = line[0];
-    if (line.length === 0 || first === 0x0d || first === 0x0a) break; // the blank line
+    if (first === 0x0a || (first === 0x0d && line[1] === 0x0a)) {
+      blank = true;
+      break;
+    }
     if (first === 0x20 || first === 0x09) {
       if (keep) out.push(line);
       continue;
     }
     const colon = line.indexOf(0x3a);
-    if (colon < 0) {
-      keep = false;
-      continue;
-    }
-    const name = line.subarray(0, colon).toString('latin1').trimEnd().toLowerCase();
+    const name = (colon < 0 ? line.toString('latin1').replace(/\r?\n$/, '') : line.subarray(0, colon).toString('latin1')).trimEnd().toLowerCase();
     keep = wanted.has(name) !== not;
     if (keep) out.push(line);
   }
-  // a last field without line break gets one, so the header stays well-formed
+  // a last field without line break gets one, so the result stays well-formed
   const last = out[out.length - 1];
   if (last && last[last.length - 1] !== 0x0a) out.push(Buffer.from('\r\n'));
-  out.push(Buffer.from('\r\n'));
+  if (blank) out.push(Buffer.from('\r\n'));
   return Buffer.concat(out);
 }
 
