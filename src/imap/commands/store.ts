@@ -64,10 +64,11 @@ async function handle(session: ImapSession, args: StoreArgs, uid: boolean): Prom
   for (const m of messages) {
     const meta = updated.get(m.meta.uid);
     if (meta) selected.updateMessage(meta);
-    // RFC 3501 6.4.6: the new flags of each message, unless .SILENT. RFC 7162 3.1.3 (example 3): with
-    // CONDSTORE on, a .SILENT STORE still reports the new MODSEQ of each message it changed.
-    if (result.modified.includes(m.meta.uid) || (args.silent && (!condstore || !meta))) continue;
-    const current = meta ?? selected.meta(m.meta.uid) ?? m.meta;
+    // RFC 3501 6.4.6: the new flags of each message the STORE changed (a message left as it was is
+    // not reported, as in Dovecot), unless .SILENT. RFC 7162 3.1.3 (example 3): with CONDSTORE on, a
+    // .SILENT STORE still reports the new MODSEQ of each message it changed.
+    if (!meta || (args.silent && !condstore)) continue;
+    const current = meta;
     const items: ImapValue[] = [];
     if (uid) items.push(atom('UID'), num(current.uid));
     if (!args.silent) items.push(atom('FLAGS'), flagsValue(current.flags));

@@ -32,7 +32,7 @@ test('python imaplib drives a Thunderbird-like session', async () => {
     assert.equal(r.select, 'OK');
     assert.equal(r.exists, 2);
     assert.equal(r.highestmodseq, true);
-    assert.match(r.flags[0], /^1 \(FLAGS \(\) MODSEQ \(\d+\) UID 1\)|^1 \(UID 1 FLAGS \(\) MODSEQ \(\d+\)\)$/);
+    assert.equal(r.flags[0], '1 (UID 1 FLAGS ())');
     assert.match(r.flags[1], /UID 2 FLAGS \(\\Seen\)/);
     assert.equal(r.headers.length, 2);
     assert.match(r.headers[0].meta, /UID 1 RFC822.SIZE \d+ FLAGS \(\) BODY\[HEADER.FIELDS \(FROM TO CC BCC SUBJECT DATE MESSAGE-ID PRIORITY X-PRIORITY REFERENCES NEWSGROUPS IN-REPLY-TO CONTENT-TYPE REPLY-TO\)\] \{\d+\}/);
