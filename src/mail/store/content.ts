@@ -73,8 +73,13 @@ export async function storeContent(
 
 async function storeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer): Promise<StoredContent> {
   const hash = createHash('sha256').update(raw).digest('hex');
-  if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, raw);
-  await ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length);
+  // Independent writes: the bytes and the structure derived from them.
+  await Promise.all([
+    (async () => {
+      if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, raw);
+    })(),
+    ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length),
+  ]);
   return { hash, size: raw.length };
 }
 

@@ -5,7 +5,7 @@
 // is a no-op. UIDs and MODSEQs are assigned here, the first time this device
 // sees an entry (or a visible change of it), and persisted in `local` before
 // anyone is told (UID never reused: RFC 3501 2.3.1.1; MODSEQ: RFC 7162 3).
-import type { DocumentStore } from '../../soledad/types.js';
+import type { Doc, DocumentStore } from '../../soledad/types.js';
 import type { MailboxChange, MailboxInfo, MessageMeta } from '../mailstore.js';
 import { activeFlags, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
@@ -45,10 +45,36 @@ export class MailIndex {
   private assigned = new Map<string, UidRecord>();
   private states = new Map<string, MailboxState>();
 
+  /** While a batch runs: UID records to persist and changes to announce once they are. */
+  private pending: { records: Doc<UidRecord>[]; changes: MailboxChange[] } | null = null;
+
   constructor(
     private readonly local: DocumentStore,
-    private readonly emit: (change: MailboxChange) => void,
+    private readonly announce: (change: MailboxChange) => void,
   ) {}
+
+  /**
+   * Runs `fn` with UID-record writes collected and written in one bulkPut at
+   * the end; the changes are announced only after that (persist, then tell).
+   * Callers serialize, so batches never nest.
+   */
+  async batch<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.pending) return fn();
+    const pending: { records: Doc<UidRecord>[]; changes: MailboxChange[] } = { records: [], changes: [] };
+    this.pending = pending;
+    try {
+      return await fn();
+    } finally {
+      this.pending = null;
+      if (pending.records.length > 0) await this.local.bulkPut(pending.records);
+      for (const c of pending.changes) this.announce(c);
+    }
+  }
+
+  private emit(change: MailboxChange): void {
+    if (this.pending) this.pending.changes.push(change);
+    else this.announce(change);
+  }
 
   /**
    * Takes in this device's persisted UID records and mailbox states (all of
@@ -201,7 +227,8 @@ export class MailIndex {
       f: rec.flags.join(' '),
       x: rec.doc.expunged !== null ? 1 : 0,
     };
-    await this.local.put(LOCAL.uid, rec.id, record);
+    if (this.pending) this.pending.records.push({ type: LOCAL.uid, id: rec.id, content: record });
+    else await this.local.put(LOCAL.uid, rec.id, record);
   }
 
   /** The slot of a mailbox id, created with a fresh persisted UIDVALIDITY the first time. */

@@ -60,6 +60,11 @@ export class DocumentMailStore implements MailStore {
     return run;
   }
 
+  /** Serialized, with the UID records of all messages touched written in one batch. */
+  private serialBatch<T>(fn: () => Promise<T>): Promise<T> {
+    return this.serial(() => this.index.batch(fn));
+  }
+
   emit(change: MailboxChange): void {
     for (const l of this.listeners) {
       try {
@@ -118,7 +123,7 @@ export class DocumentMailStore implements MailStore {
   }
 
   deleteMailbox(name: string): Promise<void> {
-    return this.serial(async () => {
+    return this.serialBatch(async () => {
       const slot = this.slot(name);
       if (slot.doc!.name === 'INBOX') throw new MailStoreError('CANNOT', 'INBOX cannot be deleted');
       await this.expungeLocked(slot, [...slot.uids]);
@@ -127,7 +132,7 @@ export class DocumentMailStore implements MailStore {
   }
 
   renameMailbox(from: string, to: string): Promise<void> {
-    return this.serial(async () => {
+    return this.serialBatch(async () => {
       const src = this.slot(from);
       const f = src.doc!.name;
       const t = normalizeName(to);
@@ -204,7 +209,7 @@ export class DocumentMailStore implements MailStore {
     flags: string[],
     opts: { unchangedSince?: number } = {},
   ): Promise<StoreResult> {
-    return this.serial(async () => {
+    return this.serialBatch(async () => {
       const slot = this.slot(mailbox);
       const given = canonicalFlags(flags);
       const at = this.clock.now();
@@ -233,11 +238,11 @@ export class DocumentMailStore implements MailStore {
   }
 
   copy(from: string, uids: number[], to: string): Promise<CopyResult> {
-    return this.serial(async () => this.copyLocked(this.slot(from), uids, this.slot(to, 'TRYCREATE')));
+    return this.serialBatch(async () => this.copyLocked(this.slot(from), uids, this.slot(to, 'TRYCREATE')));
   }
 
   move(from: string, uids: number[], to: string): Promise<CopyResult> {
-    return this.serial(async () => {
+    return this.serialBatch(async () => {
       const src = this.slot(from);
       const result = await this.copyLocked(src, uids, this.slot(to, 'TRYCREATE'));
       await this.expungeLocked(src, result.mapping.map(([u]) => u));
@@ -246,7 +251,7 @@ export class DocumentMailStore implements MailStore {
   }
 
   expunge(mailbox: string, uids: number[]): Promise<number[]> {
-    return this.serial(async () => this.expungeLocked(this.slot(mailbox), uids));
+    return this.serialBatch(async () => this.expungeLocked(this.slot(mailbox), uids));
   }
 
   // --- content -------------------------------------------------------------

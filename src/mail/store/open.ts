@@ -85,11 +85,22 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
 
   let docsSeq = snap?.docsSeq;
   let replayed = 0;
+  // Replayed in batches: the UID records of a batch are written in one bulkPut.
+  let chunk: DocChange[] = [];
+  const applyChunk = async (): Promise<void> => {
+    const todo = chunk;
+    chunk = [];
+    await index.batch(async () => {
+      for (const c of todo) await apply(c);
+    });
+  };
   for await (const c of docs.changes({ since: docsSeq })) {
-    await apply(c);
+    chunk.push(c);
+    if (chunk.length >= 1000) await applyChunk();
     docsSeq = c.seq;
     replayed++;
   }
+  await applyChunk();
   index.forgetAssigned();
   for (const m of DEFAULT_MAILBOXES) await s.ensureMailbox(defaultMailboxId(m.name), m.name, m.specialUse);
   log.info(
@@ -110,6 +121,7 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
   const feed = (async () => {
     try {
       for await (const c of docs.changes({ since: docsSeq, live: true, signal: abort.signal })) {
+        if (abort.signal.aborted) break;
         await s.serial(async () => {
           await apply(c);
           docsSeq = c.seq;
@@ -126,7 +138,9 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
     snapshot: () => s.serial(snapshotLocked),
     async close(): Promise<void> {
       abort.abort();
-      await feed;
+      // Not `await feed`: a store's live iterator may only notice the abort at
+      // its next change. Nothing is applied after the abort (checked above).
+      void feed;
       await s.serial(async () => {
         if (sinceSnapshot > 0) await snapshotLocked().catch((err) => log.warn({ err: err.message }, 'snapshot failed'));
       });

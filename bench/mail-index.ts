@@ -1,0 +1,114 @@
+// The in-memory mail index at scale: time from process start to "index ready"
+// and the process RSS then, for a store of 100k messages over real Soledad.
+// Two cold starts, each in a fresh child process: the first build (no
+// snapshot: every document of the store is decrypted and folded in) and a
+// restart (index snapshot from the local store + replay of changes since).
+// The store is filled by bulk-writing entry documents (what the index reads);
+// blobs and structure documents are not written, so the first build here
+// replays fewer documents than a real store of the same size would.
+// Usage: npx tsx bench/mail-index.ts [--quick]   (100,000 messages; --quick 10,000)
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Soledad } from '../src/soledad/index.js';
+import { openMailStore } from '../src/mail/store/index.js';
+import type { EntryDoc } from '../src/mail/store/index.js';
+import { printResults, type BenchResult } from './result.js';
+
+const KDF = { N: 2 ** 10, r: 8, p: 1 };
+const PASSPHRASE = 'bench';
+const MAILBOXES = ['default-inbox', 'default-inbox', 'default-inbox', 'default-archive', 'default-archive', 'default-sent'];
+const KEYWORDS = ['$Forwarded', '$Label1', '$Junk', 'NonJunk'];
+
+interface ChildReport {
+  readyMs: number;
+  rssMb: number;
+  heapMb: number;
+  messages: number;
+}
+
+async function fill(dataDir: string, count: number): Promise<void> {
+  const sol = await Soledad.create({ dataDir, passphrase: PASSPHRASE, kdf: KDF });
+  const stamp = (n: number) => `${String(1_764_000_000_000 + n).padStart(13, '0')}.000000.benchnode`;
+  for (let start = 0; start < count; start += 1000) {
+    const batch = [];
+    for (let i = start; i < Math.min(count, start + 1000); i++) {
+      const flags: EntryDoc['flags'] = {};
+      if (i % 10 < 7) flags['\\Seen'] = [1, stamp(i)];
+      if (i % 50 === 0) flags['\\Flagged'] = [1, stamp(i)];
+      if (i % 20 === 0) flags[KEYWORDS[i % KEYWORDS.length]] = [1, stamp(i)];
+      const hash = Buffer.alloc(32, 0).fill(i.toString(16)).toString('hex');
+      const doc: EntryDoc = {
+        v: 1,
+        mailbox: MAILBOXES[i % MAILBOXES.length],
+        hash,
+        size: 2000 + ((i * 7919) % 60000),
+        internalDate: 1_700_000_000_000 + i * 1000,
+        flags,
+        expunged: null,
+      };
+      batch.push({ type: 'entry', id: `bench-${i}`, content: doc });
+    }
+    await sol.bulkPut(batch);
+  }
+  await sol.close();
+}
+
+/** Child mode: open the store, report time since process start and RSS once the index is ready. */
+async function child(dataDir: string): Promise<void> {
+  const sol = await Soledad.open({ dataDir, passphrase: PASSPHRASE, liveSync: false });
+  const mail = await openMailStore({ docs: sol, local: sol.local });
+  const readyMs = performance.now();
+  const rss = process.memoryUsage();
+  let messages = 0;
+  for (const m of await mail.listMailboxes()) messages += (await mail.status(m.name)).messages;
+  await mail.close();
+  await sol.close();
+  const report: ChildReport = { readyMs, rssMb: rss.rss / 2 ** 20, heapMb: rss.heapUsed / 2 ** 20, messages };
+  process.stdout.write(JSON.stringify(report) + '\n');
+}
+
+function runChild(dataDir: string): Promise<ChildReport> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', self, '--index-child', dataDir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, SEALMAIL_LOG_LEVEL: 'warn' },
+    });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`child exited ${code}`));
+      resolve(JSON.parse(out.trim().split('\n').at(-1)!) as ChildReport);
+    });
+  });
+}
+
+export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
+  const count = opts.quick ? 10_000 : 100_000;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealmail-bench-'));
+  try {
+    await fill(dataDir, count);
+    const first = await runChild(dataDir);
+    const restart = await runChild(dataDir);
+    for (const r of [first, restart]) if (r.messages !== count) throw new Error(`index holds ${r.messages} of ${count}`);
+    const n = `${count} messages, 3 mailboxes`;
+    return [
+      { name: `index ready after restart (snapshot), ${count / 1000}k msgs`, value: restart.readyMs / 1000, unit: 's', goal: '< 3 s', note: `${n}; from process start, tsx load included` },
+      { name: `daemon RSS with index, ${count / 1000}k msgs`, value: restart.rssMb, unit: 'MB', goal: '< 300 MB', note: `heap ${restart.heapMb.toFixed(0)} MB` },
+      { name: `index ready on first build (no snapshot), ${count / 1000}k msgs`, value: first.readyMs / 1000, unit: 's', note: 'every entry decrypted from Soledad' },
+      { name: `RSS after first build, ${count / 1000}k msgs`, value: first.rssMb, unit: 'MB', note: `heap ${first.heapMb.toFixed(0)} MB` },
+    ];
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--index-child') {
+  await child(process.argv[3]!);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  printResults(await run({ quick: process.argv.includes('--quick') }));
+}
