@@ -50,6 +50,8 @@ function selectCommand(name: 'SELECT' | 'EXAMINE', readOnly: boolean) {
   return defineCommand({
     name,
     states: ['authenticated', 'selected'],
+    // QRESYNC's SELECT part lives here; UID FETCH (CHANGEDSINCE .. VANISHED) is the message engine's.
+    capabilities: [{ name: 'QRESYNC', enableable: true }],
     parse(args, session): SelectArgs {
       expectCount(args, 1, 2, `${name} mailbox [(parameters)]`);
       return { mailbox: session.mailboxArg(args[0]), ...parseParams(session, args[1]) };
