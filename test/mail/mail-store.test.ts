@@ -252,3 +252,31 @@ test('a change written by another device into the synced store reaches the index
   await b.close();
   await docs.close();
 });
+
+test('concurrent appends of the same bytes: one blob, distinct UIDs in call order', async () => {
+  const s = await createMemoryMailStore();
+  const m = message(1, 'x'.repeat(10_000));
+  const results = await Promise.all([1, 2, 3, 4].map(() => s.append('INBOX', m)));
+  assert.deepEqual(results.map((r) => r.uid).sort(), [1, 2, 3, 4]);
+  assert.equal(s.docs.blobCount(), 1);
+  await s.close();
+});
+
+test('the same name created on two devices before they sync shows once, the same one on both', async () => {
+  const docs = new MemoryDocumentStore();
+  const a = await openMailStore({ docs, local: new MemoryDocumentStore() });
+  const b = await openMailStore({ docs, local: new MemoryDocumentStore() });
+  // Written straight into the shared store, as two offline devices would have.
+  const doc = (at: string) => ({ v: 1, name: 'Projects', nameAt: at, subscribed: true, subscribedAt: at, specialUse: null, created: 1, deleted: null });
+  await docs.put('mailbox', 'mb-zzz', doc('1764000000000.000000.aa'));
+  await docs.put('mailbox', 'mb-aaa', doc('1764000000001.000000.bb'));
+  for (const s of [a, b]) {
+    for (let i = 0; i < 50 && (await s.listMailboxes()).every((m) => m.name !== 'Projects'); i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 10));
+    const projects = (await s.listMailboxes()).filter((m) => m.name === 'Projects');
+    assert.deepEqual(projects.map((m) => m.id), ['mb-aaa']);
+  }
+  await a.close();
+  await b.close();
+  await docs.close();
+});

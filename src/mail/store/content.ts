@@ -63,16 +63,37 @@ export async function storeContent(
   try {
     await docs.putBlob(spool, rest());
     const hash = hasher.digest('hex');
-    if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, docs.readBlob(spool));
-    await ensureStructure(docs, hash, () => analyzer.analyzeStream(docs.readBlob(hash)), size);
+    await once(hash, async () => {
+      if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, docs.readBlob(spool));
+      await ensureStructure(docs, hash, () => analyzer.analyzeStream(docs.readBlob(hash)), size);
+    });
     return { hash, size };
   } finally {
     await docs.deleteBlob(spool).catch(() => undefined);
   }
 }
 
+/** Per content hash, the store in progress: the same bytes stored twice at once are written once. */
+const inFlight = new Map<string, Promise<unknown>>();
+
+async function once(hash: string, fn: () => Promise<void>): Promise<void> {
+  for (let busy = inFlight.get(hash); busy; busy = inFlight.get(hash)) await busy.catch(() => undefined);
+  const run = fn();
+  inFlight.set(hash, run);
+  try {
+    await run;
+  } finally {
+    inFlight.delete(hash);
+  }
+}
+
 async function storeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer): Promise<StoredContent> {
   const hash = createHash('sha256').update(raw).digest('hex');
+  await once(hash, () => writeBuffer(docs, analyzer, raw, hash));
+  return { hash, size: raw.length };
+}
+
+async function writeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer, hash: string): Promise<void> {
   // Independent writes: the bytes and the structure derived from them.
   await Promise.all([
     (async () => {
@@ -80,7 +101,6 @@ async function storeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer)
     })(),
     ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length),
   ]);
-  return { hash, size: raw.length };
 }
 
 /** Writes the structure doc unless present. Bad input never fails a store: the fallback is a flat text body. */

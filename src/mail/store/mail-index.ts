@@ -111,9 +111,19 @@ export class MailIndex {
 
   // --- lookups -------------------------------------------------------------
 
-  /** Live mailboxes (document seen, not deleted). */
+  /**
+   * Live mailboxes (document seen, not deleted), one per name: two devices
+   * that each created the same name offline have two documents; the lowest id
+   * is the one shown (and byName finds), deterministically on every device.
+   */
   liveMailboxes(): MailboxSlot[] {
-    return [...this.mailboxes.values()].filter((s) => s.doc !== null && s.doc.deleted === null);
+    const byName = new Map<string, MailboxSlot>();
+    for (const s of this.mailboxes.values()) {
+      if (s.doc === null || s.doc.deleted !== null) continue;
+      const other = byName.get(s.doc.name);
+      if (!other || s.id < other.id) byName.set(s.doc.name, s);
+    }
+    return [...byName.values()];
   }
 
   /** The live mailbox with this (normalized) name; on a name clash the lowest id wins. */
