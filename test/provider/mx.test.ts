@@ -117,11 +117,18 @@ test('MX: unknown user 550, user without key 451, foreign domain 550, oversize 5
     assert.equal((await c.command('MAIL FROM:<s@outside.net>')).code, 250);
     assert.equal((await c.command('RCPT TO:<alice@example.org>')).code, 250);
     assert.equal((await c.data('Subject: small\r\n\r\nhello\r\n')).code, 250);
+    // One address spelled three ways gets one copy.
+    assert.equal((await c.command('MAIL FROM:<s@outside.net>')).code, 250);
+    for (const spelling of ['alice@example.org', 'ALICE@example.org', 'Alice@Example.ORG']) {
+      assert.equal((await c.command(`RCPT TO:<${spelling}>`)).code, 250);
+    }
+    assert.equal((await c.data('Subject: twice\r\n\r\nhello\r\n')).code, 250);
     c.close();
 
-    const docs = await incomingDocs(alice.s);
-    assert.equal(docs.length, 1, 'only the small message was stored');
-    assert.equal(splitReceived(await decrypt(docs[0]!, alice.key.privateKey)).rest.toString(), 'Subject: small\r\n\r\nhello\r\n');
+    const docs = (await incomingDocs(alice.s)).sort((x, y) => (x.receivedAt < y.receivedAt ? -1 : 1));
+    assert.equal(docs.length, 2, 'only the small message and one copy of the multi-spelled one were stored');
+    const bodies = await Promise.all(docs.map(async (d) => splitReceived(await decrypt(d, alice.key.privateKey)).rest.toString()));
+    assert.deepEqual(bodies.sort(), ['Subject: small\r\n\r\nhello\r\n', 'Subject: twice\r\n\r\nhello\r\n']);
     assert.equal((await incomingDocs(keyless)).length, 0);
   } finally {
     await p.dispose();

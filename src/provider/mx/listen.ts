@@ -7,6 +7,15 @@ export interface RunningSmtp {
   close(): Promise<void>;
 }
 
+/** RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; more get 452. */
+export const MAX_RECIPIENTS = 100;
+export const MAX_CLIENTS = 500;
+
+/** Recipients of the envelope, each address once (a duplicated RCPT must not store two copies). */
+export function uniqueRecipients(rcptTo: Array<{ address: string }>): string[] {
+  return [...new Set(rcptTo.map((r) => r.address.toLowerCase()))];
+}
+
 export async function listenSmtp(server: SMTPServer, host: string, port: number): Promise<RunningSmtp> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -26,8 +35,11 @@ export async function listenSmtp(server: SMTPServer, host: string, port: number)
 
 /** RFC 5321 §4.4 trace field, one per recipient (its `for` clause names exactly one). */
 export function receivedHeader(opts: { helo: string; clientHostname: string; remoteAddress: string; by: string; protocol: string; id: string; recipient: string }, date: string): string {
+  // The HELO name is the client's choice: keep it to printable ASCII without
+  // the characters that structure the field (parentheses, angle brackets, ';').
+  const clean = (v: string) => v.replace(/[^\x21-\x7e]|[()<>;\\]/g, '').slice(0, 255);
   // Without reverse lookup smtp-server reports the client host name as "[ip]".
-  const rdns = opts.clientHostname && !opts.clientHostname.startsWith('[') && opts.clientHostname !== opts.remoteAddress ? opts.clientHostname + ' ' : '';
-  const from = `${opts.helo || 'unknown'} (${rdns}[${opts.remoteAddress}])`;
+  const rdns = opts.clientHostname && !opts.clientHostname.startsWith('[') && opts.clientHostname !== opts.remoteAddress ? clean(opts.clientHostname) + ' ' : '';
+  const from = `${clean(opts.helo) || 'unknown'} (${rdns}[${clean(opts.remoteAddress)}])`;
   return `Received: from ${from}\r\n\tby ${opts.by} (sealmail) with ${opts.protocol} id ${opts.id}\r\n\tfor <${opts.recipient}>; ${date}\r\n`;
 }

@@ -7,7 +7,7 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp
 import { logger } from '../../util/log.js';
 import type { Deliverer, LocalRecipient } from './deliver.js';
 import { DeliveryError, rfc5322Date, toSmtpError } from './errors.js';
-import { listenSmtp, receivedHeader, type RunningSmtp } from './listen.js';
+import { listenSmtp, MAX_CLIENTS, MAX_RECIPIENTS, receivedHeader, uniqueRecipients, type RunningSmtp } from './listen.js';
 
 const log = logger('mx');
 
@@ -28,6 +28,9 @@ export async function startMx(opts: MxOptions): Promise<RunningSmtp> {
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     disableReverseLookup: true,
+    maxClients: MAX_CLIENTS,
+    // smtp-server answers 452 past this (an option its type definitions lack).
+    ...{ maxRecipients: MAX_RECIPIENTS },
     logger: false,
 
     onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback) {
@@ -45,7 +48,7 @@ export async function startMx(opts: MxOptions): Promise<RunningSmtp> {
       (async () => {
         const recipients: LocalRecipient[] = [];
         // Resolved again: the key may have changed since RCPT (cheap: cached).
-        for (const r of session.envelope.rcptTo) recipients.push(await deliverer.resolve(r.address));
+        for (const address of uniqueRecipients(session.envelope.rcptTo)) recipients.push(await deliverer.resolve(address));
         const ids = await deliverer.deliver({
           source: stream,
           recipients,

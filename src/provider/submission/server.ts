@@ -7,7 +7,7 @@ import type { Authenticator } from '../accounts/login.js';
 import { parseAddress } from '../accounts/address.js';
 import type { Deliverer, LocalRecipient } from '../mx/deliver.js';
 import { DeliveryError, rfc5322Date, toSmtpError } from '../mx/errors.js';
-import { listenSmtp, receivedHeader, type RunningSmtp } from '../mx/listen.js';
+import { listenSmtp, MAX_CLIENTS, MAX_RECIPIENTS, receivedHeader, uniqueRecipients, type RunningSmtp } from '../mx/listen.js';
 import { logger } from '../../util/log.js';
 import { relayMessage, type RelayTarget } from './relay.js';
 
@@ -34,6 +34,9 @@ export async function startSubmission(opts: SubmissionOptions): Promise<RunningS
     allowInsecureAuth: true,
     disabledCommands: ['STARTTLS'],
     disableReverseLookup: true,
+    maxClients: MAX_CLIENTS,
+    // smtp-server answers 452 past this (an option its type definitions lack).
+    ...{ maxRecipients: MAX_RECIPIENTS },
     logger: false,
 
     onAuth(credentials, session, callback) {
@@ -76,9 +79,9 @@ export async function startSubmission(opts: SubmissionOptions): Promise<RunningS
       (async () => {
         const local: LocalRecipient[] = [];
         const external: string[] = [];
-        for (const r of session.envelope.rcptTo) {
-          if (deliverer.isLocal(r.address)) local.push(await deliverer.resolve(r.address));
-          else external.push(r.address);
+        for (const address of uniqueRecipients(session.envelope.rcptTo)) {
+          if (deliverer.isLocal(address)) local.push(await deliverer.resolve(address));
+          else external.push(address);
         }
         const trace = (recipient: string) =>
           receivedHeader(
