@@ -14,6 +14,7 @@ export function decodeAddresses(value: string | null): string {
     if (a.host === null) continue; // group markers
     const addr = a.mailbox === MISSING_MAILBOX ? '' : a.host === MISSING_DOMAIN ? (a.mailbox ?? '') : `${a.mailbox}@${a.host}`;
     const name = a.name ? decodeHeaderText(a.name) : '';
+    if (!name && !addr) continue; // "<>"
     parts.push(name && addr ? `${name} <${addr}>` : name || addr);
   }
   return parts.join(', ');
