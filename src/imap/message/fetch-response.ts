@@ -13,12 +13,11 @@ import type { FetchItem, FetchRequest } from './fetch-items.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-/** RFC 3501 9 date-time, in UTC: "dd-Mon-yyyy hh:mm:ss +0000" (day space-padded). */
+/** RFC 3501 9 date-time, in UTC: "dd-Mon-yyyy hh:mm:ss +0000" (day zero-padded, as Dovecot sends it). */
 export function formatInternalDate(time: number): string {
   const d = new Date(time);
   const pad = (n: number) => String(n).padStart(2, '0');
-  const day = String(d.getUTCDate()).padStart(2, ' ');
-  return `${day}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+  return `${pad(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }
 
 export function flagsValue(flags: readonly string[]): ImapValue {
@@ -51,6 +50,11 @@ export async function buildFetchData(store: MailStore, request: FetchRequest, ms
   return list(out);
 }
 
+/** The structure's pre-rendered strings are byte strings (one char per byte, src/mail/structure/imap-string.ts). */
+function prerendered(text: string): ImapValue {
+  return raw(Buffer.from(text, 'latin1'));
+}
+
 function needStructure(msg: FetchMessage): MessageStructure {
   if (!msg.structure) throw new Error('FETCH item needs the structure document');
   return msg.structure;
@@ -71,11 +75,11 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
       case 'MODSEQ':
         return [atom('MODSEQ'), list([num(meta.modseq)])];
       case 'ENVELOPE':
-        return [atom('ENVELOPE'), raw(needStructure(msg).imap.envelope)];
+        return [atom('ENVELOPE'), prerendered(needStructure(msg).imap.envelope)];
       case 'BODY':
-        return [atom('BODY'), raw(needStructure(msg).imap.body)];
+        return [atom('BODY'), prerendered(needStructure(msg).imap.body)];
       case 'BODYSTRUCTURE':
-        return [atom('BODYSTRUCTURE'), raw(needStructure(msg).imap.bodystructure)];
+        return [atom('BODYSTRUCTURE'), prerendered(needStructure(msg).imap.bodystructure)];
     }
   }
   const structure = needStructure(msg);

@@ -72,10 +72,8 @@ export function matches(key: SearchKey, msg: SearchMessage, scope: SearchScope):
       return meta.modseq >= key.modseq;
     case 'date':
       if (key.field === 'internal') return compareDay(meta.internalDate, key.cmp, key.day);
-      return scope.content.structure(meta).then((s) => {
-        const sent = s.search.sentDate;
-        return sent !== null && compareDay(sent, key.cmp, key.day);
-      });
+      // No (parseable) Date: header counts as 1 Jan 1970, as in Dovecot.
+      return scope.content.structure(meta).then((s) => compareDay(s.search.sentDate ?? 0, key.cmp, key.day));
     case 'address':
       return scope.content.structure(meta).then((s) => containsText(s.search[key.field], key.value));
     case 'header':
