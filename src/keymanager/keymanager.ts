@@ -52,6 +52,7 @@ export class KeyManager {
   private readonly sources: KeySources;
   private readonly now: () => Date;
   private readonly log;
+  private ownCache: { doc: OwnKeyDoc; until: number } | null = null;
 
   constructor(private readonly opts: KeyManagerOptions) {
     this.address = normalizeAddress(opts.address);
@@ -63,8 +64,20 @@ export class KeyManager {
 
   // ---- own key ----
 
+  /**
+   * Our keypair doc. Kept in memory for a short while: every outgoing copy
+   * needs it, and a renewal made on another device arrives by sync anyway.
+   */
   async ownKey(): Promise<OwnKeyDoc | null> {
-    return this.opts.store.get<OwnKeyDoc>(OWN_KEY_DOC, this.address);
+    if (this.ownCache && this.ownCache.until > Date.now()) return this.ownCache.doc;
+    const doc = await this.opts.store.get<OwnKeyDoc>(OWN_KEY_DOC, this.address);
+    this.ownCache = doc ? { doc, until: Date.now() + 30_000 } : null;
+    return doc;
+  }
+
+  private async saveOwnKey(doc: OwnKeyDoc): Promise<void> {
+    await this.opts.store.put(OWN_KEY_DOC, this.address, doc);
+    this.ownCache = { doc, until: Date.now() + 30_000 };
   }
 
   private async requireOwnKey(): Promise<OwnKeyDoc> {
@@ -80,6 +93,7 @@ export class KeyManager {
    */
   async ensureOwnKey(): Promise<OwnKeyDoc> {
     const lifetime = (this.opts.keyLifetimeDays ?? 365) * 24 * 3600;
+    this.ownCache = null;
     let own = await this.ownKey();
     const now = this.now();
     if (!own) {
@@ -94,12 +108,12 @@ export class KeyManager {
         expiresAt: gen.expiresAt,
         previous: [],
       };
-      await this.opts.store.put(OWN_KEY_DOC, this.address, own);
+      await this.saveOwnKey(own);
       this.log.info({ fingerprint: own.fingerprint }, 'generated own keypair');
     } else if (own.expiresAt && Date.parse(own.expiresAt) - now.getTime() < (this.opts.renewBeforeDays ?? 30) * DAY) {
       const renewed = await renewKey(own.privateArmored, lifetime, now);
       own = { ...own, privateArmored: renewed.privateArmored, publicArmored: renewed.publicArmored, expiresAt: renewed.expiresAt };
-      await this.opts.store.put(OWN_KEY_DOC, this.address, own);
+      await this.saveOwnKey(own);
       this.log.info({ fingerprint: own.fingerprint, expiresAt: own.expiresAt }, 'renewed own key');
     }
     await this.keyring.add(this.address, own.publicArmored, 'own', 'verified');
@@ -115,7 +129,7 @@ export class KeyManager {
     await publish(own.publicArmored);
     const fresh = (await this.ownKey()) ?? own;
     fresh.published = { fingerprint: own.fingerprint, expiresAt: own.expiresAt, at: this.now().toISOString() };
-    await this.opts.store.put(OWN_KEY_DOC, this.address, fresh);
+    await this.saveOwnKey(fresh);
   }
 
   async exportPublicKey(): Promise<string> {
@@ -174,7 +188,16 @@ export class KeyManager {
       choice = await preferredRecord(await this.keyring.load(addr), now);
       if ('record' in choice) break;
     }
-    return 'record' in choice ? this.found(addr, choice.record) : { found: false, reason: choice.reason };
+    if ('record' in choice) return this.found(addr, choice.record);
+    const policy = (await this.keyring.load(addr)).policy;
+    return { found: false, reason: choice.reason, ...(policy?.alwaysEncrypt ? { alwaysEncrypt: true } : {}) };
+  }
+
+  /** Sets a contact to always-encrypt (the gateway then refuses to send to it without a usable key). */
+  async setContactPolicy(address: string, policy: { alwaysEncrypt: boolean }): Promise<void> {
+    const doc = await this.keyring.load(address);
+    doc.policy = { ...doc.policy, ...policy };
+    await this.keyring.save(doc);
   }
 
   private found(address: string, rec: { fingerprint: string; armored: string; level: ValidationLevel; source: KeySource }): LookupResult {

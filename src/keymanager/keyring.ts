@@ -128,7 +128,8 @@ export class Keyring {
   async markUsed(address: string, fingerprint: string): Promise<void> {
     const doc = await this.load(address);
     const rec = doc.keys.find((k) => k.fingerprint === fingerprint);
-    if (!rec) return;
+    // Hour resolution is plenty, and spares a write per outgoing message.
+    if (!rec || (rec.lastUsed && this.now().getTime() - Date.parse(rec.lastUsed) < 3600_000)) return;
     rec.lastUsed = this.now().toISOString();
     await this.save(doc);
   }

@@ -81,9 +81,27 @@ export async function renewKey(privateArmored: string, lifetimeSeconds: number, 
   return describeGenerated(renewed);
 }
 
+// Parsed keys by their armored text. Parsing and checking self-signatures
+// costs more than encrypting 100 KB, and OpenPGP.js remembers verified
+// signatures on the key object, so reusing it makes each message cheap.
+// Callers must not mutate keys they get from here.
+const parsed = new Map<string, Promise<openpgp.Key>>();
+const PARSED_MAX = 512;
+
+export function parseArmoredKey(armored: string): Promise<openpgp.Key> {
+  let p = parsed.get(armored);
+  if (!p) {
+    p = openpgp.readKey({ armoredKey: armored });
+    p.catch(() => parsed.delete(armored));
+    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
+    parsed.set(armored, p);
+  }
+  return p;
+}
+
 /** Reads one key from armored text or binary bytes (WKD serves binary). */
 export async function readAnyKey(data: string | Uint8Array): Promise<openpgp.Key> {
-  if (typeof data === 'string') return openpgp.readKey({ armoredKey: data });
+  if (typeof data === 'string') return parseArmoredKey(data);
   const head = Buffer.from(data.subarray(0, 64)).toString('latin1');
   if (head.includes('-----BEGIN PGP')) return openpgp.readKey({ armoredKey: Buffer.from(data).toString('utf8') });
   return openpgp.readKey({ binaryKey: data });

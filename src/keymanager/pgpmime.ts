@@ -2,7 +2,7 @@
 // combined) messages from a raw RFC 5322 message, and open what arrives
 // (PGP/MIME encrypted, PGP/MIME signed, inline PGP).
 import * as openpgp from 'openpgp';
-import { PGP_CONFIG } from './keys.js';
+import { parseArmoredKey as parseCached, PGP_CONFIG } from './keys.js';
 import {
   encodeQuotedPrintable,
   headerValue,
@@ -44,23 +44,6 @@ export interface OpenKeys {
 
 /** Headers copied into the encrypted part and restored on opening ("protected headers", draft-autocrypt-lamps-protected-headers). */
 const PROTECTED = ['subject', 'from', 'to', 'cc', 'reply-to', 'date', 'message-id', 'references', 'in-reply-to'];
-
-// Parsed keys by their armored text. Parsing and checking self-signatures
-// costs more than encrypting 100 KB, and OpenPGP.js remembers verified
-// signatures on the key object, so reusing it makes each message cheap.
-const parsed = new Map<string, Promise<openpgp.Key>>();
-const PARSED_MAX = 512;
-
-function parseCached(armored: string): Promise<openpgp.Key> {
-  let p = parsed.get(armored);
-  if (!p) {
-    p = openpgp.readKey({ armoredKey: armored });
-    p.catch(() => parsed.delete(armored));
-    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
-    parsed.set(armored, p);
-  }
-  return p;
-}
 
 async function toPrivate(k: KeyInput): Promise<openpgp.PrivateKey> {
   const key = typeof k === 'string' ? await parseCached(k) : k;

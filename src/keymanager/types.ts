@@ -64,6 +64,8 @@ export interface KeyringDoc {
   address: string;
   keys: KeyRecord[];
   autocrypt?: AutocryptPeerState;
+  /** Per-contact policy: refuse to send to this address without encryption. */
+  policy?: { alwaysEncrypt?: boolean };
 }
 
 export const KEYRING_DOC = 'keyring';
@@ -95,7 +97,7 @@ export interface RecipientKey {
 
 export type LookupResult =
   | { found: true; key: RecipientKey }
-  | { found: false; reason: string };
+  | { found: false; reason: string; /** The contact is set to always-encrypt. */ alwaysEncrypt?: boolean };
 
 export type AutocryptRecommendation = 'disable' | 'discourage' | 'available' | 'encrypt';
 

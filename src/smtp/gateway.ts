@@ -101,8 +101,9 @@ export async function startSmtpGateway(opts: SmtpGatewayOptions): Promise<SmtpGa
       account.keymanager
         .lookup(rcpt)
         .then((result) => {
-          if (!result.found && account.alwaysEncrypt) {
-            return cb(new SmtpError(550, '5.7.1', `<${address.address}>: no usable OpenPGP key (${result.reason}); always-encrypt is on, so it was not sent to this recipient`));
+          if (!result.found && (account.alwaysEncrypt || result.alwaysEncrypt)) {
+            const scope = account.alwaysEncrypt ? 'always-encrypt is on for your account' : 'this contact is set to always-encrypt';
+            return cb(new SmtpError(550, '5.7.1', `<${address.address}>: no usable OpenPGP key (${result.reason}); ${scope}, so it was not sent to this recipient`));
           }
           decisions.get(session.id)?.set(rcpt, result);
           cb();

@@ -151,6 +151,14 @@ describe('SMTP gateway', () => {
     assert.doesNotMatch(sink.received[0].raw.toString(), /secret/);
   });
 
+  it('a contact set to always-encrypt is refused without a key even when the account is not', async () => {
+    await alice.setContactPolicy('erin@example.com', { alwaysEncrypt: true });
+    await assert.rejects(
+      client(ALICE, 'local-pw').sendMail({ envelope: { from: ALICE, to: ['erin@example.com'] }, raw: `From: ${ALICE}\r\nSubject: x\r\n\r\nx\r\n` }),
+      (err: Error) => /550/.test(err.message) && err.message.includes('erin@example.com') && /contact is set to always-encrypt/.test(err.message),
+    );
+  });
+
   it('a message the provider refuses permanently comes back as a readable bounce', async () => {
     sink.rules.set('nobody@example.net', { code: 550, text: '5.1.1 no such user' });
     const before = bounces.length;
