@@ -74,7 +74,9 @@ function unseal(key: Buffer, aad: Buffer, sealed: Buffer, docId: string): Buffer
     const decipher = crypto.createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
+    const plain = decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES));
+    decipher.final(); // GCM yields no further bytes here; final() checks the tag
+    return plain;
   } catch {
     throw new DocumentIntegrityError(docId);
   }

@@ -34,6 +34,8 @@ export interface SyncOptions {
   batchSize?: number;
 }
 
+type DirectionState = 'active' | 'idle' | 'offline' | 'paused';
+
 /** Emits 'status' (SyncStatus) whenever the status changes, 'change' after documents moved. */
 export class SyncController extends EventEmitter {
   private current: SyncStatus = { state: 'paused', connected: false, pending: 0, lastSync: null, lastError: null };
@@ -74,16 +76,27 @@ export class SyncController extends EventEmitter {
       back_off_function: this.backOff,
     } as PouchDB.Replication.SyncOptions);
     this.handle = h;
-    h.on('active', () => this.set({ state: 'active', connected: true }));
-    h.on('paused', (err?: unknown) => {
-      if (err) {
+    // The combined Sync object reports 'paused' without the error when a
+    // retry is pending; each direction's own events carry it.
+    const directions = { push: 'paused' as DirectionState, pull: 'paused' as DirectionState };
+    const update = (dir: 'push' | 'pull', st: DirectionState, err?: unknown): void => {
+      directions[dir] = st;
+      const states = [directions.push, directions.pull];
+      if (st === 'offline') {
         const message = describe(err);
-        log.warn({ err: message }, 'sync paused: remote unreachable, will retry');
+        log.warn({ direction: dir, err: message }, 'sync paused: remote unreachable, will retry');
         this.set({ state: 'offline', connected: false, lastError: message });
-      } else {
-        this.set({ state: 'idle', connected: true, pending: 0, lastSync: new Date().toISOString() });
+      } else if (states.includes('active')) {
+        this.set({ state: 'active', connected: true });
+      } else if (states.every((x) => x === 'idle')) {
+        this.set({ state: 'idle', connected: true, pending: 0, lastSync: new Date().toISOString(), lastError: null });
       }
-    });
+    };
+    for (const dir of ['push', 'pull'] as const) {
+      const r = (h as unknown as Record<string, EventEmitter>)[dir]!;
+      r.on('active', () => update(dir, 'active'));
+      r.on('paused', (err?: unknown) => update(dir, err ? 'offline' : 'idle', err));
+    }
     h.on('change', (info: { direction: string; change: { docs_written: number; pending?: number } }) => {
       if (info.direction === 'pull' && typeof info.change.pending === 'number') this.set({ pending: info.change.pending });
       this.emit('change', info);
