@@ -3,20 +3,26 @@
 // reference server: a quoted string when every byte is safe, otherwise a
 // literal {n}\r\n<bytes> (CR, LF, NUL, 8-bit, or the quoted-specials).
 
-/** Bytes that force a literal: CR, LF, NUL and 8-bit. */
-function needsLiteral(s: Buffer): boolean {
-  for (const b of s) if (b === 0x0d || b === 0x0a || b === 0 || b >= 0x80) return true;
+/** Characters that force a literal: CR, LF, NUL and 8-bit (strings are latin1: one char per byte). */
+function needsLiteral(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0 || c >= 0x80) return true;
+  }
   return false;
 }
 
-function countSpecials(s: Buffer): number {
+function countSpecials(s: string): number {
   let n = 0;
-  for (const b of s) if (b === 0x22 || b === 0x5c) n++;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c) n++;
+  }
   return n;
 }
 
-function literal(buf: Buffer): string {
-  return `{${buf.length}}\r\n` + buf.toString('latin1');
+function literal(s: string): string {
+  return `{${s.length}}\r\n` + s;
 }
 
 /**
@@ -25,11 +31,10 @@ function literal(buf: Buffer): string {
  * shorter, so a literal is sent.
  */
 export function imapString(value: string | Buffer): string {
-  const buf = typeof value === 'string' ? Buffer.from(value, 'latin1') : value;
-  if (needsLiteral(buf)) return literal(buf);
-  const specials = countSpecials(buf);
-  if (specials >= 4) return literal(buf);
-  const text = buf.toString('latin1');
+  const text = typeof value === 'string' ? value : value.toString('latin1');
+  if (needsLiteral(text)) return literal(text);
+  const specials = countSpecials(text);
+  if (specials >= 4) return literal(text);
   return '"' + (specials ? text.replace(/["\\]/g, (c) => '\\' + c) : text) + '"';
 }
 
@@ -48,7 +53,6 @@ export function imapHumanString(value: string | null): string {
   if (value === null) return 'NIL';
   const cleaned = value.replace(/[\r\n]/g, '').replace(/[\t ]+/g, ' ').trim().replace(/\0/g, '\x80');
   if (cleaned === '') return '""';
-  const buf = Buffer.from(cleaned, 'latin1');
-  if (cleaned !== value || needsLiteral(buf) || countSpecials(buf) > 0) return literal(buf);
+  if (cleaned !== value || needsLiteral(cleaned) || countSpecials(cleaned) > 0) return literal(cleaned);
   return '"' + cleaned + '"';
 }

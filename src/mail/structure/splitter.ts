@@ -113,7 +113,19 @@ export class MimeSplitter {
     for (;;) {
       const nl = data.indexOf(0x0a, pos);
       if (nl < 0) break;
-      this.line(data.subarray(pos, nl + 1), true);
+      const top = this.frames[this.frames.length - 1]!;
+      if (!top.inHeader && (this.midLine || data[pos] !== 0x2d || data[pos + 1] !== 0x2d)) {
+        // fast path: a body line that cannot be a boundary only moves the counters
+        const len = nl + 1 - pos;
+        this.lfAtLineStart = this.lf;
+        this.offset += len;
+        this.lf++;
+        this.midLine = false;
+        this.prevEol = len >= 2 && data[nl - 1] === 0x0d ? 2 : 1;
+        this.prevWasBoundary = false;
+      } else {
+        this.line(data.subarray(pos, nl + 1), true);
+      }
       pos = nl + 1;
     }
     if (pos < data.length) {
