@@ -2,6 +2,7 @@
 // MX that encrypts on arrival, and the submission relay. Embeddable in-process
 // (the daemon's quickstart, tests) and wrapped by `sealmail provider start`.
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import fs from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
@@ -19,6 +20,7 @@ import { Deliverer } from './mx/deliver.js';
 import { startMx } from './mx/server.js';
 import { startSubmission } from './submission/server.js';
 import { DEFAULT_LOGIN_LIMITS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TOKEN_TTL_MS, type ProviderOptions } from './options.js';
+import { loadOrCreateTls, type ProviderTls } from './tls.js';
 import { logger } from '../util/log.js';
 
 export type { ProviderOptions } from './options.js';
@@ -28,12 +30,14 @@ export interface Provider {
   httpUrl: string;
   mxPort: number;
   submissionPort: number;
+  /** With `tls`: the CA certificate clients pin, and its SHA-256 fingerprint. */
+  tls?: { caCert: string; caFingerprint: string };
   close(): Promise<void>;
 }
 
 const log = logger('provider');
 
-async function listenHttp(server: http.Server, port: number, host: string): Promise<number> {
+async function listenHttp(server: http.Server | https.Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -68,8 +72,16 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     const keys = await KeyDirectory.open(couch);
     const auth = new Authenticator(accounts, sessions, new LoginRateLimiter({ ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits }));
 
+    const hostname = opts.hostname ?? `mx.${domains[0]}`;
+    let tls: ProviderTls | undefined;
+    if (opts.tls) {
+      const names = (typeof opts.tls === 'object' && opts.tls.hostnames) || [hostname, ...domains, host, 'localhost'];
+      tls = await loadOrCreateTls(opts.dataDir, names);
+    }
+
     const gateway = createGateway(couch, accounts, sessions);
-    const server = http.createServer(createHttpApp(auth, keys, gateway, domains));
+    const app = createHttpApp(auth, keys, gateway, domains);
+    const server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, app) : http.createServer(app);
     // Long uploads and longpoll/continuous _changes must not be cut off.
     server.requestTimeout = 0;
     const sockets = new Set<Socket>();
@@ -85,10 +97,9 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       await closed;
     });
 
-    const hostname = opts.hostname ?? `mx.${domains[0]}`;
     const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     const deliverer = new Deliverer(couch, accounts, keys);
-    const mx = await startMx({ host, port: opts.mxPort ?? 0, hostname, maxMessageSize, deliverer });
+    const mx = await startMx({ host, port: opts.mxPort ?? 0, hostname, maxMessageSize, deliverer, tls });
     cleanups.push(() => mx.close());
     const submission = await startSubmission({
       host,
@@ -98,17 +109,19 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       deliverer,
       auth,
       relay: opts.relay,
+      tls,
     });
     cleanups.push(() => submission.close());
 
     const urlHost = host.includes(':') ? `[${host}]` : host;
-    const httpUrl = `http://${urlHost}:${httpPort}/`;
+    const httpUrl = `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}/`;
     log.info({ httpUrl, mxPort: mx.port, submissionPort: submission.port, domains }, 'provider started');
     let closing: Promise<void> | null = null;
     return {
       httpUrl,
       mxPort: mx.port,
       submissionPort: submission.port,
+      ...(tls ? { tls: { caCert: tls.caCert, caFingerprint: tls.caFingerprint } } : {}),
       close() {
         closing ??= closeAll().then(() => log.info('provider stopped'));
         return closing;

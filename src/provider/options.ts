@@ -36,6 +36,13 @@ export interface ProviderOptions {
   loginLimits?: Partial<LoginLimits>;
   /** Host name announced in SMTP greetings and Received: headers; default `mx.<first domain>`. */
   hostname?: string;
+  /**
+   * TLS with a private CA generated at first start under <dataDir>/tls: HTTPS
+   * for the API/gateway, STARTTLS on MX (offered) and submission (required
+   * before AUTH). Off by default for in-process loopback use; `hostnames`
+   * default to the hostname, the domains, `host` and localhost.
+   */
+  tls?: boolean | { hostnames?: string[] };
 }
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 50 * 1024 * 1024;

@@ -17,6 +17,8 @@ export interface MxOptions {
   hostname: string;
   maxMessageSize: number;
   deliverer: Deliverer;
+  /** STARTTLS is offered, never required: RFC 3207 §4 (a public MX must accept plaintext). */
+  tls?: { key: string; cert: string };
 }
 
 export async function startMx(opts: MxOptions): Promise<RunningSmtp> {
@@ -26,7 +28,8 @@ export async function startMx(opts: MxOptions): Promise<RunningSmtp> {
     banner: 'sealmail MX',
     size: opts.maxMessageSize,
     authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
+    disabledCommands: opts.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
     disableReverseLookup: true,
     maxClients: MAX_CLIENTS,
     // smtp-server answers 452 past this (an option its type definitions lack).

@@ -21,6 +21,8 @@ export interface SubmissionOptions {
   deliverer: Deliverer;
   auth: Authenticator;
   relay?: RelayTarget;
+  /** With TLS, STARTTLS is required before AUTH (RFC 6409 §4.3, RFC 8314). */
+  tls?: { key: string; cert: string };
 }
 
 export async function startSubmission(opts: SubmissionOptions): Promise<RunningSmtp> {
@@ -30,9 +32,10 @@ export async function startSubmission(opts: SubmissionOptions): Promise<RunningS
     banner: 'sealmail submission',
     size: opts.maxMessageSize,
     authMethods: ['PLAIN', 'LOGIN'],
-    // TLS is not implemented yet: the provider listens on loopback by default.
-    allowInsecureAuth: true,
-    disabledCommands: ['STARTTLS'],
+    // Without TLS (loopback, tests) AUTH is allowed in the clear.
+    allowInsecureAuth: !opts.tls,
+    disabledCommands: opts.tls ? [] : ['STARTTLS'],
+    ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
     disableReverseLookup: true,
     maxClients: MAX_CLIENTS,
     // smtp-server answers 452 past this (an option its type definitions lack).
