@@ -17,9 +17,20 @@ export type PolicyDecision = { allow: true } | { allow: false; reason: string };
  * percent-encoded), e.g. '', '/', '/_changes', '/docid/attachment'.
  */
 export function decide(method: string, rest: string, query: URLSearchParams): PolicyDecision {
-  const segments = rest.split('/').filter((s) => s.length > 0);
-  if (segments.length === 0) {
+  if (rest === '' || rest === '/') {
     return method === 'GET' || method === 'HEAD' ? { allow: true } : { allow: false, reason: 'the database itself cannot be changed' };
+  }
+  const segments = rest.slice(1).split('/');
+  // No empty or dot segments (RFC 3986 §5.2.4): a normalising proxy or server
+  // behind us must not turn /{own}/../{other} into another database.
+  for (const seg of segments) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(seg);
+    } catch {
+      return { allow: false, reason: 'malformed path' };
+    }
+    if (decoded === '' || decoded === '.' || decoded === '..') return { allow: false, reason: 'malformed path' };
   }
   const first = decodeURIComponent(segments[0]!);
   if (first === '_local') return segments.length === 2 ? { allow: true } : { allow: false, reason: 'bad _local path' };
