@@ -41,6 +41,8 @@ export interface KeyManagerOptions extends LookupOptions {
   renewBeforeDays?: number;
   /** Publishes our public key; default: PUT to the provider directory when a token is configured. */
   publish?: (armored: string) => Promise<void>;
+  /** How long a lookup that found nothing is remembered before asking the network again; default 10 minutes. */
+  missCacheMs?: number;
   /** Our Autocrypt prefer-encrypt setting; default 'mutual'. */
   preferEncrypt?: 'mutual' | 'nopreference';
   now?: () => Date;
@@ -53,6 +55,8 @@ export class KeyManager {
   private readonly now: () => Date;
   private readonly log;
   private ownCache: { doc: OwnKeyDoc; until: number } | null = null;
+  /** Addresses no source had a key for, until when (ms). */
+  private readonly misses = new Map<string, number>();
 
   constructor(private readonly opts: KeyManagerOptions) {
     this.address = normalizeAddress(opts.address);
@@ -136,6 +140,12 @@ export class KeyManager {
     return (await this.requireOwnKey()).publicArmored;
   }
 
+  /** Our armored private keys, current first, then retired ones (to decrypt what the MX encrypted, old mail). */
+  async decryptionKeys(): Promise<string[]> {
+    const own = await this.requireOwnKey();
+    return [own.privateArmored, ...own.previous.map((p) => p.privateArmored)];
+  }
+
   /** Armored private key, unprotected (for `gpg --import`); the caller must handle it with care. */
   async exportPrivateKey(): Promise<string> {
     return (await this.requireOwnKey()).privateArmored;
@@ -177,6 +187,9 @@ export class KeyManager {
     const now = this.now();
     let choice = await preferredRecord(await this.keyring.load(addr), now);
     if ('record' in choice && !opts.refresh) return this.found(addr, choice.record);
+    // Asking every source for an address nobody publishes can take seconds; remember the miss a while.
+    const missUntil = this.misses.get(addr);
+    if (!opts.refresh && missUntil && missUntil > Date.now()) return this.notFound(addr, 'reason' in choice ? choice.reason : 'no public key known');
     for await (const cand of this.sources.candidates(addr)) {
       const level: ValidationLevel = DEFAULT_LEVEL[cand.source];
       try {
@@ -188,9 +201,18 @@ export class KeyManager {
       choice = await preferredRecord(await this.keyring.load(addr), now);
       if ('record' in choice) break;
     }
-    if ('record' in choice) return this.found(addr, choice.record);
-    const policy = (await this.keyring.load(addr)).policy;
-    return { found: false, reason: choice.reason, ...(policy?.alwaysEncrypt ? { alwaysEncrypt: true } : {}) };
+    if ('record' in choice) {
+      this.misses.delete(addr);
+      return this.found(addr, choice.record);
+    }
+    if (this.misses.size > 10_000) this.misses.clear();
+    this.misses.set(addr, Date.now() + (this.opts.missCacheMs ?? 10 * 60_000));
+    return this.notFound(addr, choice.reason);
+  }
+
+  private async notFound(address: string, reason: string): Promise<LookupResult> {
+    const policy = (await this.keyring.load(address)).policy;
+    return { found: false, reason, ...(policy?.alwaysEncrypt ? { alwaysEncrypt: true } : {}) };
   }
 
   /** Sets a contact to always-encrypt (the gateway then refuses to send to it without a usable key). */
@@ -315,13 +337,12 @@ export class KeyManager {
    * keyring's keys for its sender, then learns from it (Autocrypt).
    */
   async openMessage(raw: Buffer): Promise<OpenedMessage> {
-    const own = await this.requireOwnKey();
     const learn = (msg: Buffer, encrypted: boolean): Promise<void> =>
       this.processIncoming(msg, { encrypted }).catch((err: Error) => this.log.warn({ err: err.message }, 'Autocrypt processing failed'));
     // The sender's Autocrypt header first, so a first signed message from them verifies.
     await learn(raw, false);
     const opened = await openMessage(raw, {
-      decryptionKeys: [own.privateArmored, ...own.previous.map((p) => p.privateArmored)],
+      decryptionKeys: await this.decryptionKeys(),
       verificationKeys: async (from) => (from ? (await this.keyring.load(from)).keys.map((k) => k.armored) : []),
     });
     if (opened.encryption === 'decrypted') await learn(opened.raw, true);

@@ -106,6 +106,9 @@ describe('key lookup chain', () => {
     assert.ok(r4.found && r4.key.level === 'keyserver' && r4.key.source === 'hkp');
     const none = await km.lookup('nobody@example.com');
     assert.equal(none.found, false);
+    const asked = served.hits.length;
+    assert.equal((await km.lookup('nobody@example.com')).found, false);
+    assert.equal(served.hits.length, asked, 'a recent miss is not asked again');
     // Found keys are in the local keyring now: no network on the second lookup.
     const hitsBefore = served.hits.length;
     assert.ok((await km.lookup('w1@example.net')).found);

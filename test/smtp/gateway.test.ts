@@ -3,6 +3,8 @@
 // recipients get.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import nodemailer from 'nodemailer';
 import selfsigned from 'selfsigned';
 import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
@@ -114,6 +116,13 @@ describe('SMTP gateway', () => {
     assert.match(c.raw.toString('utf8'), /Meet at noon/);
     assert.doesNotMatch(c.raw.toString('utf8'), /dave|Bcc:/i);
     assert.ok(c.raw.every((b) => b < 0x80), 'signed copy is 7-bit');
+    // The signature survived the trip through two SMTP hops: gpg verifies the exact part bytes.
+    const dir = fs.mkdtempSync(path.join(gpg.home, 'sig-'));
+    fs.writeFileSync(path.join(dir, 'part'), t.parts[0]);
+    fs.writeFileSync(path.join(dir, 'sig.asc'), splitEntity(t.parts[1]).body);
+    const v = await gpg.run(['--status-fd', '2', '--verify', path.join(dir, 'sig.asc'), path.join(dir, 'part')]);
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stderr, /GOODSIG/);
   });
 
   it('refuses a sender that is not the logged-in account, and a wrong password', async () => {
