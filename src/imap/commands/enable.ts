@@ -1,7 +1,8 @@
 // ENABLE (RFC 5161): turn on extensions that change server behaviour
 // (CONDSTORE, QRESYNC...: those registered as `enableable`). Unknown names are
-// ignored; only newly enabled ones are listed in the ENABLED response.
-// QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
+// ignored; every requested extension that is now on is listed in ENABLED,
+// also when an earlier command (SELECT (CONDSTORE)) turned it on, as Dovecot
+// does. QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
 import { defineCommand } from '../command.js';
 import { untagged } from '../response/responses.js';
 import { atom } from '../response/values.js';
@@ -18,14 +19,14 @@ export const commands = [
       return args.map((a) => atomValue(a, 'capability').toUpperCase());
     },
     async handle(session, names) {
-      const newly: string[] = [];
-      for (const name of names) {
-        if (session.enabled.has(name) || !session.registry.isEnableable(name, session)) continue;
+      const enabled: string[] = [];
+      for (const name of new Set(names)) {
+        if (!session.registry.isEnableable(name, session)) continue;
         session.enabled.add(name);
-        newly.push(name);
+        enabled.push(name);
         if (name === 'QRESYNC') session.enabled.add('CONDSTORE');
       }
-      await session.send(untagged(atom('ENABLED'), ...newly.map(atom)));
+      await session.send(untagged(atom('ENABLED'), ...enabled.map(atom)));
     },
   }),
 ];
