@@ -166,3 +166,28 @@ test('MX: a malformed message is stored encrypted byte-exact; a client vanishing
     await p.dispose();
   }
 });
+
+test('MX: a multi-megabyte message to two recipients takes the streaming path and decrypts to the exact bytes', async () => {
+  const p = await startTestProvider();
+  try {
+    const alice = await setup(p, 'alice@example.org');
+    const bob = await setup(p, 'bob@example.org');
+    // ~3 MB of varied lines (well above the 256 KB single-shot threshold).
+    const lines: string[] = [];
+    for (let i = 0; lines.length < 40_000; i++) lines.push(crypto.createHash('sha256').update(String(i)).digest('base64') + ' ' + 'z'.repeat(i % 40));
+    const raw = Buffer.from(`From: big@outside.net\r\nSubject: large\r\n\r\n${lines.join('\r\n')}\r\n`);
+    assert.ok(raw.length > 2_500_000);
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: p.mxPort, secure: false, ignoreTLS: true });
+    await transport.sendMail({ envelope: { from: 'big@outside.net', to: ['alice@example.org', 'bob@example.org'] }, raw });
+    transport.close();
+    for (const who of [alice, bob]) {
+      const docs = await incomingDocs(who.s);
+      assert.equal(docs.length, 1);
+      const { rest } = splitReceived(await decrypt(docs[0]!, who.key.privateKey));
+      assert.equal(rest.length, raw.length);
+      assert.ok(rest.equals(raw));
+    }
+  } finally {
+    await p.dispose();
+  }
+});
