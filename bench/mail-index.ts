@@ -29,7 +29,7 @@ interface ChildReport {
   messages: number;
 }
 
-async function fill(dataDir: string, count: number): Promise<void> {
+export async function fill(dataDir: string, count: number): Promise<void> {
   const sol = await Soledad.create({ dataDir, passphrase: PASSPHRASE, kdf: KDF });
   const stamp = (n: number) => `${String(1_764_000_000_000 + n).padStart(13, '0')}.000000.benchnode`;
   for (let start = 0; start < count; start += 1000) {

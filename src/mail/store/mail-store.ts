@@ -29,6 +29,7 @@ import { checkNewName, compareNames, isInferior, normalizeName, parentNames } fr
 import { logger } from '../../util/log.js';
 
 const log = logger('mailstore');
+const STRUCTURE_CACHE = 2000;
 
 export interface DeliverOptions {
   /** Stable id of this delivery (the incoming document's id): a repeat is a no-op. */
@@ -45,6 +46,8 @@ export interface DeliverResult extends AppendResult {
 export class DocumentMailStore implements MailStore {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(change: MailboxChange) => void>();
+  /** Structures are immutable: a small LRU spares FETCH 1:* BODYSTRUCTURE a decrypt per message. */
+  private readonly structures = new Map<string, MessageStructure>();
 
   constructor(
     readonly docs: DocumentStore,
@@ -257,8 +260,17 @@ export class DocumentMailStore implements MailStore {
   // --- content -------------------------------------------------------------
 
   async structure(hash: string): Promise<MessageStructure> {
+    const cached = this.structures.get(hash);
+    if (cached) {
+      // Map order is insertion order: re-insert to mark as recently used.
+      this.structures.delete(hash);
+      this.structures.set(hash, cached);
+      return cached;
+    }
     const s = await this.docs.get<MessageStructure>(DOC.structure, hash);
     if (!s) throw new MailStoreError('NONEXISTENT', 'No such message content');
+    this.structures.set(hash, s);
+    if (this.structures.size > STRUCTURE_CACHE) this.structures.delete(this.structures.keys().next().value!);
     return s;
   }
 
