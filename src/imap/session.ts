@@ -7,12 +7,15 @@ import type { Logger } from 'pino';
 import type { MailStore, MailboxChange } from '../mail/mailstore.js';
 import { no } from './errors.js';
 import type { CommandRegistry } from './command.js';
-import type { Response } from './response/responses.js';
+import { untaggedStatus, type Response } from './response/responses.js';
 import type { ResponseWriter } from './response/writer.js';
 import { SelectedMailbox } from './selected.js';
 import { mailboxFromToken, mailboxValue } from './mailbox-names.js';
 import type { ImapValue } from './response/values.js';
 import type { Token } from './wire/tokens.js';
+
+/** Failed LOGIN/AUTHENTICATE attempts on one connection before it is closed. */
+const MAX_FAILED_LOGINS = 3;
 
 export type SessionState = 'notAuthenticated' | 'authenticated' | 'selected';
 
@@ -50,6 +53,7 @@ export class ImapSession {
   private mailStore: MailStore | null = null;
   private unsubscribe: (() => void) | null = null;
   private idleWaker: (() => void) | null = null;
+  private failedLogins = 0;
 
   constructor(readonly host: SessionHost) {}
 
@@ -94,8 +98,13 @@ export class ImapSession {
   async login(user: string, password: string): Promise<void> {
     const store = await this.host.authenticate(user, password);
     if (!store) {
-      this.log.info({ user }, 'authentication failed');
+      this.failedLogins++;
+      this.log.info({ user, failures: this.failedLogins }, 'authentication failed');
       await new Promise((resolve) => setTimeout(resolve, this.host.failedLoginDelayMs));
+      if (this.failedLogins >= MAX_FAILED_LOGINS) {
+        await this.send(untaggedStatus('BYE', 'Too many authentication failures'));
+        this.host.close();
+      }
       throw no('Authentication failed', 'AUTHENTICATIONFAILED');
     }
     this.mailStore = store;

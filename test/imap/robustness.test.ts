@@ -125,3 +125,19 @@ test('random bytes from an authenticated client never crash the server', async (
     await h.close();
   }
 });
+
+test('three failed logins on one connection end it with BYE', async () => {
+  const h = await startHarness();
+  const raw = await RawConnection.open(h.server.port);
+  try {
+    assert.match(await raw.command('l1', 'LOGIN alice@example.org wrong1'), /l1 NO \[AUTHENTICATIONFAILED\]/);
+    assert.match(await raw.command('l2', 'LOGIN alice@example.org wrong2'), /l2 NO \[AUTHENTICATIONFAILED\]/);
+    raw.write('l3 LOGIN alice@example.org wrong3\r\n');
+    await raw.readUntil(/^\* BYE Too many authentication failures\r\n/m);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(raw.closed);
+  } finally {
+    raw.close();
+    await h.close();
+  }
+});

@@ -110,3 +110,17 @@ test('QRESYNC: ENABLE, SELECT with known UIDs reports VANISHED (EARLIER) and cha
     await h.close();
   }
 });
+
+test('APPEND into the selected mailbox reports the new EXISTS before its tagged OK', async () => {
+  const { h, a } = await setup(1);
+  try {
+    const m = msg(2);
+    a.write(`a1 APPEND INBOX {${m.length}+}\r\n`);
+    a.write(Buffer.concat([m, Buffer.from('\r\n')]));
+    const r = await a.readUntil(/^a1 .*\r\n/m);
+    assert.match(r, /^\* 2 EXISTS\r\na1 OK \[APPENDUID \d+ 2\]/m);
+  } finally {
+    a.close();
+    await h.close();
+  }
+});
