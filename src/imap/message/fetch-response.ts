@@ -2,7 +2,7 @@
 // metadata, its pre-rendered structure strings and, for body sections, its
 // bytes streamed from the MailStore with exact sizes. Items come in request
 // order, UID first in UID FETCH (as Dovecot does).
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { MailStore, MessageMeta } from '../../mail/mailstore.js';
 import { UnknownCteError, decodeBinarySection } from '../../mail/structure/binary.js';
 import { findPart, readSection, resolveSection, type SectionData } from '../../mail/structure/sections.js';
@@ -91,20 +91,32 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
   if (item.binary) {
     const data = await binarySection(read, structure, item.section.part, item.partial);
     // RFC 3516 4.3: literal8 (~{n}) for content that may hold NUL: a decoded part, or one sent as "binary".
-    return [atom(label), literalValue(data, binaryIsRaw(structure, item.section.part))];
+    return [atom(label), await literalValue(data, binaryIsRaw(structure, item.section.part))];
   }
   const { part, text, fields } = item.section;
   const plan = resolveSection(structure, { path: part, part: text ?? undefined, fields });
-  return [atom(label), literalValue(await readSection(read, plan, item.partial), false)];
+  return [atom(label), await literalValue(await readSection(read, plan, item.partial), false)];
 }
 
-/** A section as a literal of its exact size; the bytes are streamed when the writer gets to them. */
-function literalValue(data: SectionData, binary: boolean): ImapValue {
+/**
+ * Sections up to this size are read while the response is built (FETCH builds
+ * several messages ahead), so the store's per-read latency overlaps; bigger
+ * ones are streamed when the writer gets to them, never held in memory.
+ */
+const INLINE_MAX = 256 * 1024;
+
+/** A section as a literal of its exact size. */
+async function literalValue(data: SectionData, binary: boolean): Promise<ImapValue> {
   if (data.size === 0) {
     data.stream.destroy();
     return literal(Buffer.alloc(0));
   }
-  return streamed(data.size, () => data.stream, binary);
+  if (data.size > INLINE_MAX) return streamed(data.size, () => data.stream, binary);
+  const chunks: Buffer[] = [];
+  for await (const chunk of data.stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+  const bytes = Buffer.concat(chunks);
+  if (bytes.length !== data.size) throw new Error(`section is ${bytes.length} bytes, expected ${data.size}`);
+  return binary ? streamed(bytes.length, () => Readable.from([bytes]), true) : literal(bytes);
 }
 
 /** Will BINARY[part] send bytes that may contain NUL (a decoded leaf, or a "binary" one)? */
