@@ -66,13 +66,29 @@ test('accounts: per-IP limit across addresses', async () => {
   }
 });
 
-test('accounts: registerAndLogin helper round trip', async () => {
+test('accounts: a token opens the own database until logout revokes it', async () => {
   const p = await startTestProvider();
   try {
     const s = await registerAndLogin(p, 'carol@example.org');
     const info = await fetch(s.couchUrl, { headers: { authorization: `Bearer ${s.token}` } });
     assert.equal(info.status, 200);
     assert.equal(((await info.json()) as { doc_count: number }).doc_count, 0);
+    assert.equal((await api(p, 'DELETE', '/api/sessions', undefined, 'x'.repeat(43))).status, 401);
+    assert.equal((await api(p, 'DELETE', '/api/sessions', undefined, s.token)).status, 204);
+    assert.equal((await fetch(s.couchUrl, { headers: { authorization: `Bearer ${s.token}` } })).status, 401);
+    assert.equal((await api(p, 'DELETE', '/api/sessions', undefined, s.token)).status, 401);
+  } finally {
+    await p.dispose();
+  }
+});
+
+test('accounts: tokens expire', async () => {
+  const p = await startTestProvider({ tokenTtlMs: 400 });
+  try {
+    const s = await registerAndLogin(p, 'dave@example.org');
+    assert.equal((await fetch(s.couchUrl, { headers: { authorization: `Bearer ${s.token}` } })).status, 200);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await fetch(s.couchUrl, { headers: { authorization: `Bearer ${s.token}` } })).status, 401);
   } finally {
     await p.dispose();
   }

@@ -37,6 +37,19 @@ export class Sessions {
     return { token, expiresAt };
   }
 
+  /** Ends a session (logout). Other processes sharing the CouchDB notice within their cache lifetime. */
+  async revoke(token: string): Promise<void> {
+    const id = hashToken(token);
+    this.cache.delete(id);
+    for (;;) {
+      const doc = await this.couch.getDoc<SessionDoc>(SESSIONS_DB, id);
+      if (!doc) return;
+      const res = await this.couch.request('DELETE', `${SESSIONS_DB}/${id}?rev=${encodeURIComponent(doc._rev!)}`);
+      await res.body?.cancel();
+      if (res.status !== 409) return;
+    }
+  }
+
   /** The address the token belongs to, or null when unknown or expired. */
   async verify(token: string): Promise<string | null> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return null;

@@ -6,7 +6,8 @@ import { AccountError } from '../accounts/accounts.js';
 import type { Authenticator } from '../accounts/login.js';
 import { parseAddress } from '../accounts/address.js';
 import { logger } from '../../util/log.js';
-import { sendError } from './errors.js';
+import { asyncRoute, sendError } from './errors.js';
+import { WWW_AUTHENTICATE } from './auth.js';
 
 const log = logger('provider-api');
 
@@ -69,6 +70,20 @@ export function accountsRouter(auth: Authenticator): express.Router {
       sendError(res, 500, 'internal', 'login failed');
     }
   });
+
+  // Logout: revokes the bearer token the request carries.
+  router.delete(
+    '/sessions',
+    asyncRoute(async (req: Request, res: Response) => {
+      const header = req.headers.authorization ?? '';
+      const token = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
+      if (!token || !(await auth.sessions.verify(token))) {
+        return sendError(res, 401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': WWW_AUTHENTICATE });
+      }
+      await auth.sessions.revoke(token);
+      res.status(204).end();
+    }),
+  );
 
   router.use((req: Request, res: Response) => sendError(res, 404, 'not_found', 'no such API endpoint'));
   return router;
