@@ -184,7 +184,9 @@ export class EncryptedStore implements DocumentStore {
 
   async *changes<T = unknown>(opts: ChangesOptions = {}): AsyncIterable<DocChange<T>> {
     this.assertOpen();
-    let since: string | number = opts.since === 'now' ? (await this.db.info()).update_seq : (opts.since ?? 0);
+    // Local PouchDB seqs are integers; CouchDB's are opaque strings (keep those as they are).
+    const given = opts.since === 'now' ? (await this.db.info()).update_seq : (opts.since ?? 0);
+    let since: string | number = typeof given === 'string' && /^\d+$/.test(given) ? Number(given) : given;
     // Catch up in pages, then (live) follow PouchDB's live feed.
     for (;;) {
       if (opts.signal?.aborted || this.closed) return;

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Soledad, type DocumentStore } from '../../src/soledad/index.js';
+import type { DocChange } from '../../src/soledad/types.js';
+import { Scratch, TEST_KDF, collect, createDb, dumpServerDb } from './helpers.js';
+
+test('changes(): decrypted local writes and deletions, since, and live changes arriving by sync until aborted', async () => {
+  const s = new Scratch();
+  try {
+    const couch = await s.couch();
+    const url = await createDb(couch, 'alice');
+    const a = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
+    await a.put('mailbox', 'INBOX', { name: 'INBOX' });
+    await a.put('mailbox', 'Trash', { name: 'Trash' });
+    await a.put('mailbox', 'INBOX', { name: 'INBOX', subscribed: true });
+    await a.delete('mailbox', 'Trash');
+    await a.putBlob('blob', Buffer.from('not in the changes feed'));
+    const all = await collect(a.changes());
+    assert.deepEqual(
+      all.map((c) => [c.type, c.id, c.content]),
+      [
+        ['mailbox', 'INBOX', { name: 'INBOX', subscribed: true }],
+        ['mailbox', 'Trash', null],
+      ],
+    );
+    const seqs = all.map((c) => Number(c.seq));
+    assert.ok(seqs[0]! < seqs[1]!, 'seqs increase');
+    assert.deepEqual(await collect(a.changes({ since: all[1]!.seq })), []);
+
+    await a.syncOnce();
+    const b = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+    const controller = new AbortController();
+    const seen: DocChange[] = [];
+    const following = (async () => {
+      for await (const c of b.changes({ since: 'now', live: true, signal: controller.signal })) {
+        seen.push(c);
+        if (seen.length === 2) controller.abort();
+      }
+    })();
+    await a.put('mailbox', 'Archive', { name: 'Archive' });
+    await a.put('entry', 'e1', { flags: ['\\Seen'] });
+    await a.syncOnce();
+    await b.syncOnce();
+    await following;
+    assert.deepEqual(seen.map((c) => [c.type, c.id]).sort(), [['entry', 'e1'], ['mailbox', 'Archive']]);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('live changes end when the store closes', async () => {
+  const s = new Scratch();
+  try {
+    const sol = await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF });
+    const iterating = collect(sol.changes({ live: true }));
+    await sol.put('t', '1', { a: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+    await sol.close();
+    const got = await iterating;
+    assert.deepEqual(got.map((c) => c.id), ['1']);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('local namespace: same API, encrypted, never replicated, and its ciphertexts do not validate in the replicated store', async () => {
+  const s = new Scratch();
+  try {
+    const couch = await s.couch();
+    const url = await createDb(couch, 'alice');
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
+    const local: DocumentStore = sol.local;
+    await local.put('uid-map', 'INBOX', { next: 42, marker: 'LOCAL-ONLY-MARK' });
+    await local.bulkPut([{ type: 'uid-map', id: 'Sent', content: { next: 7 } }]);
+    assert.deepEqual(await local.get('uid-map', 'INBOX'), { next: 42, marker: 'LOCAL-ONLY-MARK' });
+    assert.equal(await sol.get('uid-map', 'INBOX'), null, 'not visible in the replicated store');
+    assert.deepEqual((await collect(local.query('uid-map'))).map((d) => d.id).sort(), ['INBOX', 'Sent']);
+    await sol.put('x', 'y', { z: 1 });
+    await sol.syncOnce();
+    const dump = await dumpServerDb(url);
+    assert.equal(dump.text.split('LOCAL-ONLY-MARK').length - 1, 0);
+    const localDb = (sol as unknown as { localDb: PouchDB.Database }).localDb;
+    const localIds = (await localDb.allDocs()).rows.map((r) => r.id);
+    for (const id of localIds) assert.ok(!dump.text.includes(id), 'no local doc id on the server');
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('query by type across sync; bulkPut replaces existing documents', async () => {
+  const s = new Scratch();
+  try {
+    const couch = await s.couch();
+    const url = await createDb(couch, 'alice');
+    const a = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
+    await a.syncOnce();
+    const b = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+    assert.deepEqual(await collect(b.query('entry')), []); // index built before the docs arrive
+    await a.bulkPut(Array.from({ length: 450 }, (_, i) => ({ type: 'entry', id: `e${i}`, content: { i } })));
+    await a.bulkPut([{ type: 'entry', id: 'e1', content: { i: 1001 } }, { type: 'mailbox', id: 'INBOX', content: {} }]);
+    await a.delete('entry', 'e2');
+    await a.syncOnce();
+    await b.syncOnce();
+    const entries = await collect(b.query<{ i: number }>('entry'));
+    assert.equal(entries.length, 449);
+    assert.equal(entries.find((e) => e.id === 'e1')?.content.i, 1001);
+    assert.ok(!entries.some((e) => e.id === 'e2'));
+    assert.deepEqual((await collect(b.query('mailbox'))).map((d) => d.id), ['INBOX']);
+  } finally {
+    await s.cleanup();
+  }
+});
