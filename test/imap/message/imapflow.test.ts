@@ -173,3 +173,23 @@ test('a second session sees STORE and EXPUNGE of the first as untagged responses
   assert.ok(events.includes('expunge:2'), events.join());
   assert.equal((await other.fetchAll('1:*', { uid: true })).length, 2);
 });
+
+test('QRESYNC: own expunges as VANISHED; UID FETCH (CHANGEDSINCE n VANISHED) reports missing UIDs', async () => {
+  await h.store.createMailbox('Q');
+  for (const m of [PLAIN, MIXED, LATIN1, PLAIN]) await h.store.append('Q', m);
+  const raw = await RawConnection.open(h.server.port);
+  await raw.login();
+  assert.match(await raw.command('E', 'ENABLE QRESYNC'), /^\* ENABLED QRESYNC/m);
+  const select = await raw.command('S', 'SELECT Q');
+  const highest = Number(/HIGHESTMODSEQ (\d+)/.exec(select)![1]);
+  await raw.command('D', 'UID STORE 2 +FLAGS.SILENT (\\Deleted)');
+  assert.match(await raw.command('X', 'UID EXPUNGE 1:*'), /^\* VANISHED 2\r\nX OK/m);
+  assert.match(await raw.command('M', 'UID MOVE 3 INBOX'), /^\* OK \[COPYUID \d+ 3 \d+\][^\r]*\r\n\* VANISHED 3\r\nM OK/m);
+  await raw.command('F', 'UID STORE 4 +FLAGS.SILENT (\\Flagged)');
+  const changed = await raw.command('C', `UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${highest} VANISHED)`);
+  assert.match(changed, /^\* VANISHED \(EARLIER\) 2:3\r\n/m);
+  assert.match(changed, /^\* 2 FETCH \(UID 4 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)\r\nC OK/m);
+  assert.doesNotMatch(changed, /UID 1 /);
+  assert.match(await raw.command('V', 'FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)'), /^V BAD/m);
+  raw.close();
+});
