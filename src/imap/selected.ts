@@ -6,6 +6,7 @@
 import type { MailboxChange, MailboxInfo, MessageMeta } from '../mail/mailstore.js';
 import { untagged, type Response } from './response/responses.js';
 import { atom, list, num } from './response/values.js';
+import { compressUids } from './commands/uid-set.js';
 
 export interface DrainOptions {
   /** May EXPUNGE (or VANISHED) responses be sent now? */
@@ -102,6 +103,8 @@ export class SelectedMailbox {
       if (seq === undefined) continue;
       this.uids.splice(seq - 1, 1);
       this.metas.delete(uid);
+      // A message the client was never told about (EXISTS still pending) vanishes silently.
+      if (seq > this.announced) continue;
       this.announced--;
       seqs.push(seq);
     }
@@ -147,7 +150,7 @@ export class SelectedMailbox {
       }
     }
     if (opts.qresync && expunged.length > 0) {
-      out.push(untagged(atom('VANISHED'), atom(expunged.join(','))));
+      out.push(untagged(atom('VANISHED'), atom(compressUids(expunged))));
     }
     if (this.uids.length !== this.announced) {
       this.announced = this.uids.length;
