@@ -95,6 +95,9 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       nodemailer.createTransport({ host: '127.0.0.1', port: provider.mxPort, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity }),
     );
     let next = 0;
+    const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 25);
     t0 = performance.now();
     await Promise.all(
       transports.map(async (t) => {
@@ -104,6 +107,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       }),
     );
     const mxSeconds = (performance.now() - t0) / 1000;
+    clearInterval(sampler);
     for (const t of transports) t.close();
 
     const info = (await (await fetch(new URL('/' + (await userDb(provider.httpUrl, token)), provider.httpUrl), { headers: { authorization: `Bearer ${token}` } })).json()) as { doc_count: number };
@@ -117,6 +121,12 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         peer: { name: 'raw openpgp encrypt, same msgs', value: n / rawSeconds },
         goal: '>= 300 msg/s',
         note: `${mixNote}; ${(totalBytes / 1048576 / mxSeconds).toFixed(1)} MB/s; ${CONCURRENCY} SMTP connections; embedded CouchDB`,
+      },
+      {
+        name: 'provider MX peak RSS growth during the run',
+        value: (rssPeak - rssBefore) / 1048576,
+        unit: 'MB',
+        note: `whole process (sender, MX, embedded CouchDB); largest message ${(sorted[n - 1]! / 1048576).toFixed(1)} MB`,
       },
     ];
   } finally {
