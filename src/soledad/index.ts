@@ -21,6 +21,7 @@ export type { KdfParams, WrappedSecret } from './secrets.js';
 export type { SyncStatus, SyncState, SyncOptions } from './sync.js';
 export type { MergeFn, MergeRule } from './conflicts.js';
 export type { RemoteSpec } from './pouch.js';
+export type { ChangesOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
 
 const log = logger('soledad');
 

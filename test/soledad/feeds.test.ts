@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Soledad, type DocumentStore } from '../../src/soledad/index.js';
-import type { DocChange } from '../../src/soledad/types.js';
+import { Soledad } from '../../src/soledad/index.js';
+import type { DocChange, DocumentStore } from '../../src/soledad/types.js';
 import { Scratch, TEST_KDF, collect, createDb, dumpServerDb } from './helpers.js';
 
 test('changes(): decrypted local writes and deletions, since, and live changes arriving by sync until aborted', async () => {
