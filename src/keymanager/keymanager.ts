@@ -28,6 +28,7 @@ import {
 } from './types.js';
 
 const DAY = 24 * 3600 * 1000;
+const NETWORK_SOURCES = new Set<KeySource>(['provider', 'wkd', 'hkp']);
 
 export interface KeyManagerOptions extends LookupOptions {
   /** The synced, Soledad-encrypted store (keys follow the user to other devices). */
@@ -41,6 +42,8 @@ export interface KeyManagerOptions extends LookupOptions {
   renewBeforeDays?: number;
   /** Publishes our public key; default: PUT to the provider directory when a token is configured. */
   publish?: (armored: string) => Promise<void>;
+  /** Directory keys are looked up again when older than this; default 7 days. */
+  refreshAfterDays?: number;
   /** How long a lookup that found nothing is remembered before asking the network again; default 10 minutes. */
   missCacheMs?: number;
   /** Our Autocrypt prefer-encrypt setting; default 'mutual'. */
@@ -185,11 +188,12 @@ export class KeyManager {
   async lookup(address: string, opts: { refresh?: boolean } = {}): Promise<LookupResult> {
     const addr = normalizeAddress(address);
     const now = this.now();
-    let choice = await preferredRecord(await this.keyring.load(addr), now);
-    if ('record' in choice && !opts.refresh) return this.found(addr, choice.record);
+    const doc = await this.keyring.load(addr);
+    let choice = await preferredRecord(doc, now);
+    if ('record' in choice && !opts.refresh && !this.isStale(choice.record, doc.refreshedAt, now)) return this.found(addr, choice.record);
     // Asking every source for an address nobody publishes can take seconds; remember the miss a while.
     const missUntil = this.misses.get(addr);
-    if (!opts.refresh && missUntil && missUntil > Date.now()) return this.notFound(addr, 'reason' in choice ? choice.reason : 'no public key known');
+    if (!('record' in choice) && !opts.refresh && missUntil && missUntil > Date.now()) return this.notFound(addr, choice.reason);
     for await (const cand of this.sources.candidates(addr)) {
       const level: ValidationLevel = DEFAULT_LEVEL[cand.source];
       try {
@@ -200,6 +204,11 @@ export class KeyManager {
       }
       choice = await preferredRecord(await this.keyring.load(addr), now);
       if ('record' in choice) break;
+    }
+    if ('record' in choice && NETWORK_SOURCES.has(choice.record.source)) {
+      const fresh = await this.keyring.load(addr);
+      fresh.refreshedAt = now.toISOString();
+      await this.keyring.save(fresh);
     }
     if ('record' in choice) {
       this.misses.delete(addr);
@@ -220,6 +229,17 @@ export class KeyManager {
     const doc = await this.keyring.load(address);
     doc.policy = { ...doc.policy, ...policy };
     await this.keyring.save(doc);
+  }
+
+  /**
+   * A key from a directory is asked for again after a while, so a revocation
+   * or a renewal published there reaches us (an expired key is looked up anew
+   * anyway, as it is no longer usable).
+   */
+  private isStale(rec: { source: KeySource; lastSeen: string }, refreshedAt: string | undefined, now: Date): boolean {
+    if (!NETWORK_SOURCES.has(rec.source)) return false;
+    const checked = Math.max(Date.parse(rec.lastSeen), refreshedAt ? Date.parse(refreshedAt) : 0);
+    return now.getTime() - checked > (this.opts.refreshAfterDays ?? 7) * DAY;
   }
 
   private found(address: string, rec: { fingerprint: string; armored: string; level: ValidationLevel; source: KeySource }): LookupResult {

@@ -64,6 +64,8 @@ export interface KeyringDoc {
   address: string;
   keys: KeyRecord[];
   autocrypt?: AutocryptPeerState;
+  /** When the network sources were last asked about this address. */
+  refreshedAt?: string;
   /** Per-contact policy: refuse to send to this address without encryption. */
   policy?: { alwaysEncrypt?: boolean };
 }

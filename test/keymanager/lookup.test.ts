@@ -169,6 +169,23 @@ describe('key lookup chain', () => {
     assert.equal((await km.lookup('gina@example.net')).found, false);
   });
 
+  it('asks the directory again after a week, so a revocation published there is seen', async () => {
+    let now = new Date();
+    const km = new KeyManager(options({ now: () => now }));
+    const h = await pub('hank@example.org');
+    served.provider.set('hank@example.org', h.publicArmored);
+    assert.ok((await km.lookup('hank@example.org')).found);
+    const key = await openpgp.readPrivateKey({ armoredKey: h.privateArmored });
+    served.provider.set('hank@example.org', (await openpgp.revokeKey({ key, format: 'armored' })).publicKey);
+    const hits = served.hits.length;
+    now = new Date(now.getTime() + 2 * 24 * 3600 * 1000);
+    assert.ok((await km.lookup('hank@example.org')).found, 'fresh enough: no network');
+    assert.equal(served.hits.length, hits);
+    now = new Date(now.getTime() + 6 * 24 * 3600 * 1000);
+    const r = await km.lookup('hank@example.org');
+    assert.equal(r.found, false, 'the revocation was fetched');
+  });
+
   it('publishes our key with the bearer token and renews it before expiry, keeping the fingerprint', async () => {
     let now = new Date('2026-01-01T00:00:00Z');
     const km = new KeyManager(options({ address: 'pub@example.org', keyLifetimeDays: 100, renewBeforeDays: 10, now: () => now }));
