@@ -110,6 +110,25 @@ describe('PGP/MIME interop with GnuPG', () => {
     assert.doesNotMatch(text, /multipart\/encrypted/);
   });
 
+  it('opens signed-then-encrypted layers (RFC 3156 §6.1) made with gpg', async () => {
+    const sig = (await gpg.ok(['--armor', '--detach-sign', '-u', bobFpr], innerEntity)).toString();
+    const signedEntity =
+      'Content-Type: multipart/signed; micalg=pgp-sha512; protocol="application/pgp-signature"; boundary="s2"\r\n\r\n' +
+      `--s2\r\n${innerEntity}\r\n--s2\r\nContent-Type: application/pgp-signature\r\n\r\n${sig}\r\n--s2--\r\n`;
+    const armored = (await gpg.ok(['--armor', '--encrypt', '-r', ALICE], signedEntity)).toString();
+    const raw = Buffer.from(
+      outerHead +
+        'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="e2"\r\n\r\n' +
+        '--e2\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n' +
+        `--e2\r\nContent-Type: application/octet-stream\r\n\r\n${armored}\r\n--e2--\r\n`,
+    );
+    const opened = await km.openMessage(raw);
+    assert.equal(opened.encryption, 'decrypted');
+    assert.equal(opened.signature.status, 'valid');
+    assert.equal(opened.signature.fingerprint, bobFpr);
+    assert.match(opened.raw.toString('utf8'), /Content-Type: multipart\/signed/);
+  });
+
   it('verifies a gpg multipart/signed message and detects tampering', async () => {
     const sig = (await gpg.ok(['--armor', '--detach-sign', '-u', bobFpr], innerEntity)).toString();
     const build = (entity: string): Buffer =>
