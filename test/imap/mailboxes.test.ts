@@ -2,6 +2,7 @@
 // over TCP, against the real store code in memory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { startHarness, RawConnection, USER } from './harness.js';
 
@@ -118,6 +119,19 @@ test('STARTTLS with a self-signed certificate; plaintext LOGIN refused on a non-
     assert.doesNotMatch(caps, /AUTH=PLAIN/);
     assert.match(await raw.command('l1', 'LOGIN a b'), /l1 NO \[PRIVACYREQUIRED\]/);
     raw.close();
+    // Commands pipelined after STARTTLS in plaintext are discarded, never run inside TLS (RFC 3501 6.2.1).
+    const plain = await RawConnection.open(h.server.port);
+    plain.write('t1 STARTTLS\r\nx1 CAPABILITY\r\n');
+    await plain.readUntil(/^t1 OK .*\r\n/m);
+    const secure = tls.connect({ socket: plain.socket, rejectUnauthorized: false });
+    await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+    let received = '';
+    secure.on('data', (d: Buffer) => (received += d.toString()));
+    secure.write('t2 NOOP\r\n');
+    for (let i = 0; i < 100 && !/^t2 OK/m.test(received); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.match(received, /^t2 OK/m);
+    assert.doesNotMatch(received, /x1|CAPABILITY/);
+    secure.destroy();
     const c = await h.client({ doSTARTTLS: true, tls: { rejectUnauthorized: false } });
     assert.ok(c.secureConnection, 'upgraded to TLS');
     assert.ok(c.authenticated);
