@@ -9,7 +9,7 @@ import type { ImapSession } from '../session.js';
 import type { Token } from '../wire/tokens.js';
 import { flagsValue } from '../message/fetch-response.js';
 import { parseFlagList } from '../message/flags.js';
-import { condstoreEnabled, enableCondstore, resolveMessages, sequenceSetArg, writableMailbox } from '../message/selection.js';
+import { condstoreEnabled, enableCondstore, resolveMessages, selectedMailbox, sequenceSetArg } from '../message/selection.js';
 import { formatSequenceSet, type SequenceSet } from '../message/sequence-set.js';
 
 interface StoreArgs {
@@ -47,7 +47,9 @@ function parse(args: Token[]): StoreArgs {
 }
 
 async function handle(session: ImapSession, args: StoreArgs, uid: boolean): Promise<void | CommandResult> {
-  const selected = writableMailbox(session);
+  const selected = selectedMailbox(session);
+  // Like Dovecot: a STORE in an EXAMINEd mailbox changes nothing but is not an error.
+  if (selected.readOnly) return { text: 'Store ignored with read-only mailbox' };
   if (args.unchangedSince !== undefined) await enableCondstore(session);
   const messages = resolveMessages(selected, args.set, uid);
   if (messages.length === 0) return;

@@ -2,7 +2,7 @@
 // that have \Deleted — and only those, unlike EXPUNGE.
 import { defineCommand, type CommandSpec } from '../command.js';
 import { bad } from '../errors.js';
-import { resolveMessages, sequenceSetArg, writableMailbox } from '../message/selection.js';
+import { resolveMessages, selectedMailbox, sequenceSetArg } from '../message/selection.js';
 import type { SequenceSet } from '../message/sequence-set.js';
 import { expungeResponses } from './move.js';
 
@@ -16,7 +16,8 @@ export const commands: CommandSpec<SequenceSet>[] = [
       return sequenceSetArg(args[0]);
     },
     handle: async (session, set) => {
-      const selected = writableMailbox(session);
+      const selected = selectedMailbox(session);
+      if (selected.readOnly) return; // like EXPUNGE in an EXAMINEd mailbox (and Dovecot): nothing to do
       const deleted = resolveMessages(selected, set, true)
         .filter((m) => m.meta.flags.some((f) => f.toLowerCase() === '\\deleted'))
         .map((m) => m.meta.uid);

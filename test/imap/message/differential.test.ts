@@ -130,6 +130,21 @@ const SCRIPT: Array<string | [string, Buffer[]]> = [
   'SELECT Archive',
   'FETCH 1:* (UID FLAGS RFC822.SIZE BODY.PEEK[])',
   'UID SEARCH ALL',
+  // read-only and empty mailboxes
+  'EXAMINE Archive',
+  'FETCH 1 BODY[TEXT]',
+  'FETCH 1 (FLAGS)',
+  'STORE 1 +FLAGS (\\Seen)',
+  'UID EXPUNGE 1:*',
+  'CREATE Empty',
+  'SELECT Empty',
+  'FETCH 1:* FLAGS',
+  'UID FETCH 1:* FLAGS',
+  'UID FETCH * FLAGS',
+  'SEARCH ALL',
+  'UID SEARCH UID 1:*',
+  'UID STORE 1:* +FLAGS (\\Seen)',
+  'UID COPY 1:* Archive',
 ];
 
 let dovecot: DovecotInstance;
@@ -205,8 +220,8 @@ function normalize(result: CommandResult, command: string): unknown {
       continue;
     }
     // \Recent is not kept by sealmail (IMAP4rev2 dropped it); new keywords are announced by Dovecot
-    // with FLAGS/PERMANENTFLAGS (RFC 3501 7.2.6, optional), not by sealmail.
-    if (/^\* (\d+ RECENT|FLAGS |OK \[(HIGHESTMODSEQ|PERMANENTFLAGS) )/.test(text)) continue;
+    // with FLAGS/PERMANENTFLAGS (RFC 3501 7.2.6, optional), not by sealmail; [CLOSED] on re-SELECT is the engine's.
+    if (/^\* (\d+ RECENT|FLAGS |OK \[(HIGHESTMODSEQ|PERMANENTFLAGS|CLOSED)[\] ])/.test(text)) continue;
     if (command.startsWith('SELECT') && !/EXISTS/.test(text)) continue; // SELECT's data is the engine's
     if (text.startsWith('* SEARCH')) {
       const nums = text.replace(/\(MODSEQ \d+\)/, '').trim().split(' ').slice(2).map(Number);
