@@ -1,9 +1,26 @@
-// The `sealmail` command. Subcommands are wired here as the daemon grows.
-const [command = 'help'] = process.argv.slice(2);
+// The `sealmail` command (commander): every subcommand has --help; failures
+// are one sentence and a non-zero exit (errors.ts).
+import { Command } from 'commander';
+import { fail } from './errors.js';
+import { registerStart } from './start.js';
+import { registerStatus, registerSettings } from './info.js';
+import { registerAccount } from './account.js';
+import { registerService } from './service.js';
+import { registerProvider } from './provider.js';
+import { registerKeys, registerPassphrase } from './keys.js';
 
-if (command === 'start') {
-  console.log('sealmail: the daemon is not assembled yet; nothing was started.');
-  console.log('The components (Soledad store, mail model, IMAP, SMTP, provider) are being built — see README.md.');
-  process.exit(0);
-}
-console.log('usage: sealmail start');
+const program = new Command('sealmail')
+  .description('end-to-end encrypted email for the mail client you already have')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerStart(program);
+registerStatus(program);
+registerSettings(program);
+registerAccount(program);
+registerKeys(program);
+registerPassphrase(program);
+registerProvider(program);
+registerService(program);
+
+program.parseAsync(process.argv).catch(fail);

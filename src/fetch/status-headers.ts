@@ -6,8 +6,12 @@
 export const STATUS_HEADERS = ['x-sealmail-encryption', 'x-sealmail-signature'] as const;
 
 export interface MessageStatus {
-  /** 'decrypted' (it was end-to-end encrypted to us), 'transport' (only the provider encrypted it on arrival), 'failed'. */
-  encryption: 'decrypted' | 'transport' | 'failed';
+  /**
+   * 'decrypted': the sender encrypted it end to end to us; 'none': it was sent
+   * in the clear (the provider encrypted it only on arrival); 'failed': it was
+   * end-to-end encrypted but we could not decrypt the inner layer.
+   */
+  encryption: 'decrypted' | 'none' | 'failed';
   /** e.g. 'valid; fpr=ABCD...', 'invalid', 'unknown-key', 'none'. */
   signature: string;
 }

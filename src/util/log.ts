@@ -1,18 +1,24 @@
-// One logger for the whole daemon and provider. Structured (pino); pretty in a
-// terminal, JSON under systemd. Never log message contents, passphrases, keys
+// One logger for the whole daemon and provider. Structured (pino) on stderr:
+// human-readable in a terminal, JSON otherwise (under systemd, journald) or
+// with SEALMAIL_LOG_FORMAT=json. Never log message contents, passphrases, keys
 // or passwords: the redact list is a safety net, not the policy.
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 const level = process.env.SEALMAIL_LOG_LEVEL ?? (process.env.NODE_TEST_CONTEXT ? 'silent' : 'info');
+const usePretty = process.stderr.isTTY === true && process.env.SEALMAIL_LOG_FORMAT !== 'json';
 
-export const log: Logger = pino({
-  level,
-  base: undefined,
-  redact: {
-    paths: ['password', 'passphrase', 'secret', 'token', 'key', 'privateKey', '*.password', '*.passphrase', '*.secret', '*.token', '*.privateKey'],
-    censor: '[redacted]',
+export const log: Logger = pino(
+  {
+    level,
+    base: undefined,
+    redact: {
+      paths: ['password', 'passphrase', 'secret', 'token', 'key', 'privateKey', '*.password', '*.passphrase', '*.secret', '*.token', '*.privateKey'],
+      censor: '[redacted]',
+    },
   },
-});
+  usePretty ? pretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' }) : pino.destination({ dest: 2, sync: true }),
+);
 
 /** A child logger carrying the component name (and any other context). */
 export function logger(component: string, context: Record<string, unknown> = {}): Logger {

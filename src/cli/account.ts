@@ -1,0 +1,88 @@
+// `sealmail account create|login|list|remove`.
+import { rmSync } from 'node:fs';
+import type { Command } from 'commander';
+import { defaultConfig, saveConfig, type AccountConfig } from '../daemon/config.js';
+import { accountDir, openAccount } from '../daemon/account.js';
+import { generateLocalPassword } from '../daemon/credentials.js';
+import { promptPassphrase, readPassphraseFile } from '../daemon/passphrase.js';
+import { settingsText } from '../daemon/settings.js';
+import { UserError } from '../util/user-error.js';
+import { cliContext, requireConfig } from './context.js';
+import { readDaemonStatus } from './info.js';
+
+interface AccountOpts {
+  provider: string;
+  passphraseFile?: string;
+  alwaysEncrypt?: boolean;
+}
+
+async function newPassphrase(o: AccountOpts, confirm: boolean): Promise<string> {
+  if (o.passphraseFile) return readPassphraseFile(o.passphraseFile);
+  const p = await promptPassphrase('Passphrase: ');
+  if (confirm && p !== (await promptPassphrase('Passphrase again: '))) throw new UserError('the two passphrases differ');
+  if (confirm && p.length < 8) throw new UserError('choose a passphrase of at least 8 characters');
+  return p;
+}
+
+async function addAccount(address: string, o: AccountOpts, mode: 'new' | 'restore'): Promise<void> {
+  const ctx = cliContext();
+  const config = ctx.config ?? defaultConfig();
+  address = address.toLowerCase();
+  if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UserError(`${address} is not a mail address`);
+  if (config.accounts.some((a) => a.address === address)) throw new UserError(`${address} is already configured`);
+  const account: AccountConfig = {
+    address,
+    providerUrl: o.provider,
+    localPassword: generateLocalPassword(),
+    alwaysEncrypt: o.alwaysEncrypt === true,
+    ...(o.passphraseFile ? { passphraseFile: o.passphraseFile } : {}),
+  };
+  const passphrase = await newPassphrase(o, mode === 'new');
+  console.log(mode === 'new' ? `creating ${address} at ${o.provider} ...` : `restoring ${address} from ${o.provider} ...`);
+  const runtime = await openAccount({ config: account, dataDir: ctx.paths.dataDir, passphrase, create: mode });
+  await runtime.close();
+  config.accounts.push(account);
+  saveConfig(ctx.paths.configFile, config);
+  console.log(`${address} is ready.${readDaemonStatus(ctx.paths.dataDir) ? ' Restart the daemon to serve it.' : ''}\n`);
+  console.log(settingsText(config, account));
+}
+
+export function registerAccount(program: Command): void {
+  const account = program.command('account').description('manage accounts');
+  account
+    .command('create <address>')
+    .description('create a new account at a provider (keys, encrypted store)')
+    .requiredOption('--provider <url>', "the provider's base URL")
+    .option('--passphrase-file <file>', 'read the passphrase from a 0600 file instead of asking')
+    .option('--always-encrypt', 'refuse to send to recipients without a usable key')
+    .action((address: string, o: AccountOpts) => addAccount(address, o, 'new'));
+  account
+    .command('login <address>')
+    .description('set up this device for an existing account: restores everything with the passphrase')
+    .requiredOption('--provider <url>', "the provider's base URL")
+    .option('--passphrase-file <file>', 'read the passphrase from a 0600 file instead of asking')
+    .option('--always-encrypt', 'refuse to send to recipients without a usable key')
+    .action((address: string, o: AccountOpts) => addAccount(address, o, 'restore'));
+  account
+    .command('list')
+    .description('the configured accounts')
+    .action(() => {
+      const config = requireConfig(cliContext());
+      for (const a of config.accounts) console.log(`${a.address}  provider ${a.providerUrl}${a.alwaysEncrypt ? '  always-encrypt' : ''}`);
+    });
+  account
+    .command('remove <address>')
+    .description('remove an account from this device (the provider keeps it)')
+    .option('--delete-data', "also delete this device's copy of its mail and keys")
+    .action((address: string, o: { deleteData?: boolean }) => {
+      const ctx = cliContext();
+      const config = requireConfig(ctx);
+      const before = config.accounts.length;
+      config.accounts = config.accounts.filter((a) => a.address !== address.toLowerCase());
+      if (config.accounts.length === before) throw new UserError(`no account ${address} is configured`);
+      if (readDaemonStatus(ctx.paths.dataDir)) throw new UserError('the daemon is running; stop it before removing an account');
+      saveConfig(ctx.paths.configFile, config);
+      if (o.deleteData) rmSync(accountDir(ctx.paths.dataDir, address), { recursive: true, force: true });
+      console.log(`removed ${address}${o.deleteData ? ' and its local data' : ' (local data kept)'}`);
+    });
+}

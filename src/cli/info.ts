@@ -1,0 +1,84 @@
+// `sealmail status` and `sealmail settings`.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { DaemonStatus } from '../daemon/daemon.js';
+import { autoconfigXml, settingsText } from '../daemon/settings.js';
+import { UserError } from '../util/user-error.js';
+import { cliContext, findAccount, requireConfig } from './context.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The running daemon's status (it rewrites status.json every 2 s), or null when none runs. */
+export function readDaemonStatus(dataDir: string): DaemonStatus | null {
+  const file = join(dataDir, 'status.json');
+  if (!existsSync(file)) return null;
+  try {
+    const status = JSON.parse(readFileSync(file, 'utf8')) as DaemonStatus;
+    return alive(status.pid) ? status : null;
+  } catch {
+    return null;
+  }
+}
+
+function formatStatus(s: DaemonStatus): string {
+  const lines = [
+    `sealmail daemon running (pid ${s.pid}, since ${s.startedAt})`,
+    `  IMAP ${s.imap.host}:${s.imap.port}   SMTP ${s.smtp.host}:${s.smtp.port}`,
+    `  certificate SHA-256 ${s.certificateFingerprint}`,
+    `  provider: ${s.provider.embedded ? `embedded (${s.provider.url})` : 'remote'}`,
+  ];
+  for (const a of s.accounts) {
+    lines.push(
+      `  ${a.address}`,
+      `    sync: ${a.sync.state}${a.sync.connected ? ', connected' : ''}, ${a.sync.pending} pending, last sync ${a.sync.lastSync ?? 'never'}${a.sync.lastError ? `, last error: ${a.sync.lastError}` : ''}`,
+      `    incoming: ${a.fetch.processed} processed, ${a.fetch.failed} failed, ${a.fetch.undecryptable} undecryptable`,
+      `    outgoing: ${a.outgoing.queued} queued, ${a.outgoing.sent} sent, ${a.outgoing.bounced} bounced`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('show the running daemon: sync state, incoming backlog, outgoing queue, ports, certificate fingerprint')
+    .option('--json', 'print machine-readable JSON')
+    .action((opts: { json?: boolean }) => {
+      const ctx = cliContext();
+      const status = readDaemonStatus(ctx.paths.dataDir);
+      if (!status) {
+        const config = ctx.config;
+        throw new UserError(
+          config ? `the daemon is not running (configured accounts: ${config.accounts.map((a) => a.address).join(', ')}); start it with \`sealmail start\`` : 'the daemon is not running and nothing is configured yet; run `sealmail start`',
+        );
+      }
+      console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+    });
+}
+
+export function registerSettings(program: Command): void {
+  program
+    .command('settings')
+    .description('print the mail client settings (host, ports, username, local password)')
+    .option('--account <address>', 'which account (default: the first)')
+    .option('--autoconfig <file>', 'also write a Thunderbird autoconfig XML file')
+    .action((opts: { account?: string; autoconfig?: string }) => {
+      const ctx = cliContext();
+      const config = requireConfig(ctx);
+      const account = findAccount(config, opts.account);
+      const status = readDaemonStatus(ctx.paths.dataDir);
+      console.log(settingsText(config, account, status?.certificateFingerprint));
+      if (opts.autoconfig) {
+        writeFileSync(opts.autoconfig, autoconfigXml(config, account));
+        console.log(`\nThunderbird autoconfig written to ${opts.autoconfig}`);
+      }
+    });
+}

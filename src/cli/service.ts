@@ -1,0 +1,63 @@
+// `sealmail install-service` / `uninstall-service`: the systemd user unit.
+import { spawnSync } from 'node:child_process';
+import { resolve, join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { renderUnit, unitPath, writeUnit, removeUnit, UNIT_NAME } from '../daemon/service.js';
+import { readPassphraseFile } from '../daemon/passphrase.js';
+import { resolvePaths } from '../daemon/paths.js';
+
+const ENTRY = resolve(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sealmail.js'));
+
+function hasSystemd(): boolean {
+  const r = spawnSync('systemctl', ['--user', 'show-environment'], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+function run(args: string[]): void {
+  console.log(`$ systemctl --user ${args.join(' ')}`);
+  const r = spawnSync('systemctl', ['--user', ...args], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`systemctl --user ${args.join(' ')} failed (exit ${r.status})`);
+}
+
+export function registerService(program: Command): void {
+  program
+    .command('install-service')
+    .description(`write the systemd user unit ${UNIT_NAME} and enable it (Restart=on-failure)`)
+    .option('--passphrase-file <file>', 'hand this 0600 file to the service as a systemd credential')
+    .option('--no-enable', 'only write the unit file')
+    .action((opts: { passphraseFile?: string; enable: boolean }) => {
+      if (opts.passphraseFile) readPassphraseFile(opts.passphraseFile); // checks existence and mode
+      const paths = resolvePaths();
+      const path = unitPath();
+      writeUnit(
+        path,
+        renderUnit({
+          node: process.execPath,
+          entry: ENTRY,
+          passphraseFile: opts.passphraseFile ? resolve(opts.passphraseFile) : undefined,
+          environment: { SEALMAIL_CONFIG_DIR: paths.configDir, SEALMAIL_DATA_DIR: paths.dataDir },
+        }),
+      );
+      console.log(`wrote ${path}`);
+      const commands = [['daemon-reload'], ['enable', '--now', UNIT_NAME]];
+      if (opts.enable && hasSystemd()) {
+        for (const c of commands) run(c);
+        console.log(`sealmail runs as a service now; logs: journalctl --user -u ${UNIT_NAME} -f`);
+      } else {
+        console.log('systemd (user instance) is not available here; to enable the service later run:');
+        for (const c of commands) console.log(`  systemctl --user ${c.join(' ')}`);
+      }
+    });
+  program
+    .command('uninstall-service')
+    .description(`stop, disable and remove the systemd user unit ${UNIT_NAME}`)
+    .action(() => {
+      if (hasSystemd()) {
+        spawnSync('systemctl', ['--user', 'disable', '--now', UNIT_NAME], { stdio: 'inherit' });
+      }
+      const path = unitPath();
+      console.log(removeUnit(path) ? `removed ${path}` : `no unit at ${path}`);
+      if (hasSystemd()) run(['daemon-reload']);
+    });
+}

@@ -1,0 +1,57 @@
+// `sealmail start`: the daemon in the foreground. With no configuration it
+// runs the quickstart first (embedded provider, two accounts, welcome mail).
+import type { Command } from 'commander';
+import { startDaemon, type Daemon } from '../daemon/daemon.js';
+import { saveConfig } from '../daemon/config.js';
+import { passphraseSource } from '../daemon/passphrase.js';
+import { quickstartConfig, sendWelcome } from '../daemon/quickstart.js';
+import { settingsText } from '../daemon/settings.js';
+import { logger } from '../util/log.js';
+import { cliContext } from './context.js';
+import { fail } from './errors.js';
+
+const log = logger('cli');
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run the daemon in the foreground (IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013); the first run without configuration sets up a local quickstart')
+    .option('--passphrase-file <file>', 'read the passphrase from this file (mode 0600)')
+    .action(async (opts: { passphraseFile?: string }) => {
+      const ctx = cliContext();
+      const quickstart = ctx.config === null;
+      const config = ctx.config ?? quickstartConfig(ctx.paths);
+      if (quickstart) console.log(`sealmail: first start — setting up a local provider for ${config.embeddedProvider?.domain} and your account ${config.accounts[0]?.address} ...`);
+      const daemon = await startDaemon({
+        paths: ctx.paths,
+        config,
+        passphraseFor: passphraseSource(opts.passphraseFile),
+        create: quickstart ? Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) : undefined,
+      });
+      installShutdown(daemon);
+      if (quickstart) {
+        saveConfig(ctx.paths.configFile, config);
+        await sendWelcome(config);
+      }
+      const status = await daemon.status();
+      console.log('sealmail is running. Mail client settings:\n');
+      console.log(settingsText(config, config.accounts[0]!, status.certificateFingerprint));
+      if (quickstart) console.log(`\nA welcome message from ${config.accounts[1]?.address} is on its way to your INBOX.`);
+      console.log(`\nConfiguration: ${ctx.paths.configFile}\nData: ${ctx.paths.dataDir}\nStop with Ctrl-C (or SIGTERM).`);
+    });
+}
+
+function installShutdown(daemon: Daemon): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    daemon
+      .close()
+      .then(() => process.exit(0))
+      .catch(fail);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

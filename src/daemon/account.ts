@@ -1,0 +1,139 @@
+// One account at run time: its encrypted store (Soledad, synced with the
+// provider through the gateway), its keys, its mail store and its fetch loop.
+import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { Soledad, WrongPassphraseError, type KdfParams } from '../soledad/index.js';
+import { KeyManager } from '../keymanager/index.js';
+import { decryptIncoming } from '../keymanager/incoming.js';
+import { openMailStore, MAIL_MERGE_RULES, type OpenedMailStore } from '../mail/store/index.js';
+import { FetchLoop } from '../fetch/loop.js';
+import type { MessageStatus } from '../fetch/status-headers.js';
+import type { AccountConfig } from './config.js';
+import { providerPassword } from './credentials.js';
+import { ProviderClient, type ProviderSession } from './provider-client.js';
+import { ensurePrivateDir, writePrivateFile } from './paths.js';
+import { UserError } from '../util/user-error.js';
+import { logger } from '../util/log.js';
+
+export interface AccountRuntime {
+  config: AccountConfig;
+  soledad: Soledad;
+  keys: KeyManager;
+  mail: OpenedMailStore;
+  fetch: FetchLoop;
+  session: ProviderSession;
+  close(): Promise<void>;
+}
+
+export interface OpenAccountOptions {
+  config: AccountConfig;
+  /** The daemon's data dir; the account lives in <dataDir>/accounts/<address>. */
+  dataDir: string;
+  passphrase: string;
+  /** Create the account (here and at the provider) instead of opening it. */
+  create?: 'new' | 'restore';
+  /** scrypt parameters for wrapping the storage secret (tests use small ones). */
+  kdf?: KdfParams;
+  /** scrypt cost of the provider login password (tests use small ones). */
+  loginCost?: number;
+}
+
+export function accountDir(dataDir: string, address: string): string {
+  return join(dataDir, 'accounts', address.toLowerCase().replace(/[^a-z0-9@._-]/g, '_'));
+}
+
+/** The last provider session, kept 0600 so a restart works while the provider is down. */
+function cachedSession(dir: string): ProviderSession | null {
+  const file = join(dir, 'session.json');
+  if (!existsSync(file)) return null;
+  try {
+    const s = JSON.parse(readFileSync(file, 'utf8')) as ProviderSession;
+    return Date.parse(s.expiresAt) > Date.now() + 60_000 ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+async function providerSession(opts: OpenAccountOptions, dir: string): Promise<ProviderSession> {
+  const { config } = opts;
+  const client = new ProviderClient(config.providerUrl);
+  const password = await providerPassword(config.address, opts.passphrase, opts.loginCost);
+  if (opts.create === 'new') await client.register(config.address, password);
+  try {
+    const session = await client.login(config.address, password);
+    writePrivateFile(join(dir, 'session.json'), JSON.stringify(session));
+    return session;
+  } catch (err) {
+    const cached = opts.create ? null : cachedSession(dir);
+    if (cached) {
+      logger('daemon', { account: config.address }).warn({ err: (err as Error).message }, 'provider login failed; using the cached session');
+      return cached;
+    }
+    throw err;
+  }
+}
+
+/** Maps what the keymanager found inside a message onto our status headers. */
+function statusOf(opened: Awaited<ReturnType<KeyManager['openMessage']>>): MessageStatus {
+  const s = opened.signature;
+  const signature =
+    s.status === 'valid' ? `valid; fpr=${s.fingerprint ?? ''}` : s.status === 'unknown-key' && s.keyId ? `unknown-key; keyid=${s.keyId}` : s.status;
+  return { encryption: opened.encryption, signature };
+}
+
+export async function openAccount(opts: OpenAccountOptions): Promise<AccountRuntime> {
+  const { config } = opts;
+  const dir = ensurePrivateDir(accountDir(opts.dataDir, config.address));
+  const session = await providerSession(opts, dir);
+  const remote = { url: session.couchUrl, headers: { Authorization: `Bearer ${session.token}` } };
+  const storeDir = join(dir, 'store');
+  let soledad: Soledad;
+  try {
+    if (opts.create === 'new') soledad = await Soledad.create({ dataDir: storeDir, passphrase: opts.passphrase, remote, kdf: opts.kdf });
+    else if (opts.create === 'restore') soledad = await Soledad.restore({ dataDir: storeDir, passphrase: opts.passphrase, remote });
+    else soledad = await Soledad.open({ dataDir: storeDir, passphrase: opts.passphrase, remote });
+  } catch (err) {
+    if (err instanceof WrongPassphraseError) throw new UserError(`wrong passphrase for ${config.address}`);
+    throw err;
+  }
+  try {
+    soledad.registerMerge('entry', MAIL_MERGE_RULES.entry);
+    soledad.registerMerge('mailbox', MAIL_MERGE_RULES.mailbox);
+    const keys = new KeyManager({
+      store: soledad,
+      address: config.address,
+      provider: { url: config.providerUrl, token: session.token },
+    });
+    await keys.ensureOwnKey();
+    const mail = await openMailStore({ docs: soledad, local: soledad.local });
+    const fetch = new FetchLoop({
+      incoming: (o) => soledad.incoming(o),
+      removeIncoming: (id) => soledad.removeIncoming(id),
+      markIncoming: (id, note) => soledad.markIncoming(id, note),
+      decrypt: async (ciphertext) => decryptIncoming(ciphertext, await keys.decryptionKeys()),
+      open: async (raw) => {
+        const opened = await keys.openMessage(raw);
+        return { raw: opened.raw, status: statusOf(opened) };
+      },
+      deliver: async (mailbox, raw, o) => {
+        await mail.deliver(mailbox, raw, o);
+      },
+    });
+    return {
+      config,
+      soledad,
+      keys,
+      mail,
+      fetch,
+      session,
+      async close() {
+        await fetch.stop();
+        await mail.close();
+        await soledad.close();
+      },
+    };
+  } catch (err) {
+    await soledad.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,217 @@
+// The sealmail daemon: one IMAP server and one SMTP gateway on localhost for
+// every configured account, each account with its synced store and fetch
+// loop; optionally the embedded provider (the quickstart) in the same process.
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import lockfile from 'proper-lockfile';
+import { startImapServer, type ImapServer } from '../imap/server.js';
+import { startSmtpGateway, OutgoingQueue, type SmtpGateway, type RelayConfig } from '../smtp/index.js';
+import { startProvider, type Provider } from '../provider/index.js';
+import type { KdfParams } from '../soledad/index.js';
+import { openAccount, type AccountRuntime } from './account.js';
+import type { AccountConfig, SealmailConfig } from './config.js';
+import { ensurePrivateDir, type SealmailPaths } from './paths.js';
+import { ProviderClient } from './provider-client.js';
+import { loadOrCreateCertificate } from './tls.js';
+import { startControlSocket } from './control.js';
+import { UserError } from '../util/user-error.js';
+import { secretsEqual } from '../util/secret-compare.js';
+import { logger } from '../util/log.js';
+
+const log = logger('daemon');
+
+export interface DaemonOptions {
+  paths: SealmailPaths;
+  config: SealmailConfig;
+  passphraseFor(account: AccountConfig): Promise<string>;
+  /** Accounts to create at the provider (quickstart) instead of opening, by address. */
+  create?: Record<string, 'new' | 'restore'>;
+  /** Test knobs: small KDF costs. */
+  kdf?: KdfParams;
+  loginCost?: number;
+  providerScrypt?: { N: number; r: number; p: number };
+}
+
+export interface DaemonStatus {
+  pid: number;
+  startedAt: string;
+  imap: { host: string; port: number };
+  smtp: { host: string; port: number };
+  certificateFingerprint: string;
+  provider: { embedded: boolean; url?: string };
+  accounts: Array<{
+    address: string;
+    sync: ReturnType<AccountRuntime['soledad']['syncStatus']>;
+    fetch: { processed: number; failed: number; undecryptable: number };
+    outgoing: { queued: number; sent: number; bounced: number };
+  }>;
+}
+
+export interface Daemon {
+  accounts: AccountRuntime[];
+  imap: ImapServer;
+  smtp: SmtpGateway;
+  queue: OutgoingQueue;
+  provider: Provider | null;
+  status(): Promise<DaemonStatus>;
+  close(): Promise<void>;
+}
+
+/** Starts the embedded provider of the quickstart config, if there is one. */
+async function maybeStartProvider(opts: DaemonOptions): Promise<Provider | null> {
+  const e = opts.config.embeddedProvider;
+  if (!e) return null;
+  return startProvider({
+    dataDir: join(opts.paths.dataDir, 'provider'),
+    domains: [e.domain],
+    host: e.host,
+    httpPort: e.httpPort,
+    mxPort: e.mxPort,
+    submissionPort: e.submissionPort,
+    ...(opts.providerScrypt ? { scrypt: opts.providerScrypt } : {}),
+  });
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { paths, config } = opts;
+  if (config.accounts.length === 0) throw new UserError('no account is configured; run `sealmail account create` or start without a configuration for the quickstart');
+  ensurePrivateDir(paths.dataDir);
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(paths.dataDir, { lockfilePath: join(paths.dataDir, 'daemon.lock'), stale: 30_000, update: 10_000 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new UserError(`another sealmail daemon is already running on ${paths.dataDir}`);
+    throw err;
+  }
+  const cleanups: Array<() => Promise<void>> = [() => release()];
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch((err: Error) => log.error({ err: err.message }, 'shutdown step failed'));
+  };
+  try {
+    const provider = await maybeStartProvider(opts);
+    if (provider) cleanups.push(() => provider.close());
+    const tls = await loadOrCreateCertificate(paths.configDir);
+
+    const accounts: AccountRuntime[] = [];
+    for (const account of config.accounts) {
+      const passphrase = await opts.passphraseFor(account);
+      const runtime = await openAccount({
+        config: account,
+        dataDir: paths.dataDir,
+        passphrase,
+        create: opts.create?.[account.address],
+        kdf: opts.kdf,
+        loginCost: opts.loginCost,
+      });
+      accounts.push(runtime);
+      cleanups.push(() => runtime.close());
+    }
+    const byAddress = new Map(accounts.map((a) => [a.config.address, a]));
+
+    // Where each sender's mail is relayed: its provider's submission server, authenticated with its token.
+    const relays = new Map<string, RelayConfig>();
+    for (const a of accounts) {
+      const submission = provider && config.embeddedProvider
+        ? { host: config.embeddedProvider.host, port: provider.submissionPort }
+        : (await new ProviderClient(a.config.providerUrl).info()).submission;
+      relays.set(a.config.address, { ...submission, user: a.config.address, token: a.session.token });
+    }
+    // One device-local queue (in the first account's local store) serves every account.
+    const queue = new OutgoingQueue({
+      store: accounts[0]!.soledad.local,
+      relay: (from) => {
+        const relay = relays.get(from.toLowerCase());
+        if (!relay) throw new Error(`no relay for ${from}`);
+        return relay;
+      },
+      deliverBounce: async (raw, item) => {
+        const account = byAddress.get(item.from.toLowerCase()) ?? accounts[0]!;
+        await account.mail.deliver('INBOX', raw, { deliveryId: `bounce:${item.id}` });
+      },
+    });
+    await queue.start();
+    cleanups.push(() => queue.stop());
+
+    const smtp = await startSmtpGateway({
+      host: config.smtp.host,
+      port: config.smtp.port,
+      tls,
+      queue,
+      accounts: accounts.map((a) => ({ address: a.config.address, password: a.config.localPassword, keymanager: a.keys, alwaysEncrypt: a.config.alwaysEncrypt })),
+    });
+    cleanups.push(() => smtp.close());
+
+    const imap = await startImapServer({
+      host: config.imap.host,
+      port: config.imap.port,
+      tls,
+      authenticate: async (user, password) => {
+        const a = byAddress.get(user.toLowerCase());
+        return a && secretsEqual(password, a.config.localPassword) ? a.mail : null;
+      },
+    });
+    cleanups.push(() => imap.close());
+
+    const control = startControlSocket(join(paths.dataDir, 'control.sock'), accounts);
+    cleanups.push(() => control.close());
+    for (const a of accounts) a.fetch.start();
+    const startedAt = new Date().toISOString();
+    const daemon: Daemon = {
+      accounts,
+      imap,
+      smtp,
+      queue,
+      provider,
+      async status() {
+        const items = await queue.list();
+        return {
+          pid: process.pid,
+          startedAt,
+          imap: { host: config.imap.host, port: imap.port },
+          smtp: { host: smtp.host, port: smtp.port },
+          certificateFingerprint: tls.fingerprint,
+          provider: provider ? { embedded: true, url: provider.httpUrl } : { embedded: false },
+          accounts: accounts.map((a) => {
+            const mine = items.filter((i) => i.from.toLowerCase() === a.config.address);
+            return {
+              address: a.config.address,
+              sync: a.soledad.syncStatus(),
+              fetch: { processed: a.fetch.stats.processed, failed: a.fetch.stats.failed, undecryptable: a.fetch.stats.undecryptable.size },
+              outgoing: {
+                queued: mine.filter((i) => i.state === 'queued').length,
+                sent: mine.filter((i) => i.state === 'sent').length,
+                bounced: mine.filter((i) => i.state === 'bounced').length,
+              },
+            };
+          }),
+        };
+      },
+      close: closeAll,
+    };
+    startStatusFile(daemon, join(paths.dataDir, 'status.json'), cleanups);
+    log.info({ imap: imap.port, smtp: smtp.port, accounts: accounts.length }, 'daemon ready');
+    return daemon;
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** `sealmail status` reads this file: the daemon rewrites it every 2 s (0600). */
+function startStatusFile(daemon: Daemon, file: string, cleanups: Array<() => Promise<void>>): void {
+  const write = async (): Promise<void> => {
+    try {
+      writeFileSync(file, JSON.stringify(await daemon.status(), null, 2), { mode: 0o600 });
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not write the status file');
+    }
+  };
+  void write();
+  const timer = setInterval(() => void write(), 2000);
+  timer.unref();
+  cleanups.push(async () => {
+    clearInterval(timer);
+    const { rmSync } = await import('node:fs');
+    rmSync(file, { force: true });
+  });
+}

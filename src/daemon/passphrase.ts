@@ -1,0 +1,45 @@
+// Where an account's passphrase comes from, in order: an explicit
+// --passphrase-file, the systemd credential ($CREDENTIALS_DIRECTORY/passphrase,
+// see service.ts), the account's configured passphraseFile, an interactive
+// prompt in a terminal. Files must be 0600 (or stricter): a passphrase file
+// others can read is refused, not silently used.
+import { readFileSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { UserError } from '../util/user-error.js';
+import type { AccountConfig } from './config.js';
+
+export function readPassphraseFile(file: string): string {
+  if (!existsSync(file)) throw new UserError(`the passphrase file ${file} does not exist`);
+  const mode = statSync(file).mode & 0o777;
+  if (mode & 0o077) throw new UserError(`the passphrase file ${file} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`);
+  const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  if (!value) throw new UserError(`the passphrase file ${file} is empty`);
+  return value;
+}
+
+export async function promptPassphrase(question: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new UserError('no passphrase: give --passphrase-file FILE (mode 0600), or run in a terminal to be asked');
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  // Do not echo what is typed.
+  const output = rl as unknown as { _writeToOutput?: (s: string) => void };
+  output._writeToOutput = (s: string) => {
+    if (s.includes(question)) process.stderr.write(s);
+  };
+  try {
+    return await new Promise<string>((resolve) => rl.question(question, resolve));
+  } finally {
+    process.stderr.write('\n');
+    rl.close();
+  }
+}
+
+export function passphraseSource(explicitFile?: string): (account: AccountConfig) => Promise<string> {
+  return async (account) => {
+    if (explicitFile) return readPassphraseFile(explicitFile);
+    const credentials = process.env.CREDENTIALS_DIRECTORY;
+    if (credentials && existsSync(join(credentials, 'passphrase'))) return readFileSync(join(credentials, 'passphrase'), 'utf8').replace(/\r?\n$/, '');
+    if (account.passphraseFile) return readPassphraseFile(account.passphraseFile);
+    return promptPassphrase(`Passphrase for ${account.address}: `);
+  };
+}

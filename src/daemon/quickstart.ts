@@ -1,0 +1,93 @@
+// The quickstart: with no configuration, `npm start` sets up a working mail
+// system on this machine alone — an embedded provider on loopback for a local
+// domain, your account and a demo account — and sends you a welcome message
+// from the demo account through the whole journey (SMTP gateway → provider
+// relay → MX encryption → sync → fetch → IMAP).
+//
+// The quickstart generates the accounts' passphrases and keeps them in 0600
+// files in the config dir so the daemon can start unattended. That is
+// convenient for trying sealmail, and weaker than a passphrase only you know:
+// README.md says so and shows how to use a real provider instead.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import nodemailer from 'nodemailer';
+import { defaultConfig, type SealmailConfig, type AccountConfig } from './config.js';
+import { generateLocalPassword, generatePassphrase } from './credentials.js';
+import { writePrivateFile, type SealmailPaths } from './paths.js';
+import { UserError } from '../util/user-error.js';
+
+export const QUICKSTART_DOMAIN = 'sealmail.localhost';
+export const DEMO_LOCAL_PART = 'demo';
+
+const envPort = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`${name}=${v} is not a port number`);
+  return n;
+};
+
+function localPart(): string {
+  const name = (process.env.SEALMAIL_USER ?? userInfo().username ?? 'me').toLowerCase().replace(/[^a-z0-9._-]/g, '');
+  return name && name !== DEMO_LOCAL_PART ? name : 'me';
+}
+
+/** Builds the quickstart configuration and writes the generated passphrases (not the config yet). */
+export function quickstartConfig(paths: SealmailPaths): SealmailConfig {
+  if (existsSync(join(paths.dataDir, 'accounts')) && readdirSync(join(paths.dataDir, 'accounts')).length > 0) {
+    throw new UserError(`${paths.dataDir} holds account data but ${paths.configFile} is missing; restore the configuration, or move the data directory away to start afresh`);
+  }
+  const config = defaultConfig();
+  config.imap.port = envPort('SEALMAIL_IMAP_PORT', config.imap.port);
+  config.smtp.port = envPort('SEALMAIL_SMTP_PORT', config.smtp.port);
+  const provider = {
+    domain: QUICKSTART_DOMAIN,
+    host: '127.0.0.1',
+    httpPort: envPort('SEALMAIL_PROVIDER_HTTP_PORT', 1986),
+    mxPort: envPort('SEALMAIL_PROVIDER_MX_PORT', 1925),
+    submissionPort: envPort('SEALMAIL_PROVIDER_SUBMISSION_PORT', 1987),
+  };
+  config.embeddedProvider = provider;
+  const providerUrl = `http://${provider.host}:${provider.httpPort}/`;
+  const account = (local: string): AccountConfig => {
+    const address = `${local}@${QUICKSTART_DOMAIN}`;
+    const passphraseFile = join(paths.configDir, 'passphrases', address);
+    writePrivateFile(passphraseFile, generatePassphrase() + '\n');
+    return { address, providerUrl, localPassword: generateLocalPassword(), alwaysEncrypt: false, passphraseFile };
+  };
+  config.accounts = [account(localPart()), account(DEMO_LOCAL_PART)];
+  return config;
+}
+
+/** Sends the welcome message from the demo account to the user through the local SMTP gateway. */
+export async function sendWelcome(config: SealmailConfig): Promise<void> {
+  const [user, demo] = config.accounts;
+  if (!user || !demo) return;
+  const transport = nodemailer.createTransport({
+    host: config.smtp.host,
+    port: config.smtp.port,
+    secure: false,
+    ignoreTLS: true,
+    auth: { user: demo.address, pass: demo.localPassword },
+  });
+  try {
+    await transport.sendMail({
+      from: `sealmail demo <${demo.address}>`,
+      to: user.address,
+      subject: 'Welcome to sealmail',
+      text: [
+        'Hello!',
+        '',
+        'This message came the whole way: your local SMTP gateway signed and',
+        'encrypted it, the provider stored only ciphertext, and your daemon',
+        'synced, decrypted and verified it before your mail client saw it.',
+        'Look at the X-Sealmail-Encryption and X-Sealmail-Signature headers.',
+        '',
+        `Write to ${demo.address} to try a round trip.`,
+      ].join('\n'),
+    });
+  } finally {
+    transport.close();
+  }
+}
