@@ -193,3 +193,14 @@ test('QRESYNC: own expunges as VANISHED; UID FETCH (CHANGEDSINCE n VANISHED) rep
   assert.match(await raw.command('V', 'FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)'), /^V BAD/m);
   raw.close();
 });
+
+test('BINARY of a part in an encoding it cannot undo is NO [UNKNOWN-CTE] (RFC 3516 4.3)', async () => {
+  await h.store.createMailbox('U');
+  await h.store.append('U', Buffer.from('Subject: uu\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a\r\n`\r\nend\r\n'));
+  const raw = await RawConnection.open(h.server.port);
+  await raw.login();
+  await raw.command('S', 'SELECT U');
+  assert.match(await raw.command('B', 'FETCH 1 BINARY.PEEK[1]'), /^B NO \[UNKNOWN-CTE\]/m);
+  assert.match(await raw.command('C', 'FETCH 1 BODY.PEEK[1]'), /^\* 1 FETCH \(BODY\[1\] \{\d+\}\r\nbegin 644 a/m);
+  raw.close();
+});
