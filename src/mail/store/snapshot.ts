@@ -8,7 +8,8 @@
 // positions (synced store and local store) the snapshot reflects. Replaying
 // from those positions is safe even if the snapshot already contains some of
 // the later changes: folding a document in twice is a no-op (merge).
-import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { DocumentStore } from '../../soledad/types.js';
 import type { EntryDoc, MailboxDoc } from './documents.js';
 import { randomId } from './ids.js';
@@ -76,13 +77,11 @@ export async function readSnapshot(local: DocumentStore, index: MailIndex): Prom
   const pointer = await local.get<SnapshotPointer>(POINTER.type, POINTER.id);
   if (!pointer || pointer.v !== VERSION) return null;
   try {
-    const rl = createInterface({ input: local.readBlob(pointer.blob), crlfDelay: Infinity });
     let header: Header | null = null;
-    for await (const text of rl) {
-      if (!text) continue;
+    await eachLine(local.readBlob(pointer.blob), (text) => {
       if (!header) {
         header = JSON.parse(text) as Header;
-        continue;
+        return;
       }
       const line = JSON.parse(text) as SlotLine | EntryLine;
       if (line[0] === 'm') {
@@ -98,9 +97,10 @@ export async function readSnapshot(local: DocumentStore, index: MailIndex): Prom
           slot.byUid.set(uid, rec);
         }
       }
-    }
-    if (!header) throw new Error('empty snapshot');
-    index.modseq = Math.max(index.modseq, header.modseq);
+    });
+    const head = header as Header | null;
+    if (!head) throw new Error('empty snapshot');
+    index.modseq = Math.max(index.modseq, head.modseq);
     for (const slot of index.mailboxes.values()) slot.uids.sort((a, b) => a - b);
     return pointer;
   } catch (err) {
@@ -110,4 +110,21 @@ export async function readSnapshot(local: DocumentStore, index: MailIndex): Prom
     index.entries.clear();
     return null;
   }
+}
+
+/** Calls `fn` with each non-empty line of a UTF-8 NDJSON stream (no per-line promise: 100k lines). */
+async function eachLine(src: Readable, fn: (line: string) => void): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of src) {
+    const text = rest + decoder.write(chunk as Buffer);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      if (nl > start) fn(text.slice(start, nl));
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  rest += decoder.end();
+  if (rest) fn(rest);
 }
