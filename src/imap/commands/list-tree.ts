@@ -52,20 +52,19 @@ export function listMailboxes(mailboxes: MailboxInfo[], reference: string, q: Li
   const existing = new Map(mailboxes.map((m) => [m.name, m]));
   // All names in the hierarchy, including implied parents of existing mailboxes.
   const all = new Set<string>(existing.keys());
+  // Every ancestor of a mailbox is a name with children.
+  const parents = new Set<string>();
   const subscribedDescendant = new Set<string>();
   for (const m of mailboxes) {
     const parts = m.name.split(DELIMITER);
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join(DELIMITER);
       all.add(parent);
+      parents.add(parent);
       if (m.subscribed) subscribedDescendant.add(parent);
     }
   }
-  const hasChildren = (name: string): boolean => {
-    const prefix = name + DELIMITER;
-    for (const n of all) if (n.startsWith(prefix)) return true;
-    return false;
-  };
+  const hasChildren = (name: string): boolean => parents.has(name);
   const out: ListEntry[] = [];
   for (const name of [...all].sort(compareNames)) {
     if (!matchesAny(name, regexes)) continue;
