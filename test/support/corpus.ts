@@ -186,5 +186,44 @@ export function makeCorpus(): CorpusMessage[] {
   add('duplicate-envelope-fields', 'Date: Mon, 2 Nov 2026 08:00:00 +0000\r\nDate: Tue, 3 Nov 2026 09:00:00 +0000\r\nFrom: a@b.c\r\nSender: s1@b.c\r\nSender: s2@b.c\r\nReply-To: r1@b.c\r\nReply-To: r2@b.c\r\nMessage-ID: <one@b.c>\r\nMessage-ID: <two@b.c>\r\nIn-Reply-To: <p1@b.c>\r\nIn-Reply-To: <p2@b.c>\r\nBcc: x@y.z\r\nBcc: w@y.z\r\nSubject: s\r\n\r\nbody\r\n');
   add('ct-no-subtype', H('ct no subtype', 'Content-Type: text; charset=utf-8\r\n') + '\r\nbody\r\n');
   add('ct-uppercase', H('ct uppercase', 'Content-Type: TEXT/HTML; CHARSET=UTF-8; Format=Flowed\r\nContent-Disposition: INLINE; FILENAME=A.HTML\r\n') + '\r\n<p>x</p>\r\n');
+  add(
+    'pgp-mime-encrypted',
+    H('encrypted', 'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="enc"\r\n') +
+      '\r\nThis is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n--enc\r\nContent-Type: application/pgp-encrypted\r\nContent-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n\r\n--enc\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\nContent-Description: OpenPGP encrypted message\r\nContent-Disposition: inline; filename="encrypted.asc"\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\n' +
+      base64Lines(bytes(12, 400)) +
+      '-----END PGP MESSAGE-----\r\n\r\n--enc--\r\n',
+  );
+  add(
+    'pgp-mime-signed',
+    H('signed', 'Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature"; boundary="sig"\r\n') +
+      '\r\n--sig\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsigned text=\r\n\r\n--sig\r\nContent-Type: application/pgp-signature; name="signature.asc"\r\nContent-Description: OpenPGP digital signature\r\nContent-Disposition: attachment; filename="signature.asc"\r\n\r\n-----BEGIN PGP SIGNATURE-----\r\n\r\n' +
+      base64Lines(bytes(13, 100)) +
+      '-----END PGP SIGNATURE-----\r\n\r\n--sig--\r\n',
+  );
+  add('boundary-prefix-nested', H('nested prefix boundaries', 'Content-Type: multipart/mixed; boundary="abc"\r\n') + '\r\n--abc\r\nContent-Type: multipart/alternative; boundary="abcd"\r\n\r\n--abcd\r\nContent-Type: text/plain\r\n\r\ninner\r\n--abcd--\r\n--abc\r\nContent-Type: text/plain\r\n\r\nouter\r\n--abc--\r\n');
+  add('boundary-special-chars', H('special boundary', 'Content-Type: multipart/mixed;\r\n boundary="----=_Part_123 (x)?.+*"\r\n') + '\r\n------=_Part_123 (x)?.+*\r\nContent-Type: text/plain\r\n\r\nx\r\n------=_Part_123 (x)?.+*--\r\n');
+  add('ct-comments', H('ct comments', 'Content-Type: text/plain (plain text); charset="us-ascii" (ascii)\r\nContent-Disposition: ; filename=x.txt\r\nContent-Language: en (English), de\r\n') + '\r\nx\r\n');
+  add('ew-in-params', H('ew params', 'Content-Type: multipart/mixed; boundary=e\r\n') + '\r\n--e\r\nContent-Type: application/pdf; name="=?UTF-8?B?w6TDtsO8LnBkZg==?="\r\nContent-Disposition: attachment; filename="=?UTF-8?B?w6TDtsO8LnBkZg==?="\r\n\r\nx\r\n--e--\r\n');
+  add('cr-only', 'From: a@b.c\rSubject: old mac\r\rbody\rmore\r\n');
+  add('nul-bytes', 'From: a@b.c\r\nSubject: nul\x00byte\r\n\r\nbody \x00 with nul\r\n');
+  add('header-leading-space', ' From: a@b.c\r\nSubject: leading space\r\n\r\nbody\r\n');
+  add('long-subject', H('x'.repeat(1500)) + '\r\nbody\r\n');
+  add('rfc822-empty', H('empty rfc822', 'Content-Type: multipart/mixed; boundary=r\r\n') + '\r\n--r\r\nContent-Type: message/rfc822\r\n\r\n--r--\r\n');
+  add('rfc822-no-header', H('rfc822 no header', 'Content-Type: message/rfc822\r\n') + '\r\n\r\njust a body\r\n');
+  add('message-partial', H('partial', 'Content-Type: message/partial; id="abc@example.org"; number=1; total=2\r\n') + '\r\nFrom: x@y.z\r\n\r\npart one\r\n');
+  add('address-encoded-group', 'From: =?UTF-8?Q?Gr=C3=BCppe?=: a@b.c;\r\nTo: "a@b" <x@y.z>, Name With Spaces <s@t.u>, <just@angle.org>\r\nSubject: addresses\r\n\r\nx\r\n');
+  {
+    let deep = '';
+    for (let i = 0; i < 110; i++) deep += `Content-Type: multipart/mixed; boundary=d${i}\r\n\r\n--d${i}\r\n`;
+    deep += 'Content-Type: text/plain\r\n\r\nbottom\r\n';
+    for (let i = 109; i >= 0; i--) deep += `--d${i}--\r\n`;
+    add('nesting-at-limit', 'From: a@b.c\r\nSubject: deeper than 100\r\n' + deep.replace(/boundary=d(\d+)/g, 'boundary=level-$1-x').replace(/--d(\d+)/g, '--level-$1-x'));
+    add('nesting-over-limit', 'From: a@b.c\r\nSubject: deeper than 100\r\n' + deep);
+  }
+  {
+    let many = 'From: a@b.c\r\nSubject: over the part limit\r\nContent-Type: multipart/mixed; boundary=pl\r\n\r\n';
+    for (let i = 0; i < 10_010; i++) many += `--pl\r\n\r\n${i}\r\n`;
+    add('parts-over-limit', many + '--pl--\r\n');
+  }
   return m;
 }

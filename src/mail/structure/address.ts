@@ -96,7 +96,7 @@ class Scanner {
     return words;
   }
 
-  /** Domain after '@': dot-atom or domain literal [..]. */
+  /** Domain after '@': dot-atom (obs-domain: CFWS around the dots) or domain literal [..]. */
   domain(): string {
     this.skipCfws();
     const s = this.s;
@@ -112,6 +112,8 @@ class Scanner {
       const w = this.word();
       if (!w) break;
       out += w.text;
+      // words continue the domain only across a dot
+      if (!out.endsWith('.') && this.peek() !== '.') break;
     }
     return out;
   }
@@ -178,6 +180,8 @@ function mailboxOrGroup(sc: Scanner, out: ImapAddress[], allowGroup: boolean): v
       const before = sc.pos;
       mailboxOrGroup(sc, out, false);
       if (sc.pos === before) sc.pos++;
+      const after = sc.peek();
+      if (after !== ',' && after !== ';' && after !== undefined) break; // garbage: the list ends here
     }
     out.push({ name: null, adl: null, mailbox: null, host: null });
     return;
@@ -205,7 +209,11 @@ function mailboxOrGroup(sc: Scanner, out: ImapAddress[], allowGroup: boolean): v
   }
 }
 
-/** Parses an address-list header value; never throws. */
+/**
+ * Parses an address-list header value; never throws. Like Dovecot, parsing
+ * stops at the first address that is not followed by a comma (the rest is
+ * garbage, e.g. a header line glued on by bare-CR line ends).
+ */
 export function parseAddressList(value: string): ImapAddress[] {
   const sc = new Scanner(value);
   const out: ImapAddress[] = [];
@@ -219,6 +227,8 @@ export function parseAddressList(value: string): ImapAddress[] {
     const before = sc.pos;
     mailboxOrGroup(sc, out, true);
     if (sc.pos === before) sc.pos++;
+    const after = sc.peek();
+    if (after !== ',' && after !== undefined) break;
   }
   return out;
 }

@@ -200,8 +200,9 @@ export function parseContentType(value: string | null): ContentType | null {
 export function parseDisposition(value: string | null): { type: string; params: RawParam[] } | null {
   if (value === null) return null;
   const i = skipCfws(value, 0);
+  if (i >= value.length) return null;
+  // "Content-Disposition: ; filename=x": Dovecot reports an empty type with the parameters
   const type = readToken(value, i);
-  if (type.value === '') return null;
   return { type: type.value, params: mergeRfc2231(readParams(value, type.end)) };
 }
 

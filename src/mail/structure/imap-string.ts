@@ -46,12 +46,13 @@ export function imapNString(value: string | Buffer | null | undefined): string {
 /**
  * Dovecot's "string for humans" (ENVELOPE subject and display names): CR/LF
  * are dropped, TABs become spaces, runs of spaces collapse, the ends are
- * trimmed. A string that needed any of that, or has quoted-specials or 8-bit
- * bytes, is sent as a literal; an empty result as "".
+ * trimmed, NUL becomes U+FFFD (UTF-8 bytes). A string that needed any of
+ * that, or has quoted-specials or 8-bit bytes, is sent as a literal; an
+ * empty result as "".
  */
 export function imapHumanString(value: string | null): string {
   if (value === null) return 'NIL';
-  const cleaned = value.replace(/[\r\n]/g, '').replace(/[\t ]+/g, ' ').trim().replace(/\0/g, '\x80');
+  const cleaned = value.replace(/[\r\n]/g, '').replace(/[\t ]+/g, ' ').trim().replace(/\0/g, '\xef\xbf\xbd');
   if (cleaned === '') return '""';
   if (cleaned !== value || needsLiteral(cleaned) || countSpecials(cleaned) > 0) return literal(cleaned);
   return '"' + cleaned + '"';

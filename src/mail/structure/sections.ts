@@ -2,7 +2,7 @@
 // how the message was parsed: every section is a byte range of the stored
 // message, or (HEADER.FIELDS / HEADER.FIELDS.NOT) a filter over the header's
 // range. Nonexistent parts resolve to an empty range, as Dovecot answers.
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { MessageStructure, PartNode } from './types.js';
 
 export type SectionPart = 'HEADER' | 'TEXT' | 'MIME' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT';
@@ -106,6 +106,7 @@ export function filterHeader(header: Buffer, names: string[], not: boolean): Buf
   const out: Buffer[] = [];
   let keep = false;
   let blank = false;
+  let seenField = false;
   let pos = 0;
   while (pos < header.length) {
     const nl = header.indexOf(0x0a, pos);
@@ -117,10 +118,12 @@ export function filterHeader(header: Buffer, names: string[], not: boolean): Buf
       blank = true;
       break;
     }
-    if (first === 0x20 || first === 0x09) {
+    if ((first === 0x20 || first === 0x09) && seenField) {
       if (keep) out.push(line);
       continue;
     }
+    // (a whitespace-led first line is a field of its own, named with its whitespace, as Dovecot parses it)
+    seenField = true;
     const colon = line.indexOf(0x3a);
     const name = (colon < 0 ? line.toString('latin1').replace(/\r?\n$/, '') : line.subarray(0, colon).toString('latin1')).trimEnd().toLowerCase();
     keep = wanted.has(name) !== not;
@@ -131,6 +134,20 @@ export function filterHeader(header: Buffer, names: string[], not: boolean): Buf
   if (last && last[last.length - 1] !== 0x0a) out.push(Buffer.from('\r\n'));
   if (blank) out.push(Buffer.from('\r\n'));
   return Buffer.concat(out);
+}
+
+/**
+ * Replaces NUL bytes with 0x80, byte for byte (sizes unchanged). RFC 3501 9
+ * forbids NUL in a literal; Dovecot sends 0x80 instead. For the IMAP layer
+ * to pipe a non-BINARY section through; the stored bytes stay untouched.
+ */
+export class NulFilter extends Transform {
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (chunk.indexOf(0) < 0) return cb(null, chunk);
+    const copy = Buffer.from(chunk);
+    for (let i = copy.indexOf(0); i >= 0; i = copy.indexOf(0, i + 1)) copy[i] = 0x80;
+    cb(null, copy);
+  }
 }
 
 async function collect(stream: Readable): Promise<Buffer> {

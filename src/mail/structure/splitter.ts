@@ -13,9 +13,9 @@ import { parseHeaderFields, type HeaderField } from './header.js';
 import { partHeaderInfo, type PartHeaderInfo } from './part-header.js';
 import type { PartNode } from './types.js';
 
-/** Deeper multipart/message nesting is treated as an opaque leaf. */
+/** Nesting levels (the root is the first); a container at the last level is an opaque leaf. */
 export const MAX_DEPTH = 100;
-/** More parts than this are not split further (their bytes stay in the last part). */
+/** At most this many parts (the root included); the rest of the message stays in the last part. */
 export const MAX_PARTS = 10_000;
 /** Header bytes kept per part for parsing; the rest is counted but not parsed. */
 const MAX_HEADER_BYTES = 256 * 1024;
@@ -75,6 +75,8 @@ export class MimeSplitter {
   private prevEol = 0;
   /** The previous line was a boundary line: its line break is not the next boundary's. */
   private prevWasBoundary = false;
+  /** Too many parts: no more boundaries are recognized. */
+  private overflow = false;
   private midLine = false;
   private carry: Buffer | null = null;
   private frames: Frame[] = [];
@@ -174,26 +176,32 @@ export class MimeSplitter {
 
   /** Handles a line starting with "--"; true when it was a boundary of an open multipart. */
   private boundaryLine(line: Buffer, lineStart: number): boolean {
+    if (this.overflow) return false;
     for (let i = this.frames.length - 1; i >= 0; i--) {
       const f = this.frames[i]!;
       const b = f.boundary;
       if (!b || f.inHeader || f.mpState === 2 || line.length < 2 + b.length) continue;
       if (line.compare(b, 0, b.length, 2, 2 + b.length) !== 0) continue;
       const close = line[2 + b.length] === 0x2d && line[3 + b.length] === 0x2d;
+      if (!close && this.parts >= MAX_PARTS) {
+        // Dovecot's max_total_mime_parts: the rest of the message is the body of the last part
+        this.overflow = true;
+        return false;
+      }
       // The line break before the boundary belongs to the boundary (RFC 2046 5.1.1),
       // unless it ended the previous boundary line (an empty epilogue, as Dovecot counts).
       const strip = this.prevWasBoundary ? 0 : this.prevEol;
       const end = lineStart - strip;
-      this.closeFrames(i + 1, end, strip > 0 ? this.lfAtLineStart - 1 : this.lfAtLineStart);
+      const lfEnd = strip > 0 ? this.lfAtLineStart - 1 : this.lfAtLineStart;
+      // Only the innermost part gives up that line break, even when it is the
+      // blank line that ended its header; the enclosing parts closed by the
+      // same boundary keep it (Dovecot's accounting).
+      const top = this.frames[this.frames.length - 1]!;
+      const outerEnd = top.inHeader ? end : Math.max(end, top.node.bodyStart);
+      this.closeFrames(i + 1, end, lfEnd, outerEnd, outerEnd === end ? lfEnd : this.lfAtLineStart);
       if (close) {
         f.mpState = 2;
       } else {
-        if (this.parts >= MAX_PARTS) {
-          // too many parts: the rest stays in the multipart's epilogue
-          f.mpState = 2;
-          f.boundary = null;
-          return true;
-        }
         f.mpState = 1;
         const index = (f.node.children?.length ?? 0) + 1;
         const child = newNode(f.node.path === '' ? String(index) : `${f.node.path}.${index}`, this.offset);
@@ -208,9 +216,18 @@ export class MimeSplitter {
     return false;
   }
 
-  /** Closes frames from index `from` to the top at byte `end` (LF count `lfEnd` before end). */
-  private closeFrames(from: number, end: number, lfEnd: number): void {
+  /**
+   * Closes frames from index `from` to the top: the innermost at byte `end`
+   * (LF count `lfEnd` before it), the others at `outerEnd` (`lfOuter`).
+   */
+  private closeFrames(from: number, end: number, lfEnd: number, outerEnd = end, lfOuter = lfEnd): void {
+    let innermost = true;
     while (this.frames.length > from) {
+      if (!innermost) {
+        end = outerEnd;
+        lfEnd = lfOuter;
+      }
+      innermost = false;
       const f = this.frames.pop()!;
       const n = f.node;
       if (f.inHeader) {
@@ -223,6 +240,12 @@ export class MimeSplitter {
         f.lfAtBodyStart = Math.min(f.lfAtBodyStart, lfEnd);
       }
       n.bodyEnd = Math.max(n.bodyStart, end);
+      const m = n.message;
+      if (m && m.headerStart !== n.bodyStart) {
+        // the part's header gave its last line break to the boundary: its (empty) message moves with it
+        m.headerStart = m.headerEnd = m.bodyStart = n.bodyStart;
+        m.bodyEnd = n.bodyEnd;
+      }
       if (n.type === 'text' || (n.type === 'message' && n.subtype === 'rfc822' && n.message)) {
         n.lines = Math.max(0, lfEnd - f.lfAtBodyStart);
       }
@@ -257,7 +280,15 @@ export class MimeSplitter {
       this.frames.push(f); // closeFrames pops it again
       return;
     }
-    const tooDeep = f.depth >= MAX_DEPTH;
+    // Dovecot's max_nested_mime_parts (100, counting the root): a container
+    // part at the last level is not parsed; it becomes an opaque
+    // application/octet-stream leaf (its parameters kept), as Dovecot reports it.
+    const tooDeep = f.depth >= MAX_DEPTH - 1;
+    if (tooDeep && (n.type === 'multipart' || (n.type === 'message' && n.subtype === 'rfc822'))) {
+      n.type = info.type = info.rawType = 'application';
+      n.subtype = info.subtype = info.rawSubtype = 'octet-stream';
+      return;
+    }
     if (n.type === 'multipart') {
       const boundary = info.params['boundary'];
       if (boundary && !tooDeep) {
