@@ -9,8 +9,9 @@ import { untagged, type Response } from '../response/responses.js';
 import { atom, num } from '../response/values.js';
 import type { ImapSession } from '../session.js';
 import type { Token } from '../wire/tokens.js';
-import { hasSimple, needsStructure, parseFetchRequest, type FetchRequest } from '../message/fetch-items.js';
-import { buildFetchData } from '../message/fetch-response.js';
+import { hasSimple, parseFetchRequest, structureNeeds, type FetchRequest } from '../message/fetch-items.js';
+import { buildFetchData, type FetchMessage } from '../message/fetch-response.js';
+import { renderedCache } from '../message/rendered-cache.js';
 import { condstoreEnabled, enableCondstore, resolveMessages, selectedMailbox, sequenceSetArg, type SelectedMessage } from '../message/selection.js';
 import { formatSequenceSet, type SequenceSet } from '../message/sequence-set.js';
 
@@ -77,16 +78,26 @@ async function handle(session: ImapSession, args: FetchArgs, uid: boolean): Prom
   const wantsFlags = hasSimple(request, 'FLAGS');
   // RFC 7162 3.2: with CONDSTORE on, a FETCH that reports changed flags also reports MODSEQ.
   const addModseq = condstoreEnabled(session) && seenChanged.size > 0 && !hasSimple(request, 'MODSEQ');
-  const structureNeeded = needsStructure(request);
+  const needs = structureNeeds(request);
   const store = session.store;
+  const cache = renderedCache(store);
+  const content = async (meta: MessageMeta): Promise<FetchMessage> => {
+    if (needs === 'none') return { meta };
+    if (needs === 'rendered') {
+      const hit = cache.get(meta.hash);
+      if (hit) return { meta, rendered: hit };
+    }
+    const structure = await store.structure(meta.hash);
+    return { meta, structure, rendered: cache.put(meta.hash, structure.imap) };
+  };
 
   const loads: Array<Promise<Response>> = [];
   const load = (m: SelectedMessage): Promise<Response> =>
     (async () => {
-      const structure = structureNeeded ? await store.structure(m.meta.hash) : undefined;
+      const msg = await content(m.meta);
       const changed = seenChanged.has(m.meta.uid);
       const req = changed && addModseq ? { ...request, items: [...request.items, { kind: 'simple' as const, name: 'MODSEQ' as const }] } : request;
-      const data = await buildFetchData(store, req, { meta: m.meta, structure }, { uid, addFlags: changed && !wantsFlags });
+      const data = await buildFetchData(store, req, msg, { uid, addFlags: changed && !wantsFlags });
       return untagged(num(m.seq), atom('FETCH'), data);
     })();
   let next = 0;

@@ -188,9 +188,11 @@ export function hasSimple(request: FetchRequest, name: SimpleItem): boolean {
   return request.items.some((i) => i.kind === 'simple' && i.name === name);
 }
 
-/** True when answering this request needs the message's structure document. */
-export function needsStructure(request: FetchRequest): boolean {
-  return request.items.some(
-    (i) => i.kind !== 'simple' || i.name === 'ENVELOPE' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE',
-  );
+/**
+ * What of the structure document a request needs: nothing, only the
+ * pre-rendered ENVELOPE/BODY/BODYSTRUCTURE, or the MIME tree (sections).
+ */
+export function structureNeeds(request: FetchRequest): 'none' | 'rendered' | 'tree' {
+  if (request.items.some((i) => i.kind !== 'simple')) return 'tree';
+  return request.items.some((i) => i.kind === 'simple' && (i.name === 'ENVELOPE' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE')) ? 'rendered' : 'none';
 }

@@ -10,6 +10,7 @@ import type { MessageStructure } from '../../mail/structure/types.js';
 import { ImapError, type ImapResponseCodeName } from '../errors.js';
 import { atom, list, literal, num, raw, str, streamed, type ImapValue } from '../response/values.js';
 import type { FetchItem, FetchRequest } from './fetch-items.js';
+import type { Rendered } from './rendered-cache.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -26,7 +27,9 @@ export function flagsValue(flags: readonly string[]): ImapValue {
 
 export interface FetchMessage {
   meta: MessageMeta;
-  /** The message's structure document (when needsStructure(request)). */
+  /** ENVELOPE/BODY/BODYSTRUCTURE bytes (when structureNeeds(request) is not 'none'). */
+  rendered?: Rendered;
+  /** The message's structure document (when structureNeeds(request) is 'tree'). */
   structure?: MessageStructure;
 }
 
@@ -50,9 +53,9 @@ export async function buildFetchData(store: MailStore, request: FetchRequest, ms
   return list(out);
 }
 
-/** The structure's pre-rendered strings are byte strings (one char per byte, src/mail/structure/imap-string.ts). */
-function prerendered(text: string): ImapValue {
-  return raw(Buffer.from(text, 'latin1'));
+function needRendered(msg: FetchMessage): Rendered {
+  if (!msg.rendered) throw new Error('FETCH item needs the rendered structure strings');
+  return msg.rendered;
 }
 
 function needStructure(msg: FetchMessage): MessageStructure {
@@ -75,11 +78,11 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
       case 'MODSEQ':
         return [atom('MODSEQ'), list([num(meta.modseq)])];
       case 'ENVELOPE':
-        return [atom('ENVELOPE'), prerendered(needStructure(msg).imap.envelope)];
+        return [atom('ENVELOPE'), raw(needRendered(msg).envelope)];
       case 'BODY':
-        return [atom('BODY'), prerendered(needStructure(msg).imap.body)];
+        return [atom('BODY'), raw(needRendered(msg).body)];
       case 'BODYSTRUCTURE':
-        return [atom('BODYSTRUCTURE'), prerendered(needStructure(msg).imap.bodystructure)];
+        return [atom('BODYSTRUCTURE'), raw(needRendered(msg).bodystructure)];
     }
   }
   const structure = needStructure(msg);

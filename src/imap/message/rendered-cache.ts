@@ -1,0 +1,72 @@
+// ENVELOPE, BODY and BODYSTRUCTURE as ready-to-send bytes, by content hash.
+// Listing a folder (UID FETCH 1:* (FLAGS ENVELOPE ...)) needs only these, not
+// the whole structure document, so a small cache of them spares one decrypting
+// store read per message — the role Dovecot's index cache plays. Content is
+// immutable (content-addressed), so entries never go stale; the cache is
+// bounded in bytes and drops the least recently used entries. Decrypted
+// metadata stays in memory only (DESIGN.md).
+import type { MailStore } from '../../mail/mailstore.js';
+import type { MessageStructure } from '../../mail/structure/types.js';
+
+export interface Rendered {
+  envelope: Buffer;
+  body: Buffer;
+  bodystructure: Buffer;
+}
+
+export const DEFAULT_RENDERED_CACHE_BYTES = 32 * 1024 * 1024;
+
+export class RenderedCache {
+  private readonly entries = new Map<string, Rendered>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes = DEFAULT_RENDERED_CACHE_BYTES) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(hash: string): Rendered | undefined {
+    const hit = this.entries.get(hash);
+    if (hit) {
+      this.entries.delete(hash);
+      this.entries.set(hash, hit);
+    }
+    return hit;
+  }
+
+  /** Stores the pre-rendered strings of a structure (byte strings, one char per byte) and returns them as bytes. */
+  put(hash: string, imap: MessageStructure['imap']): Rendered {
+    const existing = this.get(hash);
+    if (existing) return existing;
+    const rendered: Rendered = {
+      envelope: Buffer.from(imap.envelope, 'latin1'),
+      body: Buffer.from(imap.body, 'latin1'),
+      bodystructure: Buffer.from(imap.bodystructure, 'latin1'),
+    };
+    this.entries.set(hash, rendered);
+    this.bytes += cost(hash, rendered);
+    while (this.bytes > this.maxBytes && this.entries.size > 1) {
+      const [oldHash, old] = this.entries.entries().next().value!;
+      this.entries.delete(oldHash);
+      this.bytes -= cost(oldHash, old);
+    }
+    return rendered;
+  }
+}
+
+function cost(hash: string, r: Rendered): number {
+  return hash.length + r.envelope.length + r.body.length + r.bodystructure.length + 200; // + object overhead
+}
+
+const caches = new WeakMap<MailStore, RenderedCache>();
+
+/** The cache shared by every session of one store. */
+export function renderedCache(store: MailStore): RenderedCache {
+  let cache = caches.get(store);
+  if (!cache) {
+    cache = new RenderedCache();
+    caches.set(store, cache);
+  }
+  return cache;
+}
