@@ -11,7 +11,7 @@ import {
   updateGossipState,
   updatePeerState,
 } from './autocrypt.js';
-import { generateKeyPair, inspect, publicBinary, readAllKeys, readAnyKey, renewKey, type KeyAlgorithm } from './keys.js';
+import { generateKeyPair, inspect, publicBinary, readAllKeys, readAnyKey, readPrivateForImport, renewKey, type KeyAlgorithm } from './keys.js';
 import { Keyring, normalizeAddress, preferredRecord } from './keyring.js';
 import { KeySources, type LookupOptions } from './lookup.js';
 import { extractAddresses, headerValue, headerValues, parseHeader, splitEntity, toCRLF } from './mime.js';
@@ -127,6 +127,39 @@ export class KeyManager {
     if (own.published?.fingerprint !== own.fingerprint || own.published?.expiresAt !== own.expiresAt) {
       await this.publishOwnKey(own).catch((err: Error) => this.log.warn({ err: err.message }, 'publishing own key failed; will retry at next start'));
     }
+    return own;
+  }
+
+  /**
+   * Makes an existing keypair (e.g. from GnuPG) our own: the current one is
+   * retired (kept for old mail), the new one pinned and published.
+   */
+  async importOwnKey(armoredPrivate: string, passphrase?: string): Promise<OwnKeyDoc> {
+    let key;
+    try {
+      key = await readPrivateForImport(armoredPrivate, passphrase);
+    } catch (err) {
+      throw new KeyManagerError('bad-key', `cannot use this private key: ${(err as Error).message}`);
+    }
+    if (!key.info.addresses.includes(this.address)) throw new KeyManagerError('address-mismatch', `the key has no user ID for ${this.address}`);
+    if (!key.info.canEncrypt || key.info.revoked) throw new KeyManagerError('unusable', 'the key has no valid encryption subkey');
+    const current = await this.ownKey();
+    const previous = current ? [...current.previous, { fingerprint: current.fingerprint, privateArmored: current.privateArmored }] : [];
+    const own: OwnKeyDoc = {
+      address: this.address,
+      fingerprint: key.fingerprint,
+      privateArmored: key.privateArmored,
+      publicArmored: key.publicArmored,
+      algorithm: key.info.algorithm,
+      createdAt: key.info.createdAt,
+      expiresAt: key.expiresAt,
+      previous: previous.filter((p) => p.fingerprint !== key.fingerprint),
+    };
+    await this.saveOwnKey(own);
+    await this.keyring.add(this.address, own.publicArmored, 'own', 'verified');
+    await this.keyring.pin(this.address, own.fingerprint);
+    await this.publishOwnKey(own).catch((err: Error) => this.log.warn({ err: err.message }, 'publishing own key failed; will retry at next start'));
+    this.log.info({ fingerprint: own.fingerprint }, 'imported own keypair');
     return own;
   }
 

@@ -12,6 +12,8 @@ export const PGP_CONFIG: Partial<openpgp.Config> = {
 
 export interface KeyInfo {
   fingerprint: string;
+  /** OpenPGP.js name of the primary key's algorithm, e.g. 'eddsaLegacy', 'rsaEncryptSign'. */
+  algorithm: string;
   /** Lower-cased addresses found in the user IDs. */
   addresses: string[];
   createdAt: string;
@@ -99,6 +101,21 @@ export function parseArmoredKey(armored: string): Promise<openpgp.Key> {
   return p;
 }
 
+/**
+ * Reads a private key exported elsewhere (e.g. `gpg --export-secret-keys
+ * --armor`), unlocking it with the passphrase when it has one: the copy we
+ * keep is protected by Soledad's encryption instead.
+ */
+export async function readPrivateForImport(armored: string, passphrase?: string): Promise<GeneratedKey & { info: KeyInfo }> {
+  let key = await openpgp.readPrivateKey({ armoredKey: armored });
+  if (!key.isDecrypted()) {
+    if (passphrase === undefined) throw new Error('the private key is passphrase-protected; give its passphrase');
+    key = await openpgp.decryptKey({ privateKey: key, passphrase });
+  }
+  const described = await describeGenerated(key);
+  return { ...described, info: await inspect(key) };
+}
+
 /** Reads one key from armored text or binary bytes (WKD serves binary). */
 export async function readAnyKey(data: string | Uint8Array): Promise<openpgp.Key> {
   if (typeof data === 'string') return parseArmoredKey(data);
@@ -126,6 +143,7 @@ export async function inspect(key: openpgp.Key, date = new Date()): Promise<KeyI
   const canEncrypt = await key.getEncryptionKey(undefined, date).then(() => true, () => false);
   return {
     fingerprint: key.getFingerprint().toUpperCase(),
+    algorithm: String(key.getAlgorithmInfo().algorithm),
     addresses: [...new Set(addresses)],
     createdAt: key.getCreationTime().toISOString(),
     expiresAt: expires instanceof Date ? expires.toISOString() : null,

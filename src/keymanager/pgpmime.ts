@@ -276,8 +276,23 @@ async function openEncrypted(
   let plain: Uint8Array;
   let sigs: Array<{ keyID: openpgp.KeyID; verified: Promise<boolean> }>;
   const vkeys = await resolveVerificationKeys(keys, from);
+  let message: openpgp.Message<string>;
   try {
-    const message = await openpgp.readMessage({ armoredMessage: armoredText.slice(start, end + endMarker.length) });
+    message = await openpgp.readMessage({ armoredMessage: armoredText.slice(start, end + endMarker.length) });
+  } catch {
+    return { raw: original, encryption: 'failed', signature: { status: 'none' } };
+  }
+  // An inline "PGP MESSAGE" can be signed without being encrypted (`gpg --sign`).
+  if (kind === 'inline' && message.getEncryptionKeyIDs().length === 0) {
+    try {
+      const result = await openpgp.verify({ message, verificationKeys: vkeys, format: 'binary', config: PGP_CONFIG });
+      if (vkeys.length === 0) return { raw: original, encryption: 'none', signature: { status: 'unknown-key', keyId: result.signatures[0]?.keyID.toHex().toUpperCase() } };
+      return { raw: original, encryption: 'none', signature: await signatureResult(result.signatures, vkeys) };
+    } catch {
+      return { raw: original, encryption: 'none', signature: { status: 'invalid' } };
+    }
+  }
+  try {
     const decryptionKeys = await Promise.all(keys.decryptionKeys.map(toPrivate));
     const result = await openpgp.decrypt({ message, decryptionKeys, verificationKeys: vkeys, format: 'binary', config: PGP_CONFIG });
     plain = result.data;

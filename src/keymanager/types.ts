@@ -79,7 +79,8 @@ export interface OwnKeyDoc {
   fingerprint: string;
   privateArmored: string;
   publicArmored: string;
-  algorithm: 'curve25519' | 'rsa4096';
+  /** 'curve25519' or 'rsa4096' when generated here; OpenPGP.js's algorithm name when imported. */
+  algorithm: string;
   createdAt: string;
   expiresAt: string | null;
   /** Fingerprint + expiry last published to the provider's directory. */

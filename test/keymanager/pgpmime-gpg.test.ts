@@ -166,6 +166,45 @@ describe('PGP/MIME interop with GnuPG', () => {
     assert.equal(failed.encryption, 'failed');
   });
 
+  it('exchanges own keypairs with GnuPG both ways', async () => {
+    // sealmail's private key works in gpg: gpg signs as alice (inline, both kinds), sealmail verifies.
+    const other = await createGpg();
+    try {
+      await other.importKey(await km.exportPrivateKey());
+      const listed = (await other.ok(['--with-colons', '--list-secret-keys', ALICE])).toString();
+      assert.match(listed, new RegExp(`fpr:+${(await km.ownKey())!.fingerprint}:`));
+      for (const mode of ['--sign', '--clearsign']) {
+        const signed = (await other.ok(['--armor', mode, '-u', ALICE], 'signed by gpg with our key\n')).toString();
+        const v = await km.openMessage(Buffer.from(`From: ${ALICE}\r\nTo: ${BOB}\r\n\r\n${signed}`));
+        assert.equal(v.encryption, 'none', mode);
+        assert.equal(v.signature.status, 'valid', mode);
+      }
+      const clear = (await other.ok(['--armor', '--clearsign', '-u', ALICE], 'pay 10 euros\n')).toString();
+      const forged = await km.openMessage(Buffer.from(`From: ${ALICE}\r\nTo: ${BOB}\r\n\r\n${clear.replace('10 euros', '99 euros')}`));
+      assert.equal(forged.signature.status, 'invalid');
+      // A gpg keypair (passphrase-protected) becomes sealmail's own key; the old one is kept for old mail.
+      const zed = 'zed@example.org';
+      await other.ok(['--passphrase', 'pw 1', '--quick-generate-key', `Zed <${zed}>`, 'ed25519', 'sign', '1y']);
+      const zfpr = (await other.ok(['--with-colons', '--list-keys', zed])).toString().match(/^fpr:+([0-9A-F]{40}):/m)![1];
+      await other.ok(['--passphrase', 'pw 1', '--quick-add-key', zfpr, 'cv25519', 'encr', '1y']);
+      const secret = (await other.ok(['--passphrase', 'pw 1', '--armor', '--export-secret-keys', zed])).toString();
+      const zkm = new KeyManager({ store: new MemoryDocumentStore(), address: zed, wkd: false });
+      const generated = await zkm.ensureOwnKey();
+      await assert.rejects(zkm.importOwnKey(secret), /passphrase/);
+      const own = await zkm.importOwnKey(secret, 'pw 1');
+      assert.equal(own.fingerprint, zfpr);
+      assert.deepEqual(own.previous.map((p) => p.fingerprint), [generated.fingerprint]);
+      const self = await zkm.lookup(zed);
+      assert.ok(self.found && self.key.fingerprint === zfpr, 'the imported key is the one we encrypt to ourselves with');
+      const cipher = (await other.ok(['--armor', '--encrypt', '-r', zfpr], 'for zed\n')).toString();
+      const opened = await zkm.openMessage(Buffer.from(`From: x@example.com\r\nTo: ${zed}\r\n\r\n${cipher}`));
+      assert.equal(opened.encryption, 'decrypted');
+      assert.match(opened.raw.toString(), /for zed/);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('round-trips sealmail to sealmail with the protected Subject restored', async () => {
     const bobKm = new KeyManager({ store: new MemoryDocumentStore(), address: BOB, wkd: false });
     await bobKm.ensureOwnKey();
