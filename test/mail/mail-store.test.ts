@@ -280,3 +280,20 @@ test('the same name created on two devices before they sync shows once, the same
   await b.close();
   await docs.close();
 });
+
+test('a burst of changes from another device: every message announced once, UIDs in order', async () => {
+  const docs = new MemoryDocumentStore();
+  const a = await openMailStore({ docs, local: new MemoryDocumentStore() });
+  const b = await openMailStore({ docs, local: new MemoryDocumentStore() });
+  const uids: number[] = [];
+  b.subscribe((c) => {
+    if (c.kind === 'exists') uids.push(c.message.uid);
+  });
+  await Promise.all(Array.from({ length: 150 }, (_, i) => a.append('Archive', message(i))));
+  for (let i = 0; i < 200 && uids.length < 150; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(uids, Array.from({ length: 150 }, (_, i) => i + 1));
+  assert.equal((await b.status('Archive')).messages, 150);
+  await a.close();
+  await b.close();
+  await docs.close();
+});

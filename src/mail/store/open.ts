@@ -116,20 +116,50 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
     sinceSnapshot = 0;
   };
 
-  // Live: everything after what was replayed, local writes included (folding those in again is a no-op).
+  // Live: everything after what was replayed, local writes included (folding
+  // those in again is a no-op). Changes that pile up while one batch is being
+  // applied (a sync burst) are applied together, with one UID-record write.
   const abort = new AbortController();
-  const feed = (async () => {
+  const pending: DocChange[] = [];
+  let draining = false;
+  const drain = async (): Promise<void> => {
+    draining = true;
     try {
-      for await (const c of docs.changes({ since: docsSeq, live: true, signal: abort.signal })) {
-        if (abort.signal.aborted) break;
-        await s.serial(async () => {
-          await apply(c);
-          docsSeq = c.seq;
-          if (++sinceSnapshot >= snapshotEvery) await snapshotLocked();
-        });
+      while (pending.length > 0 && !abort.signal.aborted) {
+        const todo = pending.splice(0, 1000);
+        await s.serial(() =>
+          index.batch(async () => {
+            for (const c of todo) {
+              await apply(c);
+              docsSeq = c.seq;
+            }
+            sinceSnapshot += todo.length;
+          }),
+        );
+        if (sinceSnapshot >= snapshotEvery) await s.serial(snapshotLocked);
       }
     } catch (err) {
-      if (!abort.signal.aborted) log.error({ err: (err as Error).message }, 'changes feed failed');
+      log.error({ err: (err as Error).message }, 'applying changes failed');
+    } finally {
+      draining = false;
+    }
+  };
+  let received = docsSeq;
+  const feed = (async () => {
+    while (!abort.signal.aborted) {
+      try {
+        for await (const c of docs.changes({ since: received, live: true, signal: abort.signal })) {
+          if (abort.signal.aborted) return;
+          received = c.seq;
+          pending.push(c);
+          if (!draining) void drain();
+        }
+        return; // the store was closed
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        log.error({ err: (err as Error).message }, 'changes feed failed; following again in 1 s');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
     }
   })();
   if (sinceSnapshot >= snapshotEvery) void s.serial(snapshotLocked).catch((err) => log.warn({ err: err.message }, 'snapshot failed'));
