@@ -102,12 +102,13 @@ async function fillMaildir(driver: Driver, maildir: string, messages: Buffer[]):
   await driver.command('UNSELECT');
 }
 
-async function best(driver: Driver, command: string, runs: number): Promise<{ bytes: number; ms: number }> {
-  await driver.command(command); // warm-up
-  let result = { bytes: 0, ms: Infinity };
+/** The first (cold: caches empty) run, then the best of `runs` more. */
+async function best(driver: Driver, command: string, runs: number): Promise<{ bytes: number; ms: number; coldMs: number }> {
+  const coldMs = (await driver.command(command)).ms;
+  let result = { bytes: 0, ms: Infinity, coldMs };
   for (let i = 0; i < runs; i++) {
     const r = await driver.command(command);
-    if (r.ms < result.ms) result = r;
+    if (r.ms < result.ms) result = { ...r, coldMs };
   }
   return result;
 }
@@ -149,7 +150,14 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         unit: 'ms',
         peer: { name: 'Dovecot 2.3', value: theirsList.ms },
         goal: '<= 2x Dovecot',
-        note: `${(oursList.bytes / 1e6).toFixed(1)} MB sent; sealmail over Soledad (decrypting reads)`,
+        note: `best of 5 after a first run; ${(oursList.bytes / 1e6).toFixed(1)} MB sent; sealmail over Soledad (decrypting reads)`,
+      },
+      {
+        name: `same, first run after SELECT (cold caches), ${count} messages`,
+        value: oursList.coldMs,
+        unit: 'ms',
+        peer: { name: 'Dovecot 2.3', value: theirsList.coldMs },
+        note: 'sealmail decrypts one structure document per message; Dovecot builds its index cache',
       },
       {
         name: `FETCH BODY.PEEK[] of ${bodies} messages (${(bodyBytes / 1e6).toFixed(1)} MB)`,

@@ -113,6 +113,13 @@ const SCRIPT: Array<string | [string, Buffer[]]> = [
   'STORE 1 FLAGS ()',
   'STORE 1 +FLAGS (\\Bogus)',
   'FETCH 1:* (FLAGS)',
+  // CONDSTORE (RFC 7162): enabled by the first command that uses it; MODSEQ values are normalized
+  'FETCH 1:* (UID) (CHANGEDSINCE 1)',
+  'SEARCH MODSEQ 1',
+  'STORE 2 (UNCHANGEDSINCE 0) +FLAGS (\\Seen)',
+  'UID STORE 2,4 +FLAGS (\\Answered)',
+  'STORE 5 +FLAGS.SILENT (\\Flagged)',
+  'FETCH 6 BODY[1]',
   // COPY / MOVE / EXPUNGE
   'CREATE Archive', // sealmail creates it by default: ALREADYEXISTS there, so its result is not compared
   'COPY 1:2 Archive',
