@@ -12,6 +12,7 @@ test('LOGIN: wrong password is NO [AUTHENTICATIONFAILED], right one works (imapf
   const h = await startHarness();
   try {
     const bad = new ImapFlow({ host: '127.0.0.1', port: h.server.port, secure: false, auth: { user: USER, pass: 'wrong' }, logger: false });
+    bad.on('error', () => undefined);
     await assert.rejects(bad.connect(), (err: Error & { authenticationFailed?: boolean; serverResponseCode?: string }) => {
       assert.equal(err.serverResponseCode, 'AUTHENTICATIONFAILED');
       return true;
@@ -124,6 +125,7 @@ test('STARTTLS with a self-signed certificate; plaintext LOGIN refused on a non-
     plain.write('t1 STARTTLS\r\nx1 CAPABILITY\r\n');
     await plain.readUntil(/^t1 OK .*\r\n/m);
     const secure = tls.connect({ socket: plain.socket, rejectUnauthorized: false });
+    secure.on('error', () => undefined);
     await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
     let received = '';
     secure.on('data', (d: Buffer) => (received += d.toString()));

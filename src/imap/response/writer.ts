@@ -26,10 +26,21 @@ export class ResponseWriter {
   /** Queue responses; resolves once they are handed to the socket (with backpressure). */
   send(...responses: Response[]): Promise<void> {
     const job = this.queue.then(async () => {
+      // Text of consecutive responses goes out in one write (one packet with TCP_NODELAY).
+      let text: Buffer[] = [];
       for (const r of responses) {
-        if (this.broken) return;
-        for (const piece of serialize(r, { utf8: this.utf8 })) await this.writePiece(piece);
+        for (const piece of serialize(r, { utf8: this.utf8 })) {
+          if (Buffer.isBuffer(piece)) {
+            text.push(piece);
+            continue;
+          }
+          if (text.length > 0) await this.writeBytes(Buffer.concat(text));
+          text = [];
+          if (this.broken) return;
+          await this.writePiece(piece);
+        }
       }
+      if (text.length > 0 && !this.broken) await this.writeBytes(Buffer.concat(text));
     });
     this.queue = job.catch(() => undefined);
     return job;
