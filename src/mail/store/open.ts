@@ -15,7 +15,7 @@ import { defaultMailboxId } from './ids.js';
 import { MailIndex } from './mail-index.js';
 import { DEFAULT_MAILBOXES } from './mailbox-names.js';
 import { DocumentMailStore, type DeliverOptions, type DeliverResult } from './mail-store.js';
-import { readSnapshot, writeSnapshot } from './snapshot.js';
+import { captureSnapshot, persistSnapshot, readSnapshot } from './snapshot.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('mailstore');
@@ -110,10 +110,31 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
 
   let sinceSnapshot = snap ? replayed : Infinity;
   const snapshotEvery = opts.snapshotEvery ?? 20_000;
-  const snapshotLocked = async (): Promise<void> => {
-    localSeq = await localFeedEnd(local, localSeq);
-    await writeSnapshot(local, index, docsSeq, localSeq);
-    sinceSnapshot = 0;
+  // Taking a snapshot holds the serial queue only to render the index (and to
+  // read the last few local changes); reading most of the local feed and
+  // writing the blob happen outside it, so IMAP commands are not held up.
+  let snapshotRun: Promise<void> | null = null;
+  let modseqAtSnapshot = snap ? index.modseq : -1;
+  const takeSnapshot = (): Promise<void> => {
+    snapshotRun ??= (async () => {
+      try {
+        const nearEnd = await localFeedEnd(local, localSeq);
+        const captured = await s.serial(async () => {
+          const end = await localFeedEnd(local, nearEnd);
+          sinceSnapshot = 0;
+          modseqAtSnapshot = index.modseq;
+          return captureSnapshot(index, docsSeq, end);
+        });
+        await persistSnapshot(local, captured);
+        localSeq = captured.localSeq;
+      } finally {
+        snapshotRun = null;
+      }
+    })();
+    return snapshotRun;
+  };
+  const snapshotQuietly = (): void => {
+    takeSnapshot().catch((err: Error) => log.warn({ err: err.message }, 'index snapshot failed'));
   };
 
   // Live: everything after what was replayed, local writes included (folding
@@ -136,7 +157,7 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
             sinceSnapshot += todo.length;
           }),
         );
-        if (sinceSnapshot >= snapshotEvery) await s.serial(snapshotLocked);
+        if (sinceSnapshot >= snapshotEvery) snapshotQuietly();
       }
     } catch (err) {
       log.error({ err: (err as Error).message }, 'applying changes failed');
@@ -162,18 +183,19 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
       }
     }
   })();
-  if (sinceSnapshot >= snapshotEvery) void s.serial(snapshotLocked).catch((err) => log.warn({ err: err.message }, 'snapshot failed'));
+  if (sinceSnapshot >= snapshotEvery) snapshotQuietly();
 
   return Object.assign(s, {
-    snapshot: () => s.serial(snapshotLocked),
+    snapshot: takeSnapshot,
     async close(): Promise<void> {
       abort.abort();
       // Not `await feed`: a store's live iterator may only notice the abort at
       // its next change. Nothing is applied after the abort (checked above).
       void feed;
-      await s.serial(async () => {
-        if (sinceSnapshot > 0) await snapshotLocked().catch((err) => log.warn({ err: err.message }, 'snapshot failed'));
-      });
+      await s.serial(async () => undefined);
+      await snapshotRun?.catch(() => undefined);
+      if (sinceSnapshot > 0 || index.modseq !== modseqAtSnapshot) await takeSnapshot().catch((err: Error) => log.warn({ err: err.message }, 'index snapshot failed'));
+      await s.serial(async () => undefined);
     },
   }) as OpenedMailStore;
 }

@@ -39,37 +39,46 @@ interface Header {
   modseq: number;
 }
 
-export async function writeSnapshot(
-  local: DocumentStore,
-  index: MailIndex,
-  docsSeq: string | undefined,
-  localSeq: string | undefined,
-): Promise<void> {
+/** The index rendered as NDJSON text chunks: taken synchronously, so it is one consistent state. */
+export interface CapturedSnapshot {
+  chunks: string[];
+  entries: number;
+  docsSeq: string | undefined;
+  localSeq: string | undefined;
+}
+
+export function captureSnapshot(index: MailIndex, docsSeq: string | undefined, localSeq: string | undefined): CapturedSnapshot {
+  const chunks: string[] = [];
+  const header: Header = { v: VERSION, modseq: index.modseq };
+  let batch: string[] = [JSON.stringify(header)];
+  const flush = (): void => {
+    chunks.push(batch.join('\n') + '\n');
+    batch = [];
+  };
+  for (const s of index.mailboxes.values()) {
+    const line: SlotLine = ['m', s.id, s.doc, s.uidValidity, s.uidNext, s.highestModseq];
+    batch.push(JSON.stringify(line));
+  }
+  for (const rec of index.entries.values()) {
+    const line: EntryLine = ['e', rec.id, rec.uid, rec.modseq, rec.doc];
+    batch.push(JSON.stringify(line));
+    if (batch.length >= 2000) flush();
+  }
+  flush();
+  return { chunks, entries: index.entries.size, docsSeq, localSeq };
+}
+
+/** Writes a captured snapshot as a new blob, points at it, then drops the previous one. */
+export async function persistSnapshot(local: DocumentStore, snap: CapturedSnapshot): Promise<void> {
   const previous = await local.get<SnapshotPointer>(POINTER.type, POINTER.id);
   const blob = `index-snapshot-${randomId()}`;
-  async function* lines(): AsyncGenerator<Buffer> {
-    const header: Header = { v: VERSION, modseq: index.modseq };
-    let batch: string[] = [JSON.stringify(header)];
-    const flush = (): Buffer => {
-      const b = Buffer.from(batch.join('\n') + '\n');
-      batch = [];
-      return b;
-    };
-    for (const s of index.mailboxes.values()) {
-      const line: SlotLine = ['m', s.id, s.doc, s.uidValidity, s.uidNext, s.highestModseq];
-      batch.push(JSON.stringify(line));
-    }
-    for (const rec of index.entries.values()) {
-      const line: EntryLine = ['e', rec.id, rec.uid, rec.modseq, rec.doc];
-      batch.push(JSON.stringify(line));
-      if (batch.length >= 2000) yield flush();
-    }
-    yield flush();
+  async function* bytes(): AsyncGenerator<Buffer> {
+    for (const c of snap.chunks) yield Buffer.from(c);
   }
-  await local.putBlob(blob, lines());
-  const pointer: SnapshotPointer = { v: VERSION, blob, docsSeq, localSeq, entries: index.entries.size };
+  await local.putBlob(blob, bytes());
+  const pointer: SnapshotPointer = { v: VERSION, blob, docsSeq: snap.docsSeq, localSeq: snap.localSeq, entries: snap.entries };
   await local.put(POINTER.type, POINTER.id, pointer);
-  if (previous) await local.deleteBlob(previous.blob).catch(() => undefined);
+  if (previous && previous.blob !== blob) await local.deleteBlob(previous.blob).catch(() => undefined);
 }
 
 /** Loads the snapshot into an empty index; returns its pointer, or null when there is none (or it is unreadable). */
