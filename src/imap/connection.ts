@@ -229,6 +229,8 @@ export class ImapConnection {
 
   private toImapError(err: unknown, cmd: ParsedCommand): ImapError {
     if (err instanceof ImapError) return err;
+    // A command cut short by the connection closing (IDLE waiting for DONE, an APPEND upload) is no server bug.
+    if (this.closing) return new ImapError('NO', 'Connection closed');
     if (err instanceof MailStoreError) {
       if (err.code === 'CORRUPTION') this.log.error({ command: cmd.name, err: err.message }, 'store corruption');
       return fromMailStoreError(err);
