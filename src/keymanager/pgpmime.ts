@@ -57,26 +57,25 @@ async function toKey(k: KeyInput): Promise<openpgp.Key> {
 
 const lf2crlf = (s: string): string => s.replace(/\r?\n/g, '\r\n');
 
-/** Splits a canonical message into routing headers and the MIME entity that carries its content. */
-function contentEntity(raw: Buffer): { outer: HeaderField[]; inner: Buffer; innerFields: HeaderField[] } {
+/** Splits a canonical message into routing headers, the content's header fields, and the body. */
+function contentParts(raw: Buffer): { outer: HeaderField[]; innerFields: HeaderField[]; body: Buffer } {
   const { header, body } = splitEntity(raw);
   const { content, other } = partitionContentFields(parseHeader(header));
   const innerFields = content.filter((f) => f.key !== 'mime-version');
   if (!innerFields.some((f) => f.key === 'content-type')) {
     innerFields.unshift(field('Content-Type', 'text/plain; charset=us-ascii'));
   }
-  const inner = Buffer.concat([Buffer.from(serializeHeader(innerFields) + '\r\n', 'latin1'), body]);
-  return { outer: other, inner, innerFields };
+  return { outer: other, innerFields, body };
 }
 
 function field(name: string, value: string): HeaderField {
   return { name, key: name.toLowerCase(), value, raw: `${name}: ${value}\r\n` };
 }
 
-function assemble(outer: HeaderField[], contentType: string, parts: Buffer[], boundary: string, preamble: string): Buffer {
+function assemble(outer: HeaderField[], contentType: string, parts: Array<Buffer | Buffer[]>, boundary: string, preamble: string): Buffer {
   const head = serializeHeader([...outer, field('MIME-Version', '1.0')]) + `Content-Type: ${contentType}\r\n\r\n${preamble}\r\n`;
   const chunks: Buffer[] = [Buffer.from(head, 'latin1')];
-  for (const p of parts) chunks.push(Buffer.from(`--${boundary}\r\n`), p, Buffer.from('\r\n'));
+  for (const p of parts) chunks.push(Buffer.from(`--${boundary}\r\n`), ...(Array.isArray(p) ? p : [p]), Buffer.from('\r\n'));
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return Buffer.concat(chunks);
 }
@@ -103,8 +102,8 @@ async function detachedSign(data: Buffer, signingKey: openpgp.PrivateKey): Promi
  * touch it; routing headers stay outside.
  */
 export async function buildSigned(raw: Buffer, opts: { signingKey: KeyInput }): Promise<Buffer> {
-  const { outer, inner } = contentEntity(toCRLF(raw));
-  const signed = make7bitSafe(inner);
+  const { outer, innerFields, body } = contentParts(toCRLF(raw));
+  const signed = make7bitSafe(Buffer.concat([Buffer.from(serializeHeader(innerFields) + '\r\n', 'latin1'), body]));
   const { armored, micalg } = await detachedSign(signed, await toPrivate(opts.signingKey));
   const boundary = randomBoundary('sealmail-signed');
   const sigPart = Buffer.from(
@@ -128,9 +127,7 @@ export async function buildEncrypted(
   raw: Buffer,
   opts: { signingKey: KeyInput; encryptionKeys: KeyInput[]; innerHeaders?: string[]; protectHeaders?: boolean },
 ): Promise<Buffer> {
-  const canonical = toCRLF(raw);
-  const { outer, innerFields } = contentEntity(canonical);
-  const { body } = splitEntity(canonical);
+  const { outer, innerFields, body } = contentParts(toCRLF(raw));
   const protect = opts.protectHeaders !== false;
   const fields: HeaderField[] = [];
   for (const f of innerFields) {
@@ -143,28 +140,70 @@ export async function buildEncrypted(
   for (const h of opts.innerHeaders ?? []) innerHead += h.endsWith('\r\n') ? h : `${h}\r\n`;
   const inner = make7bitSafe(Buffer.concat([Buffer.from(innerHead + '\r\n', 'latin1'), body]));
 
-  const armored = await openpgp.encrypt({
-    message: await openpgp.createMessage({ binary: inner }),
-    encryptionKeys: await Promise.all(opts.encryptionKeys.map(toKey)),
-    signingKeys: await toPrivate(opts.signingKey),
-    format: 'armored',
-    config: PGP_CONFIG,
-  });
+  const armored = await encryptToArmorChunks(inner, await Promise.all(opts.encryptionKeys.map(toKey)), await toPrivate(opts.signingKey));
   const outerFields = protect ? outer.map((f) => (f.key === 'subject' ? field('Subject', '...') : f)) : outer;
   const boundary = randomBoundary('sealmail-encrypted');
   const versionPart = Buffer.from(
     'Content-Type: application/pgp-encrypted\r\nContent-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n',
     'latin1',
   );
-  const dataPart = Buffer.from(
-    'Content-Type: application/octet-stream; name="encrypted.asc"\r\n' +
-      'Content-Description: OpenPGP encrypted message\r\n' +
-      'Content-Disposition: inline; filename="encrypted.asc"\r\n\r\n' +
-      lf2crlf(armored).replace(/\r\n$/, ''),
-    'latin1',
-  );
+  const dataPart = [
+    Buffer.from(
+      'Content-Type: application/octet-stream; name="encrypted.asc"\r\n' +
+        'Content-Description: OpenPGP encrypted message\r\n' +
+        'Content-Disposition: inline; filename="encrypted.asc"\r\n\r\n',
+      'latin1',
+    ),
+    ...armored,
+  ];
   const ct = `multipart/encrypted;\r\n protocol="application/pgp-encrypted";\r\n boundary="${boundary}"`;
   return assemble(outerFields, ct, [versionPart, dataPart], boundary, 'This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)');
+}
+
+const STREAM_ABOVE = 1024 * 1024;
+
+/**
+ * Encrypts and signs through OpenPGP.js's streaming API, fed in 64 KB slices:
+ * the armored output arrives in pieces, so a 25 MB message is never turned
+ * into one giant string (the non-streamed API costs ~18x the message in memory).
+ * Returns the armor in CRLF form without its final line break.
+ */
+async function encryptToArmorChunks(data: Buffer, encryptionKeys: openpgp.Key[], signingKey: openpgp.PrivateKey): Promise<Buffer[]> {
+  if (data.length < STREAM_ABOVE) {
+    // Small messages: the streaming machinery costs more than it saves.
+    const armored = await openpgp.encrypt({ message: await openpgp.createMessage({ binary: data }), encryptionKeys, signingKeys: signingKey, format: 'armored', config: PGP_CONFIG });
+    return [Buffer.from(lf2crlf(armored).replace(/\r\n$/, ''), 'latin1')];
+  }
+  const SLICE = 64 * 1024;
+  let offset = 0;
+  const input = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= data.length) return controller.close();
+      controller.enqueue(data.subarray(offset, offset + SLICE));
+      offset += SLICE;
+    },
+  });
+  const output = (await openpgp.encrypt({
+    message: await openpgp.createMessage({ binary: input }),
+    encryptionKeys,
+    signingKeys: signingKey,
+    format: 'armored',
+    config: PGP_CONFIG,
+  })) as unknown as ReadableStream<string>;
+  const chunks: Buffer[] = [];
+  const reader = output.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (value.length) chunks.push(Buffer.from(lf2crlf(value), 'latin1'));
+  }
+  // Drop the armor's final line break: the CRLF before the next delimiter belongs to the delimiter.
+  for (let i = chunks.length - 1; i >= 0; i--) {
+    const c = chunks[i];
+    if (c.length >= 2 && c[c.length - 2] === 0x0d && c[c.length - 1] === 0x0a) chunks[i] = c.subarray(0, c.length - 2);
+    if (chunks[i].length > 0) break;
+  }
+  return chunks;
 }
 
 function decodeBody(fields: HeaderField[], body: Buffer): Buffer {
