@@ -74,22 +74,44 @@ export class ConflictResolver {
     this.rules.set(type, rule as MergeRule);
   }
 
-  /** Resolves every conflict recorded since the last checkpoint; serialised with other runs. */
+  private queued: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  /**
+   * Resolves every conflict recorded since the last checkpoint. Runs are
+   * serialised, and calls made while one is waiting share it: a burst of
+   * replicated changes costs one scan, not one per document.
+   */
   drain(): Promise<void> {
-    this.running = this.running.catch(() => undefined).then(() => this.scan());
-    return this.running;
+    if (this.queued) return this.queued;
+    const next = this.running.catch(() => undefined).then(() => {
+      this.queued = null;
+      return this.scan();
+    });
+    this.queued = next;
+    this.running = next;
+    return next;
   }
 
   /** Follows the local changes feed and drains whenever something changes. */
   start(): void {
     if (this.live) return;
     this.live = this.db.changes({ since: 'now', live: true, return_docs: false } as PouchDB.Core.ChangesOptions);
-    this.live.on('change', () => void this.drain().catch((err) => log.error({ err: (err as Error).message }, 'conflict resolution failed')));
+    // Debounced: replication writes in bursts; one scan per burst is enough.
+    this.live.on('change', () => {
+      if (this.timer) return;
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.drain().catch((err) => log.error({ err: (err as Error).message }, 'conflict resolution failed'));
+      }, 100);
+    });
     this.live.on('error', () => undefined);
     void this.drain().catch((err) => log.error({ err: (err as Error).message }, 'conflict resolution failed'));
   }
 
   async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.live?.cancel();
     this.live = null;
     await this.running.catch(() => undefined);

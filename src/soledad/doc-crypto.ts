@@ -43,10 +43,12 @@ export function bucketSize(n: number): number {
 }
 
 /** [u32 big-endian length][data][zeros] up to the bucket size. */
-export function pad(data: Buffer): Buffer {
-  const out = Buffer.alloc(bucketSize(data.length + LEN_BYTES));
-  out.writeUInt32BE(data.length, 0);
-  data.copy(out, LEN_BYTES);
+export function pad(data: Buffer | string): Buffer {
+  const len = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+  const out = Buffer.alloc(bucketSize(len + LEN_BYTES));
+  out.writeUInt32BE(len, 0);
+  if (typeof data === 'string') out.write(data, LEN_BYTES, 'utf8');
+  else data.copy(out, LEN_BYTES);
   return out;
 }
 
@@ -68,13 +70,13 @@ function seal(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
   return Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
 }
 
-function unseal(key: Buffer, aad: Buffer, sealed: Buffer, docId: string): Buffer {
-  if (sealed.length < IV_BYTES + TAG_BYTES) throw new DocumentIntegrityError(docId, 'truncated');
+function unseal(key: Buffer, aad: Buffer, sealed: Buffer, docId: string, iv = sealed.subarray(0, IV_BYTES), body = sealed.subarray(IV_BYTES)): Buffer {
+  if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw new DocumentIntegrityError(docId, 'truncated');
   try {
-    const decipher = crypto.createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
+    const decipher = crypto.createDecipheriv('aes-256-gcm', key, iv);
     decipher.setAAD(aad);
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    const plain = decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES));
+    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+    const plain = decipher.update(body.subarray(0, body.length - TAG_BYTES));
     decipher.final(); // GCM yields no further bytes here; final() checks the tag
     return plain;
   } catch {
@@ -86,9 +88,12 @@ const docAad = (ns: string, docId: string): Buffer => Buffer.from(`soledad:v${SC
 
 /** Encrypts one document for the given stored id. `content` null marks a deletion. */
 export function sealDoc(keys: DerivedKeys, ns: string, docId: string, doc: OpenedDoc): SealedFields {
-  const plain = pad(Buffer.from(JSON.stringify({ t: doc.type, i: doc.id, c: doc.content })));
-  const sealed = seal(keys.docKey, docAad(ns, docId), plain);
-  return { v: SCHEME_VERSION, n: sealed.subarray(0, IV_BYTES).toString('base64'), c: sealed.subarray(IV_BYTES).toString('base64') };
+  const plain = pad(JSON.stringify({ t: doc.type, i: doc.id, c: doc.content }));
+  const iv = crypto.randomBytes(IV_BYTES);
+  const cipher = crypto.createCipheriv('aes-256-gcm', keys.docKey, iv);
+  cipher.setAAD(docAad(ns, docId));
+  const body = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  return { v: SCHEME_VERSION, n: iv.toString('base64'), c: body.toString('base64') };
 }
 
 export function isSealed(doc: unknown): doc is SealedFields & { _id: string } {
@@ -99,8 +104,9 @@ export function isSealed(doc: unknown): doc is SealedFields & { _id: string } {
 /** Decrypts and authenticates a stored document; throws DocumentIntegrityError naming docId. */
 export function openDoc(keys: DerivedKeys, ns: string, docId: string, fields: SealedFields): OpenedDoc {
   if (fields.v !== SCHEME_VERSION) throw new DocumentIntegrityError(docId, `unknown scheme version ${fields.v}`);
-  const sealed = Buffer.concat([Buffer.from(fields.n, 'base64'), Buffer.from(fields.c, 'base64')]);
-  const plain = unpad(unseal(keys.docKey, docAad(ns, docId), sealed, docId), docId);
+  const iv = Buffer.from(fields.n, 'base64');
+  const body = Buffer.from(fields.c, 'base64');
+  const plain = unpad(unseal(keys.docKey, docAad(ns, docId), body, docId, iv, body), docId);
   let parsed: { t: unknown; i: unknown; c: unknown };
   try {
     parsed = JSON.parse(plain.toString('utf8'));

@@ -132,7 +132,8 @@ export class Soledad extends EventEmitter implements DocumentStore {
     }
     const soledad = new Soledad(mainDb, openLocal(opts.dataDir, LOCAL_DB), secret, { ...opts, liveSync: false });
     try {
-      await soledad.syncOnce();
+      // Pull only: everything here came from the remote (live sync pushes later writes).
+      await soledad.sync!.syncOnce(() => soledad.resolver.drain(), { push: false });
     } catch (err) {
       await soledad.close();
       throw err;

@@ -126,13 +126,13 @@ export class SyncController extends EventEmitter {
     return this.handle !== null;
   }
 
-  /** One pull, then `between` (e.g. conflict resolution), then one push. */
-  async syncOnce(between?: () => Promise<void>): Promise<{ pulled: number; pushed: number }> {
+  /** One pull, then `between` (e.g. conflict resolution), then one push (unless `push` is false). */
+  async syncOnce(between?: () => Promise<void>, opts: { push?: boolean } = {}): Promise<{ pulled: number; pushed: number }> {
     const batch_size = this.opts.batchSize ?? 100;
     try {
       const pull = await this.local.replicate.from(this.remote, { batch_size });
       await between?.();
-      const push = await this.local.replicate.to(this.remote, { batch_size });
+      const push = opts.push === false ? { docs_written: 0 } : await this.local.replicate.to(this.remote, { batch_size });
       this.set({ connected: true, pending: 0, lastSync: new Date().toISOString(), lastError: null, state: this.running ? this.current.state : 'idle' });
       return { pulled: pull.docs_written, pushed: push.docs_written };
     } catch (err) {

@@ -60,9 +60,12 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
   }
 
   // 'minimumForPouchDB' mounts only the replication routes: no Fauxton, no
-  // config file or log file written into the cwd, no request log.
+  // config file or log file written into the cwd, no request log. Response
+  // compression is off: what this server stores is ciphertext, which does not
+  // compress, so gzip would only burn CPU.
   const app = expressPouchDB(TrackedPouch, {
     mode: 'minimumForPouchDB',
+    overrideMode: { exclude: ['compression'] },
     configPath: path.join(dataDir, 'config.json'),
     logPath: path.join(dataDir, 'log.txt'),
     inMemoryConfig: true,
