@@ -54,6 +54,8 @@ export class ImapSession {
   private unsubscribe: (() => void) | null = null;
   private idleWaker: (() => void) | null = null;
   private failedLogins = 0;
+  /** Set while SELECT takes its snapshot. */
+  private selecting: MailboxChange[] | null = null;
 
   constructor(readonly host: SessionHost) {}
 
@@ -117,8 +119,17 @@ export class ImapSession {
   /** SELECT/EXAMINE: a fresh view of the mailbox (subscribed before the snapshot, so no change is missed). */
   async select(name: string, readOnly: boolean): Promise<SelectedMailbox> {
     this.unselect();
-    const { info, messages } = await this.store.messages(name);
-    this.selected = new SelectedMailbox(info, messages, readOnly);
+    // Changes arriving while the snapshot is taken are kept and replayed onto it;
+    // the view ignores those the snapshot already contains.
+    const early: MailboxChange[] = [];
+    this.selecting = early;
+    try {
+      const { info, messages } = await this.store.messages(name);
+      this.selected = new SelectedMailbox(info, messages, readOnly);
+    } finally {
+      this.selecting = null;
+    }
+    for (const change of early) this.selected.enqueue(change);
     this.state = 'selected';
     return this.selected;
   }
@@ -174,6 +185,7 @@ export class ImapSession {
   }
 
   private onChange(change: MailboxChange): void {
+    if (this.selecting) this.selecting.push(change);
     if (!this.selected) return;
     this.selected.enqueue(change);
     if (this.idling && this.selected.hasPending()) this.wake();

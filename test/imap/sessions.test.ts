@@ -124,3 +124,40 @@ test('APPEND into the selected mailbox reports the new EXISTS before its tagged 
     await h.close();
   }
 });
+
+test('a message arriving while SELECT takes its snapshot is announced, not lost', async () => {
+  const h = await startHarness();
+  let injected = false;
+  // The store answers SELECT's snapshot, then a message arrives before the command completes.
+  const racing = new Proxy(h.store, {
+    get(target, prop) {
+      if (prop === 'messages') {
+        return async (name: string) => {
+          const snapshot = await target.messages(name);
+          if (!injected) {
+            injected = true;
+            await target.append('INBOX', msg(2));
+          }
+          return snapshot;
+        };
+      }
+      const value = Reflect.get(target, prop) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const { startImapServer } = await import('../../src/imap/server.js');
+  const server = await startImapServer({ authenticate: async () => racing });
+  const a = await RawConnection.open(server.port);
+  try {
+    await h.store.append('INBOX', msg(1));
+    await a.login();
+    const sel = await a.command('s1', 'SELECT INBOX');
+    assert.ok(injected);
+    assert.match(sel, /^\* 1 EXISTS/m);
+    assert.match(sel, /^\* 2 EXISTS/m, 'the message that arrived during the snapshot is announced');
+  } finally {
+    a.close();
+    await server.close();
+    await h.close();
+  }
+});
