@@ -100,6 +100,12 @@ test('QRESYNC: ENABLE, SELECT with known UIDs reports VANISHED (EARLIER) and cha
     assert.match(r, /^\* VANISHED \(EARLIER\) 2\r\n/m);
     assert.match(r, /^\* 2 FETCH \(UID 3 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)/m);
     assert.doesNotMatch(r, /UID 1 FLAGS/);
+    // Without known UIDs, every absent UID below UIDNEXT is reported (RFC 7162 3.2.5.1 allows it).
+    await h.store.append('INBOX', msg(4));
+    await h.store.append('INBOX', msg(5));
+    await h.store.expunge('INBOX', [4]);
+    const r2 = await a.command('s1b', `SELECT INBOX (QRESYNC (${uv} ${ms}))`);
+    assert.match(r2, /^\* VANISHED \(EARLIER\) 2,4\r\n/m);
     // With QRESYNC on, expunges from elsewhere arrive as VANISHED, and re-SELECT first says [CLOSED].
     await h.store.expunge('INBOX', [1]);
     await new Promise((r) => setTimeout(r, 20));

@@ -99,9 +99,10 @@ function selectCommand(name: 'SELECT' | 'EXAMINE', readOnly: boolean) {
  */
 function qresyncResponses(view: SelectedMailbox, q: QresyncParams): Response[] {
   const out: Response[] = [];
-  const candidates = q.knownUids ?? rangeUids(view.info.uidNext - 1);
-  const vanished = candidates.filter((uid) => view.uidToSeq(uid) === undefined);
-  if (vanished.length > 0) out.push(untagged(atom('VANISHED'), list([atom('EARLIER')]), atom(compressUids(vanished))));
+  const vanished = q.knownUids
+    ? compressUids(q.knownUids.filter((uid) => view.uidToSeq(uid) === undefined))
+    : absentUids(view.messages().map((m) => m.uid), view.info.uidNext - 1);
+  if (vanished !== '') out.push(untagged(atom('VANISHED'), list([atom('EARLIER')]), atom(vanished)));
   view.messages().forEach((m, i) => {
     if (m.modseq <= q.modseq) return;
     out.push(untagged(num(i + 1), atom('FETCH'), list([atom('UID'), num(m.uid), atom('FLAGS'), list(m.flags.map(atom)), atom('MODSEQ'), list([num(m.modseq)])])));
@@ -109,11 +110,16 @@ function qresyncResponses(view: SelectedMailbox, q: QresyncParams): Response[] {
   return out;
 }
 
-/** 1..max, bounded so that a huge UIDNEXT cannot exhaust memory. */
-function rangeUids(max: number): number[] {
-  const out: number[] = [];
-  for (let uid = 1; uid <= max && out.length < 1_000_000; uid++) out.push(uid);
-  return out;
+/** The gaps of ascending `present` within 1..max, as a UID set ("1:4,7"). */
+function absentUids(present: number[], max: number): string {
+  const parts: string[] = [];
+  let next = 1;
+  for (const uid of [...present, max + 1]) {
+    const end = Math.min(uid - 1, max);
+    if (end >= next) parts.push(end === next ? String(next) : `${next}:${end}`);
+    next = Math.max(next, uid + 1);
+  }
+  return parts.join(',');
 }
 
 export const commands = [selectCommand('SELECT', false), selectCommand('EXAMINE', true)];
