@@ -79,7 +79,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       tls = await loadOrCreateTls(opts.dataDir, names);
     }
 
-    const gateway = createGateway(couch, accounts, sessions);
+    const gateway = createGateway(couch, accounts, sessions, { continuousFeeds: opts.couchUrl !== undefined });
     const app = createHttpApp(auth, keys, gateway, domains);
     const server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, app) : http.createServer(app);
     // Long uploads and longpoll/continuous _changes must not be cut off.

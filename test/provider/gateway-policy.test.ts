@@ -53,3 +53,10 @@ test('gateway policy: code-running, administrative and path-trick requests are r
   ];
   for (const [method, path, query] of refused) assert.equal(decide(method, path, q(query)).allow, false, `${method} ${path}?${query ?? ''}`);
 });
+
+test('gateway policy: continuous feeds only when the backend ends them properly', () => {
+  assert.equal(decide('GET', '/_changes', q('feed=continuous'), { continuousFeeds: false }).allow, false);
+  assert.equal(decide('GET', '/_changes', q('feed=eventsource'), { continuousFeeds: false }).allow, false);
+  assert.equal(decide('GET', '/_changes', q('feed=longpoll'), { continuousFeeds: false }).allow, true);
+  assert.equal(decide('GET', '/_changes', q('feed=continuous'), { continuousFeeds: true }).allow, true);
+});

@@ -111,3 +111,24 @@ test('gateway: a PouchDB client replicates its own database (docs, attachments, 
     fs.rmSync(clientDir, { recursive: true, force: true });
   }
 });
+
+test('gateway: a longpoll _changes request stays open until a change arrives (no proxy timeout, not buffered)', async () => {
+  const p = await startTestProvider();
+  try {
+    const s = await registerAndLogin(p, 'erin@example.org');
+    // The embedded server leaks continuous feeds, so the gateway offers longpoll only.
+    assert.equal((await fetch(`${s.couchUrl}/_changes?feed=continuous`, { headers: bearer(s.token) })).status, 403);
+    const started = Date.now();
+    const poll = fetch(`${s.couchUrl}/_changes?feed=longpoll&since=now&heartbeat=200`, { headers: bearer(s.token) }).then(async (r) => ({ status: r.status, text: await r.text(), at: Date.now() }));
+    // Written 800 ms later (several heartbeats): the open request answers with it.
+    await new Promise((r) => setTimeout(r, 800));
+    const put = await fetch(`${s.couchUrl}/late-doc`, { method: 'PUT', headers: { ...bearer(s.token), 'content-type': 'application/json' }, body: '{"x":1}' });
+    assert.equal(put.status, 201);
+    const res = await poll;
+    assert.equal(res.status, 200);
+    assert.ok(res.at - started >= 800, 'the poll waited for the change');
+    assert.equal((JSON.parse(res.text) as { results: Array<{ id: string }> }).results[0]!.id, 'late-doc');
+  } finally {
+    await p.dispose();
+  }
+});

@@ -65,8 +65,10 @@ test('submission: AUTH, own MAIL FROM only, local recipients encrypted, external
     // With the password: one local and one external recipient.
     const info = await send('alice@example.org', password, 'alice@example.org', ['bob@example.org', 'carol@outside.net']);
     assert.equal(info.accepted.length, 2);
-    // With a bearer token instead of the password (AUTH PLAIN / LOGIN both).
-    await send('alice@example.org', alice.token, 'Alice@Example.org', ['carol@outside.net']);
+    // With a bearer token instead of the password, over AUTH LOGIN this time.
+    const login = nodemailer.createTransport({ host: '127.0.0.1', port: p.submissionPort, secure: false, ignoreTLS: true, authMethod: 'LOGIN', auth: { user: 'alice@example.org', pass: alice.token } });
+    await login.sendMail({ envelope: { from: 'Alice@Example.org', to: ['carol@outside.net'] }, raw });
+    login.close();
 
     // The external recipient got the exact bytes, after a Received: trace field, from the right envelope.
     assert.equal(sink.messages.length, 2);

@@ -12,11 +12,21 @@ const SAFE_FILTERS = new Set(['_doc_ids', '_selector']);
 
 export type PolicyDecision = { allow: true } | { allow: false; reason: string };
 
+export interface PolicyOptions {
+  /**
+   * Whether `_changes?feed=continuous|eventsource` may pass. express-pouchdb
+   * never ends a continuous feed when its client goes away (its heartbeat
+   * timer and live changes listener leak), so the embedded server gets
+   * longpoll only — which is what PouchDB replication uses anyway.
+   */
+  continuousFeeds: boolean;
+}
+
 /**
  * `rest` is the path after `/{db}` with its leading slash (raw, still
  * percent-encoded), e.g. '', '/', '/_changes', '/docid/attachment'.
  */
-export function decide(method: string, rest: string, query: URLSearchParams): PolicyDecision {
+export function decide(method: string, rest: string, query: URLSearchParams, opts: PolicyOptions = { continuousFeeds: true }): PolicyDecision {
   if (rest === '' || rest === '/') {
     return method === 'GET' || method === 'HEAD' ? { allow: true } : { allow: false, reason: 'the database itself cannot be changed' };
   }
@@ -39,6 +49,10 @@ export function decide(method: string, rest: string, query: URLSearchParams): Po
     if (first === '_changes') {
       const filter = query.get('filter');
       if (filter !== null && !SAFE_FILTERS.has(filter)) return { allow: false, reason: 'only _doc_ids and _selector filters are allowed' };
+      const feed = query.get('feed');
+      if (!opts.continuousFeeds && (feed === 'continuous' || feed === 'eventsource')) {
+        return { allow: false, reason: 'this server offers feed=longpoll (or normal) only' };
+      }
     }
     return { allow: true };
   }

@@ -12,7 +12,7 @@ import type { CouchClient } from '../store/couch-client.js';
 import { authenticate, WWW_AUTHENTICATE } from '../http/auth.js';
 import { sendError } from '../http/errors.js';
 import { logger } from '../../util/log.js';
-import { decide } from './policy.js';
+import { decide, type PolicyOptions } from './policy.js';
 
 const log = logger('sync-gateway');
 
@@ -25,7 +25,7 @@ export interface Gateway {
   close(): void;
 }
 
-export function createGateway(couch: CouchClient, accounts: Accounts, sessions: Sessions): Gateway {
+export function createGateway(couch: CouchClient, accounts: Accounts, sessions: Sessions, policy: PolicyOptions): Gateway {
   const upstream = new URL(couch.baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const upstreamRequests = new Set<http.ClientRequest>();
@@ -51,7 +51,7 @@ export function createGateway(couch: CouchClient, accounts: Accounts, sessions: 
       return void res.json({ couchdb: 'Welcome', vendor: { name: 'sealmail' } });
     }
     if (db !== own) return sendError(res, 403, 'forbidden', 'you may only access your own database');
-    const decision = decide(req.method, rest, url.searchParams);
+    const decision = decide(req.method, rest, url.searchParams, policy);
     if (!decision.allow) return sendError(res, 403, 'forbidden', decision.reason);
 
     const headers: http.OutgoingHttpHeaders = {};
