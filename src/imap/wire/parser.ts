@@ -25,6 +25,8 @@ export interface ParserOptions {
   maxLineLength?: number;
   /** Max size of a literal buffered in memory (default 64 KiB; APPEND's message is streamed instead). */
   maxInlineLiteral?: number;
+  /** Max bytes of all buffered literals of one command together (default 16 x maxInlineLiteral). */
+  maxCommandLiterals?: number;
   /** Max size of an APPEND message literal (default 50 MB). */
   maxAppendLiteral?: number;
   onEvent(event: ParserEvent): void;
@@ -55,6 +57,7 @@ const CR = 0x0d;
 export class CommandParser {
   private readonly maxLine: number;
   private readonly maxInline: number;
+  private readonly maxCommandLiterals: number;
   private readonly maxAppend: number;
   private state: State = { s: 'line' };
   /** Input not yet consumed (only non-empty while held or between steps). */
@@ -63,6 +66,7 @@ export class CommandParser {
   private current: Buffer[] = [];
   private currentLength = 0;
   private frameTextLength = 0;
+  private frameLiteralBytes = 0;
   /** Set when the command being framed is already known to be bad: skip to its end, then report. */
   private failure: { tag: string; error: ImapError } | null = null;
   private processing = false;
@@ -70,6 +74,7 @@ export class CommandParser {
   constructor(private readonly opts: ParserOptions) {
     this.maxLine = opts.maxLineLength ?? 64 * 1024;
     this.maxInline = opts.maxInlineLiteral ?? 64 * 1024;
+    this.maxCommandLiterals = opts.maxCommandLiterals ?? 16 * this.maxInline;
     this.maxAppend = opts.maxAppendLiteral ?? 50 * 1024 * 1024;
   }
 
@@ -239,7 +244,8 @@ export class CommandParser {
       return;
     }
     const appendMessage = this.isAppendMessageLiteral();
-    const limit = appendMessage ? this.maxAppend : this.maxInline;
+    // Many small literals in one command must not add up to an unbounded buffer either.
+    const limit = appendMessage ? this.maxAppend : Math.max(0, Math.min(this.maxInline, this.maxCommandLiterals - this.frameLiteralBytes));
     if (size > limit) {
       const tag = this.guessTag();
       const error = appendMessage
@@ -266,6 +272,7 @@ export class CommandParser {
     } else if (size === 0) {
       this.frame.literals.push({ data: Buffer.alloc(0), binary });
     } else {
+      this.frameLiteralBytes += size;
       this.state = { s: 'literal', remaining: size, parts: [], binary };
     }
   }
@@ -343,6 +350,7 @@ export class CommandParser {
   private resetFrame(): void {
     this.frame = { texts: [], literals: [] };
     this.frameTextLength = 0;
+    this.frameLiteralBytes = 0;
     this.current = [];
     this.currentLength = 0;
     this.failure = null;

@@ -182,6 +182,18 @@ test('a synchronizing literal over the limit is refused without a continuation; 
   );
 });
 
+test('the literals of one command together are bounded too', () => {
+  const run = makeParser({ maxInlineLiteral: 10, maxCommandLiterals: 25 });
+  run.parser.feed(Buffer.from('t1 SEARCH TEXT {10+}\r\n0123456789 TEXT {10+}\r\n0123456789 TEXT {10+}\r\n0123456789\r\nt2 NOOP\r\n'));
+  assert.deepEqual(
+    run.events.map((e) => (e.kind === 'command' ? `cmd ${e.command.tag}` : e.kind === 'error' ? `err ${e.tag} ${e.error.code}` : e.kind)),
+    ['err t1 LIMIT', 'cmd t2'],
+  );
+  const ok = makeParser({ maxInlineLiteral: 10, maxCommandLiterals: 25 });
+  ok.parser.feed(Buffer.from('t1 SEARCH TEXT {10+}\r\n0123456789 TEXT {10+}\r\n0123456789\r\n'));
+  assert.equal(ok.events[0]?.kind, 'command');
+});
+
 test('APPEND streams its message literal, exact bytes, whatever the chunking', async () => {
   const message = Buffer.from('Subject: hi\r\n\r\nbody with {5}\r\n and "quotes"\r\n');
   const wire = Buffer.concat([
