@@ -15,6 +15,7 @@ import { logger } from '../util/log.js';
 
 const log = logger('soledad');
 const BATCH = 200;
+const REV_CACHE = 10_000;
 
 type Stored = Record<string, unknown> & { _id: string; _rev?: string; _deleted?: boolean };
 
@@ -22,6 +23,7 @@ export class EncryptedStore implements DocumentStore {
   private readonly index: TypeIndex;
   private readonly blobs: BlobStore;
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly revs = new Map<string, string>();
   private readonly feeds = new Set<Feed<unknown>>();
   private closed = false;
 
@@ -86,20 +88,29 @@ export class EncryptedStore implements DocumentStore {
     this.assertOpen();
     const docId = this.docId(type, id);
     await this.withLock(docId, async () => {
+      // Optimistic: use the rev we last wrote or saw (none for a new doc); on a
+      // conflict (replication moved it on, or it exists) read the current rev.
+      let rev = this.revs.get(docId);
       for (let attempt = 0; ; attempt++) {
-        const rev = await this.currentRev(docId);
         const doc: Stored = { _id: docId, ...this.seal(docId, { type, id, content }) };
         if (rev) doc._rev = rev;
         try {
-          await this.db.put(doc);
+          this.rememberRev(docId, (await this.db.put(doc)).rev);
           break;
         } catch (err) {
-          // Another writer (replication) moved the doc on between get and put.
           if (!isConflict(err) || attempt >= 5) throw err;
+          rev = await this.currentRev(docId);
         }
       }
     });
     this.index.note(docId, type);
+  }
+
+  /** Bounded map of the last rev this process wrote per stored id (a hint; PouchDB checks it). */
+  private rememberRev(docId: string, rev: string): void {
+    this.revs.delete(docId);
+    this.revs.set(docId, rev);
+    if (this.revs.size > REV_CACHE) this.revs.delete(this.revs.keys().next().value!);
   }
 
   async get<T>(type: string, id: string): Promise<T | null> {
@@ -124,7 +135,8 @@ export class EncryptedStore implements DocumentStore {
         const rev = await this.currentRev(docId);
         if (!rev) return;
         try {
-          await this.db.put({ _id: docId, _rev: rev, _deleted: true, ...this.seal(docId, { type, id, content: null }) });
+          const res = await this.db.put({ _id: docId, _rev: rev, _deleted: true, ...this.seal(docId, { type, id, content: null }) });
+          this.rememberRev(docId, res.rev);
           return;
         } catch (err) {
           if (!isConflict(err) || attempt >= 5) throw err;
@@ -139,33 +151,45 @@ export class EncryptedStore implements DocumentStore {
   }
 
   private async bulkBatch(docs: Array<Doc>): Promise<void> {
-    const ids = docs.map((d) => this.docId(d.type, d.id));
-    const existing = await this.db.allDocs({ keys: ids });
-    const revs = new Map<string, string>();
-    for (const row of existing.rows) {
-      if ('value' in row && row.value && !('deleted' in row.value && row.value.deleted)) revs.set(row.id, row.value.rev);
-    }
     // Within one batch the last write of an id wins, as with sequential puts.
-    const last = new Map<string, number>();
-    ids.forEach((docId, i) => last.set(docId, i));
-    const out: Stored[] = [];
-    for (const [docId, i] of last) {
-      const d = docs[i]!;
+    const last = new Map<string, Doc>();
+    for (const d of docs) last.set(this.docId(d.type, d.id), d);
+    const build = (docId: string, rev: string | undefined): Stored => {
+      const d = last.get(docId)!;
       const doc: Stored = { _id: docId, ...this.seal(docId, { type: d.type, id: d.id, content: d.content }) };
-      const rev = revs.get(docId);
       if (rev) doc._rev = rev;
-      out.push(doc);
-      this.index.note(docId, d.type);
-    }
-    const results = await this.db.bulkDocs(out);
-    for (let i = 0; i < results.length; i++) {
-      const r = results[i] as PouchDB.Core.Response | PouchDB.Core.Error;
-      if ('error' in r && r.error) {
-        if (r.status !== 409) throw new SoledadError(`bulk write failed for ${out[i]!._id}: ${r.message ?? r.name}`, 'WRITE_FAILED');
-        // Conflict with a concurrent writer: fall back to the one-document path.
-        const d = docs[last.get(out[i]!._id)!]!;
-        await this.put(d.type, d.id, d.content);
+      return doc;
+    };
+    // First pass with the revs we know (none for new docs: the common case for
+    // bulk writes); the ones that conflict get their current rev and a second pass.
+    let pending = [...last.keys()].map((docId) => build(docId, this.revs.get(docId)));
+    for (let pass = 0; pending.length > 0; pass++) {
+      const results = await this.db.bulkDocs(pending);
+      const conflicted: string[] = [];
+      results.forEach((r, i) => {
+        const docId = pending[i]!._id;
+        if ('error' in r && r.error) {
+          if (r.status !== 409) throw new SoledadError(`bulk write failed for ${docId}: ${r.message ?? r.name}`, 'WRITE_FAILED');
+          conflicted.push(docId);
+        } else {
+          this.rememberRev(docId, (r as PouchDB.Core.Response).rev);
+          this.index.note(docId, last.get(docId)!.type);
+        }
+      });
+      if (conflicted.length === 0) break;
+      if (pass >= 1) {
+        // Still racing with replication: the one-document path retries per doc.
+        for (const docId of conflicted) {
+          const d = last.get(docId)!;
+          await this.put(d.type, d.id, d.content);
+        }
+        break;
       }
+      const existing = await this.db.allDocs({ keys: conflicted });
+      pending = existing.rows.map((row) => {
+        const live = 'value' in row && row.value && !(row.value as { deleted?: boolean }).deleted;
+        return build(row.key, live ? (row as { value: { rev: string } }).value.rev : undefined);
+      });
     }
   }
 

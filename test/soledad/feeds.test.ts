@@ -110,3 +110,34 @@ test('query by type across sync; bulkPut replaces existing documents', async () 
     await s.cleanup();
   }
 });
+
+test('writes stay correct when the known revision is stale (replicated edits) or the doc was deleted', async () => {
+  const s = new Scratch();
+  try {
+    const couch = await s.couch();
+    const url = await createDb(couch, 'alice');
+    const a = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
+    await a.put('t', 'one', { v: 1 });
+    await a.bulkPut([{ type: 't', id: 'two', content: { v: 1 } }]);
+    await a.syncOnce();
+    const b = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+    await b.put('t', 'one', { v: 2 });
+    await b.put('t', 'two', { v: 2 });
+    await b.syncOnce();
+    await a.syncOnce(); // A's remembered revisions are now stale
+    await a.put('t', 'one', { v: 3 });
+    await a.bulkPut([{ type: 't', id: 'two', content: { v: 3 } }]);
+    assert.deepEqual(await a.get('t', 'one'), { v: 3 });
+    assert.deepEqual(await a.get('t', 'two'), { v: 3 });
+    await a.delete('t', 'one');
+    assert.equal(await a.get('t', 'one'), null);
+    await a.put('t', 'one', { v: 4 });
+    assert.deepEqual(await a.get('t', 'one'), { v: 4 });
+    await a.syncOnce();
+    await b.syncOnce();
+    assert.deepEqual(await b.get('t', 'one'), { v: 4 });
+    assert.deepEqual(await b.get('t', 'two'), { v: 3 });
+  } finally {
+    await s.cleanup();
+  }
+});
