@@ -105,8 +105,8 @@ export class ImapConnection {
       maxAppendLiteral: this.opts.maxLiteralSize,
       onEvent: (ev) => this.onParserEvent(ev),
       onContinue: (text) => void this.writer.send(continuation(text)),
-      pause: () => this.pause('literal'),
-      resume: () => this.resume('literal'),
+      pause: () => this.pause('parser'),
+      resume: () => this.resume('parser'),
     });
   }
 

@@ -32,7 +32,7 @@ export interface ParserOptions {
   onEvent(event: ParserEvent): void;
   /** Send a continuation request (`+ text`) for a synchronizing literal. */
   onContinue(text: string): void;
-  /** Ask the transport to stop / restart reading (backpressure of a streamed literal). */
+  /** Ask the transport to stop / restart reading (a streamed literal's backpressure, input held during IDLE). */
   pause(): void;
   resume(): void;
 }
@@ -70,6 +70,7 @@ export class CommandParser {
   /** Set when the command being framed is already known to be bad: skip to its end, then report. */
   private failure: { tag: string; error: ImapError } | null = null;
   private processing = false;
+  private heldPaused = false;
 
   constructor(private readonly opts: ParserOptions) {
     this.maxLine = opts.maxLineLength ?? 64 * 1024;
@@ -82,20 +83,33 @@ export class CommandParser {
     if (this.state.s === 'closed' || chunk.length === 0) return;
     this.input.push(chunk);
     this.run();
+    // While held (IDLE...), input waits here: stop reading once a line's worth is buffered.
+    if (this.state.s === 'held' && !this.heldPaused && this.input.reduce((n, b) => n + b.length, 0) > this.maxLine) {
+      this.heldPaused = true;
+      this.opts.pause();
+    }
   }
 
   /** After a holding command: read the next line raw (delivered as a 'line' event). */
   expectLine(): void {
     if (this.state.s !== 'held') return;
     this.state = { s: 'rawLine' };
-    this.run();
+    this.unhold();
   }
 
   /** After a holding command: go back to parsing commands (buffered input first). */
   release(): void {
     if (this.state.s !== 'held') return;
     this.state = { s: 'line' };
+    this.unhold();
+  }
+
+  private unhold(): void {
     this.run();
+    if (this.heldPaused) {
+      this.heldPaused = false;
+      this.opts.resume();
+    }
   }
 
   /** STARTTLS/LOGOUT: drop everything buffered and parse nothing more (RFC 3501 6.2.1: no plaintext injection). */

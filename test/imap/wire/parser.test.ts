@@ -262,6 +262,19 @@ test('IDLE holds the input until the session asks for the DONE line, then comman
   assert.ok(run.events[2]!.kind === 'command' && run.events[2].command.tag === 'i2');
 });
 
+test('input arriving while held is bounded: reading pauses, and resumes on release', () => {
+  let paused = 0;
+  let resumed = 0;
+  const run = makeParser({ maxLineLength: 100, pause: () => paused++, resume: () => resumed++ });
+  run.parser.feed(Buffer.from('i1 IDLE\r\n'));
+  run.parser.feed(Buffer.alloc(60, 'x'));
+  assert.equal(paused, 0);
+  run.parser.feed(Buffer.alloc(60, 'x'));
+  assert.equal(paused, 1);
+  run.parser.expectLine();
+  assert.equal(resumed, 1);
+});
+
 test('STARTTLS: input pipelined after the command is discarded on close()', () => {
   const run = makeParser();
   run.parser.feed(Buffer.from('s1 STARTTLS\r\ns2 LOGIN injected x\r\n'));
