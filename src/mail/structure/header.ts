@@ -160,12 +160,15 @@ export function mergeRfc2231(params: RawParam[]): RawParam[] {
     let value = '';
     for (let n = 0; n < idx.length && g.parts.has(n); n++) {
       const part = g.parts.get(n)!;
-      // a non-extended piece inside an extended value must be percent-encoded to stay consistent
-      value += extended && !part.extended ? part.value.replace(/[%*'\x00-\x20\x7f-\xff]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')) : part.value;
+      // pieces are joined as written, even a plain piece inside an extended value (as Dovecot does)
+      value += part.value;
     }
     out[g.pos] = { name: extended ? base + '*' : base, value };
   }
-  return out.filter((p) => p.name !== '');
+  // Dovecot's rfc2231_parse() lists the merged continuations after the plain parameters
+  const merged = [...groups.values()].map((g) => out[g.pos]!);
+  const plain = out.filter((p, idx) => p.name !== '' && ![...groups.values()].some((g) => g.pos === idx));
+  return [...plain, ...merged];
 }
 
 export interface ContentType {

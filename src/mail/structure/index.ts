@@ -2,7 +2,7 @@
 // analyzeStream() for a stream of chunks (bounded memory: offsets and header
 // blocks only). Never throws on malformed mail: the result is the best
 // structure that can be derived, with Dovecot as the reference.
-import { renderBody, renderEnvelope } from './render.js';
+import { renderEnvelope, renderRootBody } from './render.js';
 import { searchFields } from './search.js';
 import { MimeSplitter } from './splitter.js';
 import type { MessageStructure } from './types.js';
@@ -24,8 +24,8 @@ function finish(splitter: MimeSplitter, size: number): MessageStructure {
     root,
     imap: {
       envelope: renderEnvelope(fields),
-      bodystructure: renderBody(root, splitter.extras, true),
-      body: renderBody(root, splitter.extras, false),
+      bodystructure: renderRootBody(root, splitter.extras, true),
+      body: renderRootBody(root, splitter.extras, false),
     },
     search: searchFields(fields),
   };

@@ -74,6 +74,29 @@ function renderExtension(n: PartNode, extras: SplitExtras): string {
   return `${dispo} ${lang} ${imapNString(n.location)}`;
 }
 
+/**
+ * A message whose only part is plain 7bit us-ascii text with no other MIME
+ * data. Dovecot flags such messages in its index and then writes the default
+ * text/plain structure (lower-case) whatever the case of the header was.
+ */
+function isPlain7bit(n: PartNode, extras: SplitExtras): boolean {
+  const info = extras.info.get(n);
+  if (!info || n.type !== 'text' || n.subtype !== 'plain' || n.children || n.message) return false;
+  const params = info.rawParams;
+  if (params.length > 1) return false;
+  if (params.length === 1 && (params[0]!.name.toLowerCase() !== 'charset' || params[0]!.value.toLowerCase() !== 'us-ascii')) return false;
+  return n.id === null && n.description === null && n.encoding === '7bit' && n.md5 === null && n.disposition === null && n.language === null && n.location === null;
+}
+
+/** BODYSTRUCTURE (extended) or BODY (basic) of the root of a message. */
+export function renderRootBody(root: PartNode, extras: SplitExtras, extended: boolean): string {
+  if (isPlain7bit(root, extras)) {
+    const size = root.bodyEnd - root.bodyStart;
+    return `("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" ${size} ${root.lines ?? 0}${extended ? ' NIL NIL NIL NIL' : ''})`;
+  }
+  return renderBody(root, extras, extended);
+}
+
 /** BODYSTRUCTURE (extended) or BODY (basic) of a node. */
 export function renderBody(n: PartNode, extras: SplitExtras, extended: boolean): string {
   const info = extras.info.get(n);

@@ -143,7 +143,7 @@ export class MimeSplitter {
       this.line(this.carry, false);
       this.carry = null;
     }
-    this.closeFrames(0, this.offset, this.lf);
+    this.closeFrames(0, { index: this.frames.length - 1, end: this.offset, lfEnd: this.lf, outerEnd: this.offset, lfOuter: this.lf, emptyEnd: this.offset });
     return this.root;
   }
 
@@ -193,12 +193,17 @@ export class MimeSplitter {
       const strip = this.prevWasBoundary ? 0 : this.prevEol;
       const end = lineStart - strip;
       const lfEnd = strip > 0 ? this.lfAtLineStart - 1 : this.lfAtLineStart;
-      // Only the innermost part gives up that line break, even when it is the
-      // blank line that ended its header; the enclosing parts closed by the
-      // same boundary keep it (Dovecot's accounting).
-      const top = this.frames[this.frames.length - 1]!;
-      const outerEnd = top.inHeader ? end : Math.max(end, top.node.bodyStart);
-      this.closeFrames(i + 1, end, lfEnd, outerEnd, outerEnd === end ? lfEnd : this.lfAtLineStart);
+      // That line break is given up by the innermost part that has bytes there
+      // (an encapsulated message with no bytes yet leaves it to its part). If
+      // it came out of that part's body, the enclosing parts closed by the same
+      // boundary end there too; if it came out of a header, they keep it
+      // (Dovecot's accounting, checked by the differential test).
+      let k = this.frames.length - 1;
+      while (k > i + 1 && strip > 0 && this.frames[k]!.node.headerStart >= lineStart) k--;
+      const owner = this.frames[k]!;
+      const fromBody = !owner.inHeader && end >= owner.node.bodyStart;
+      const outerEnd = fromBody ? end : lineStart;
+      this.closeFrames(i + 1, { index: k, end, lfEnd, outerEnd, lfOuter: fromBody ? lfEnd : this.lfAtLineStart, emptyEnd: lineStart });
       if (close) {
         f.mpState = 2;
       } else {
@@ -217,17 +222,18 @@ export class MimeSplitter {
   }
 
   /**
-   * Closes frames from index `from` to the top: the innermost at byte `end`
-   * (LF count `lfEnd` before it), the others at `outerEnd` (`lfOuter`).
+   * Closes frames from index `from` to the top at byte `end` (LF count
+   * `lfEnd` before it); with `at`, frame `at.index` ends at `at.end`, those
+   * below it at `at.outerEnd` and the (empty) ones above it at `at.emptyEnd`.
    */
-  private closeFrames(from: number, end: number, lfEnd: number, outerEnd = end, lfOuter = lfEnd): void {
-    let innermost = true;
+  private closeFrames(
+    from: number,
+    at: { index: number; end: number; lfEnd: number; outerEnd: number; lfOuter: number; emptyEnd: number },
+  ): void {
     while (this.frames.length > from) {
-      if (!innermost) {
-        end = outerEnd;
-        lfEnd = lfOuter;
-      }
-      innermost = false;
+      const idx = this.frames.length - 1;
+      const end = idx > at.index ? at.emptyEnd : idx === at.index ? at.end : at.outerEnd;
+      const lfEnd = idx > at.index ? this.lfAtLineStart : idx === at.index ? at.lfEnd : at.lfOuter;
       const f = this.frames.pop()!;
       const n = f.node;
       if (f.inHeader) {
@@ -263,7 +269,10 @@ export class MimeSplitter {
     f.lfAtBodyStart = this.lf;
     const fields = parseHeaderFields(Buffer.concat(f.header).toString('latin1'));
     f.header = [];
-    const info = partHeaderInfo(fields, f.parentDigest);
+    // A message header with neither MIME-Version nor Content-Type is not MIME:
+    // its other Content-* fields are ignored (as Dovecot does).
+    const mime = !f.isMessage || fields.some((h) => /^(mime-version|content-type)$/i.test(h.name));
+    const info = partHeaderInfo(mime ? fields : [], f.parentDigest);
     this.extras.info.set(n, info);
     if (f.isMessage) this.extras.messageFields.set(n, fields);
     n.type = info.type;

@@ -37,7 +37,8 @@ function checkInvariants(s: MessageStructure, raw: Buffer, name: string): void {
     }
     if (n.message) {
       assert.equal(n.message.headerStart, n.bodyStart, `${where}: message starts at the part body`);
-      assert.equal(n.message.bodyEnd, n.bodyEnd, `${where}: message ends with the part`);
+      // (it may end a line break earlier: a header cut by a boundary gives it up, the part keeps it)
+      assert.ok(n.message.bodyEnd <= n.bodyEnd && n.bodyEnd - n.message.bodyEnd <= 2, `${where}: message ends with the part`);
     }
     if (n.lines !== null) {
       const lf = raw.subarray(n.bodyStart, n.bodyEnd).toString('latin1').split('\n').length - 1;

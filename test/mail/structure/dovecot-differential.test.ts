@@ -13,6 +13,7 @@ import { findPart, NulFilter, readSection, resolveSection, type SectionSpec } fr
 import { decodeBinarySection, UnknownCteError } from '../../../src/mail/structure/binary.js';
 import type { MessageStructure, PartNode } from '../../../src/mail/structure/types.js';
 import { makeCorpus, type CorpusMessage } from '../../support/corpus.js';
+import { makeRandomCorpus } from '../../support/random-mail.js';
 import { startDovecot, type DovecotInstance } from '../../support/dovecot.js';
 import { connect, fetchItems, parseValues, type ImapValue, type RawImapClient } from '../../support/raw-imap.js';
 
@@ -271,4 +272,36 @@ test('Dovecot and sealmail agree on structure and sections of every corpus messa
     for (const item of Object.keys(items)) if (!diffs.some((d) => d.msg === name && d.item === item)) stale.push(`${name} ${item}`);
   }
   assert.deepEqual(stale, [], 'exceptions that no longer differ');
+});
+
+test('Dovecot and sealmail agree on generated messages', { timeout: 60_000 }, async () => {
+  const generated = makeRandomCorpus(2026, 150);
+  const sel0 = await client.command('SELECT INBOX');
+  const base = Number(/\* (\d+) EXISTS/.exec(sel0.untagged.map((u) => u.toString('latin1')).join('\n'))![1]);
+  for (const msg of generated) await client.append('INBOX', msg.raw);
+  await client.command('NOOP');
+  const diffs: string[] = [];
+  for (let i = 0; i < generated.length; i++) {
+    const msg = generated[i]!;
+    const s = analysisOf(msg.raw);
+    const paths = allPaths(s.root).slice(0, 20);
+    const items = ['ENVELOPE', 'BODYSTRUCTURE', 'BODY.PEEK[HEADER]', 'BODY.PEEK[TEXT]', ...paths.flatMap((p) => [`BODY.PEEK[${p}]`, `BODY.PEEK[${p}.MIME]`])];
+    const r = await client.command(`FETCH ${base + i + 1} (${items.join(' ')})`);
+    assert.match(r.tagged, /^OK/);
+    for (const u of r.untagged) {
+      for (const [item, v] of fetchItems(u)) {
+        if (item === 'UID' || item === 'FLAGS') continue;
+        if (item === 'ENVELOPE' || item === 'BODYSTRUCTURE') {
+          const mine = item === 'ENVELOPE' ? s.imap.envelope : s.imap.bodystructure;
+          if (v.raw.toString('latin1') !== mine) diffs.push(`${msg.name} ${item}\n  dovecot: ${v.raw.toString('latin1').slice(0, 400)}\n  ours:    ${mine.slice(0, 400)}`);
+          continue;
+        }
+        const a = show(v.value);
+        const b = show(await ours(msg, item));
+        if (a !== b) diffs.push(`${msg.name} ${item}\n  dovecot: ${a.slice(0, 300)}\n  ours:    ${b.slice(0, 300)}`);
+      }
+    }
+  }
+  if (process.env.SEALMAIL_DIFF_REPORT) for (const d of diffs) console.log('--- ' + d);
+  assert.deepEqual(diffs, []);
 });
