@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
+import { TempSoledads } from './temp-soledad.js';
 import { KeyManager, wkdHash, type KeyManagerOptions } from '../../src/keymanager/index.js';
 import { generateKeyPair, openpgp, readAnyKey } from '../../src/keymanager/keys.js';
 
@@ -61,12 +61,13 @@ const binary = async (armored: string) => (await readAnyKey(armored)).write();
 describe('key lookup chain', () => {
   const served: Served = { provider: new Map(), wkdAdvanced: new Map(), wkdDirect: new Map(), hkp: new Map(), puts: [], hits: [] };
   let srv: { url: string; close(): Promise<void> };
-  let options: (o?: Partial<KeyManagerOptions>) => KeyManagerOptions;
+  let options: (o?: Partial<KeyManagerOptions>) => Promise<KeyManagerOptions>;
+  const stores = new TempSoledads();
 
   before(async () => {
     srv = await serve(served);
-    options = (o = {}) => ({
-      store: new MemoryDocumentStore(),
+    options = async (o = {}) => ({
+      store: await stores.create(),
       address: 'alice@example.org',
       provider: { url: `${srv.url}/provider`, token: 'tok-1', domains: ['example.org'] },
       wkd: { advanced: () => `${srv.url}/adv`, direct: (d) => `${srv.url}/direct/${d}` },
@@ -75,7 +76,10 @@ describe('key lookup chain', () => {
       ...o,
     });
   });
-  after(async () => srv.close());
+  after(async () => {
+    await srv.close();
+    await stores.closeAll();
+  });
 
   it('computes the WKD hash of the draft\'s example', () => {
     // draft-koch-openpgp-webkey-service §3.1: "Joe.Doe" → iy9q119eutrkn8s1mk4r39qejnbu3n5q
@@ -83,7 +87,7 @@ describe('key lookup chain', () => {
   });
 
   it('asks provider directory, WKD advanced, WKD direct, HKP in order and records the level', async () => {
-    const km = new KeyManager(options());
+    const km = new KeyManager(await options());
     const bob = await pub('bob@example.org');
     served.provider.set('bob@example.org', bob.publicArmored);
     const w1 = await pub('w1@example.net');
@@ -116,7 +120,7 @@ describe('key lookup chain', () => {
   });
 
   it('refuses downgrades: weaker sources and foreign keys never displace a stronger key', async () => {
-    const km = new KeyManager(options());
+    const km = new KeyManager(await options());
     const good = await pub('carol@example.org');
     served.provider.set('carol@example.org', good.publicArmored);
     assert.equal((await km.lookup('carol@example.org')).found, true);
@@ -141,7 +145,7 @@ describe('key lookup chain', () => {
   });
 
   it('a pinned key is only replaced explicitly; expired and revoked keys are never used', async () => {
-    const km = new KeyManager(options());
+    const km = new KeyManager(await options());
     const a = await pub('erin@example.net');
     served.wkdAdvanced.set(`erin@example.net#${wkdHash('erin')}`, await binary(a.publicArmored));
     assert.ok((await km.lookup('erin@example.net')).found);
@@ -171,7 +175,7 @@ describe('key lookup chain', () => {
 
   it('asks the directory again after a week, so a revocation published there is seen', async () => {
     let now = new Date();
-    const km = new KeyManager(options({ now: () => now }));
+    const km = new KeyManager(await options({ now: () => now }));
     const h = await pub('hank@example.org');
     served.provider.set('hank@example.org', h.publicArmored);
     assert.ok((await km.lookup('hank@example.org')).found);
@@ -188,7 +192,7 @@ describe('key lookup chain', () => {
 
   it('publishes our key with the bearer token and renews it before expiry, keeping the fingerprint', async () => {
     let now = new Date('2026-01-01T00:00:00Z');
-    const km = new KeyManager(options({ address: 'pub@example.org', keyLifetimeDays: 100, renewBeforeDays: 10, now: () => now }));
+    const km = new KeyManager(await options({ address: 'pub@example.org', keyLifetimeDays: 100, renewBeforeDays: 10, now: () => now }));
     const own = await km.ensureOwnKey();
     const put = served.puts.find((p) => p.address === 'pub@example.org');
     assert.equal(put?.auth, 'Bearer tok-1');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
 import { simpleParser } from 'mailparser';
-import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
+import { TempSoledads } from '../keymanager/temp-soledad.js';
 import { KeyManager } from '../../src/keymanager/index.js';
 import { headerValue, parseContentType, parseHeader, splitEntity, splitMultipart } from '../../src/keymanager/mime.js';
 import { OutgoingQueue, startSmtpGateway, type SmtpGateway } from '../../src/smtp/index.js';
@@ -19,6 +19,7 @@ const LIMIT = 2 * 1024 * 1024;
 
 describe('composed messages through the gateway', () => {
   let gpg: Gpg;
+  const stores = new TempSoledads();
   let sink: Sink;
   let queue: OutgoingQueue;
   let gateway: SmtpGateway;
@@ -26,13 +27,13 @@ describe('composed messages through the gateway', () => {
   before(async () => {
     gpg = await createGpg();
     sink = await startSink();
-    const alice = new KeyManager({ store: new MemoryDocumentStore(), address: ALICE, wkd: false });
+    const alice = new KeyManager({ store: await stores.create(), address: ALICE, wkd: false });
     await alice.ensureOwnKey();
     await gpg.generateKey(BOB);
     await alice.importKeys(await gpg.exportPublic(BOB));
     await gpg.importKey(await alice.exportPublicKey());
     queue = new OutgoingQueue({
-      store: new MemoryDocumentStore(),
+      store: (await stores.create()).local,
       relay: { host: '127.0.0.1', port: sink.port, user: SINK_USER, token: SINK_TOKEN },
       deliverBounce: async () => assert.fail('no bounce expected'),
     });
@@ -45,6 +46,7 @@ describe('composed messages through the gateway', () => {
     await queue.stop();
     await sink.close();
     await gpg.close();
+    await stores.closeAll();
   });
 
   const client = () => nodemailer.createTransport({ host: '127.0.0.1', port: gateway.port, secure: false, ignoreTLS: true, auth: { user: ALICE, pass: 'pw' } });

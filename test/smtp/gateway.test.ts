@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import selfsigned from 'selfsigned';
-import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
+import { TempSoledads } from '../keymanager/temp-soledad.js';
 import { KeyManager } from '../../src/keymanager/index.js';
 import { headerValue, parseContentType, parseHeader, splitEntity, splitMultipart } from '../../src/keymanager/mime.js';
 import { OutgoingQueue, startSmtpGateway, type SmtpGateway } from '../../src/smtp/index.js';
@@ -29,6 +29,7 @@ function top(raw: Buffer): { fields: ReturnType<typeof parseHeader>; mime: strin
 
 describe('SMTP gateway', () => {
   let gpg: Gpg;
+  const stores = new TempSoledads();
   let sink: Sink;
   let queue: OutgoingQueue;
   let gateway: SmtpGateway;
@@ -38,9 +39,9 @@ describe('SMTP gateway', () => {
   before(async () => {
     gpg = await createGpg();
     sink = await startSink();
-    alice = new KeyManager({ store: new MemoryDocumentStore(), address: ALICE, wkd: false });
+    alice = new KeyManager({ store: await stores.create(), address: ALICE, wkd: false });
     await alice.ensureOwnKey();
-    const strict = new KeyManager({ store: new MemoryDocumentStore(), address: STRICT, wkd: false });
+    const strict = new KeyManager({ store: await stores.create(), address: STRICT, wkd: false });
     await strict.ensureOwnKey();
     await gpg.generateKey(BOB);
     await gpg.generateKey(DAVE);
@@ -49,7 +50,7 @@ describe('SMTP gateway', () => {
     await strict.importKeys(await gpg.exportPublic(BOB));
     await gpg.importKey(await alice.exportPublicKey());
     queue = new OutgoingQueue({
-      store: new MemoryDocumentStore(),
+      store: (await stores.create()).local,
       relay: { host: '127.0.0.1', port: sink.port, user: SINK_USER, token: SINK_TOKEN },
       deliverBounce: async (raw) => void bounces.push(raw),
       backoff: { initialMs: 50 },
@@ -72,6 +73,7 @@ describe('SMTP gateway', () => {
     await queue.stop();
     await sink.close();
     await gpg.close();
+    await stores.closeAll();
   });
 
   const client = (user: string, pass: string) =>
