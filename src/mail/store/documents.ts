@@ -65,14 +65,27 @@ export function canonicalFlags(flags: readonly string[]): string[] {
   return [...out];
 }
 
-/** The flags that are set, system flags first in a fixed order, then keywords sorted. */
-export function activeFlags(doc: EntryDoc): string[] {
+/** Shared read-only flag lists: 100k messages have only a handful of distinct flag sets. */
+const interned = new Map<string, readonly string[]>();
+
+/**
+ * The flags that are set, system flags first in a fixed order, then keywords
+ * sorted. The array is shared between messages: never mutate it.
+ */
+export function activeFlags(doc: EntryDoc): readonly string[] {
   const set = Object.keys(doc.flags).filter((f) => doc.flags[f][0] === 1);
   const rank = (f: string): number => {
     const i = SYSTEM_FLAGS.indexOf(f);
     return i < 0 ? SYSTEM_FLAGS.length : i;
   };
-  return set.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  set.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const key = set.join(' ');
+  let shared = interned.get(key);
+  if (!shared) {
+    shared = Object.freeze(set);
+    if (interned.size < 10_000) interned.set(key, shared);
+  }
+  return shared;
 }
 
 /** The doc with its set of active flags made exactly `wanted`, stamped `at`. */

@@ -17,7 +17,8 @@ export interface EntryRec {
   uid: number;
   modseq: number;
   doc: EntryDoc;
-  flags: string[];
+  /** Active flags (a shared, frozen list). */
+  flags: readonly string[];
 }
 
 export interface MailboxSlot {
