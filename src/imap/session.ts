@@ -54,6 +54,8 @@ export class ImapSession {
   private unsubscribe: (() => void) | null = null;
   private idleWaker: (() => void) | null = null;
   private failedLogins = 0;
+  /** The mailbox list changed: check at the next flush that the selected mailbox still exists. */
+  private mailboxesChanged = false;
   /** Set while SELECT takes its snapshot. */
   private selecting: MailboxChange[] | null = null;
 
@@ -145,6 +147,16 @@ export class ImapSession {
    * `expunges: false` during commands that use sequence numbers (RFC 3501 7.4.1).
    */
   async flushPending(opts: { expunges: boolean }): Promise<void> {
+    if (this.mailboxesChanged && this.selected) {
+      this.mailboxesChanged = false;
+      const id = this.selected.info.id;
+      if (!(await this.store.listMailboxes()).some((m) => m.id === id)) {
+        // Another session (or device) deleted the selected mailbox: as Dovecot does, disconnect.
+        await this.send(untaggedStatus('BYE', 'Selected mailbox was deleted, have to disconnect'));
+        this.host.close();
+        return;
+      }
+    }
     if (!this.selected || !this.selected.hasPending()) return;
     const responses = this.selected.drain({
       expunges: opts.expunges,
@@ -170,7 +182,7 @@ export class ImapSession {
 
   /** IDLE: wait until a change arrives (or `signal` fires). */
   waitForChange(): Promise<void> {
-    if (this.selected?.hasPending()) return Promise.resolve();
+    if (this.selected && (this.selected.hasPending() || this.mailboxesChanged)) return Promise.resolve();
     return new Promise((resolve) => {
       this.idleWaker = () => {
         this.idleWaker = null;
@@ -187,6 +199,11 @@ export class ImapSession {
   private onChange(change: MailboxChange): void {
     if (this.selecting) this.selecting.push(change);
     if (!this.selected) return;
+    if (change.kind === 'mailboxes') {
+      this.mailboxesChanged = true;
+      if (this.idling) this.wake();
+      return;
+    }
     this.selected.enqueue(change);
     if (this.idling && this.selected.hasPending()) this.wake();
   }

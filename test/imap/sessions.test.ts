@@ -167,3 +167,28 @@ test('a message arriving while SELECT takes its snapshot is announced, not lost'
     await h.close();
   }
 });
+
+test('DELETE of the selected mailbox: tagged OK, then BYE (like Dovecot); a second session on it is disconnected too', async () => {
+  const h = await startHarness();
+  const a = await RawConnection.open(h.server.port);
+  const b = await RawConnection.open(h.server.port);
+  try {
+    await a.login();
+    await b.login();
+    await a.command('c1', 'CREATE Doomed');
+    await a.command('s1', 'SELECT Doomed');
+    await b.command('s2', 'SELECT Doomed');
+    b.write('i1 IDLE\r\n');
+    await b.readUntil(/^\+ idling\r\n/m);
+    a.write('d1 DELETE Doomed\r\n');
+    assert.match(await a.readUntil(/^\* BYE .*\r\n/m), /^d1 OK .*\r\n\* BYE Selected mailbox was deleted/m);
+    await b.readUntil(/^\* BYE Selected mailbox was deleted.*\r\n/m, 2000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(a.closed && b.closed);
+    assert.ok(!(await h.store.listMailboxes()).some((m) => m.name === 'Doomed'));
+  } finally {
+    a.close();
+    b.close();
+    await h.close();
+  }
+});
