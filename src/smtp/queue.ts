@@ -152,7 +152,7 @@ export class OutgoingQueue {
     for (const [id, at] of this.due) {
       if (this.inFlight.has(id)) continue;
       if (at <= now && this.inFlight.size < limit) {
-        const p = this.attempt(id).finally(() => {
+        const p = this.attemptSafely(id).finally(() => {
           this.inFlight.delete(id);
           this.tick();
         });
@@ -168,10 +168,24 @@ export class OutgoingQueue {
 
   private relayFor(from: string): Relay {
     const cfg = typeof this.opts.relay === 'function' ? this.opts.relay(from) : this.opts.relay;
-    const key = `${cfg.host}:${cfg.port}:${cfg.user}`;
+    // The token is part of the key: a renewed session token gets a fresh transport.
+    const key = `${cfg.host}:${cfg.port}:${cfg.user}:${cfg.token}`;
     let r = this.relays.get(key);
     if (!r) this.relays.set(key, (r = new Relay(cfg)));
     return r;
+  }
+
+  /** Any unexpected failure (store, relay configuration) counts as temporary: the item stays queued. */
+  private async attemptSafely(id: string): Promise<void> {
+    try {
+      await this.attempt(id);
+    } catch (err) {
+      const message = (err as Error).message;
+      log.error({ item: id, err: message }, 'relay attempt failed unexpectedly; will retry');
+      const item = await this.opts.store.get<OutgoingItem>(OUTGOING_DOC, id).catch(() => null);
+      if (item?.state === 'queued') await this.retryLater(item, item.attempts + 1, message, this.now()).catch(() => undefined);
+      else if (this.running) this.due.set(id, this.now().getTime() + this.backoff.initialMs);
+    }
   }
 
   private async attempt(id: string): Promise<void> {

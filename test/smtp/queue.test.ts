@@ -117,6 +117,30 @@ describe('outgoing queue', () => {
     assert.equal(sink.received.length, 1);
   });
 
+  it('an unexpected failure (no relay configured yet) keeps the item queued instead of crashing', async () => {
+    sink ??= await startSink();
+    sink.received.length = 0;
+    let broken = true;
+    const queue = new OutgoingQueue({
+      store: new MemoryDocumentStore(),
+      relay: () => {
+        if (broken) throw new Error('no relay for this sender yet');
+        return { host: '127.0.0.1', port: sink!.port, user: SINK_USER, token: SINK_TOKEN };
+      },
+      deliverBounce: async () => assert.fail('nothing bounces here'),
+      backoff: { initialMs: 30, maxMs: 60 },
+    });
+    await queue.start();
+    const item = await queue.enqueue({ from: ALICE, to: BOB, messageId: '<norelay@example.org>', raw: Buffer.from('Subject: r\r\n\r\nx\r\n') });
+    await waitFor(async () => ((await queue.get(item.id))?.attempts ?? 0) >= 2);
+    assert.equal((await queue.get(item.id))?.state, 'queued');
+    assert.match((await queue.get(item.id))?.lastError ?? '', /no relay/);
+    broken = false;
+    await waitFor(async () => (await queue.get(item.id))?.state === 'sent');
+    await queue.stop();
+    assert.equal(sink.received.length, 1);
+  });
+
   it('gives up after the configured age with a bounce, not silently', async () => {
     const port = await freePort();
     const store = new MemoryDocumentStore();
