@@ -64,3 +64,34 @@ test('an analyzer that throws does not fail the store: flat fallback structure, 
   await docs.close();
   await local.close();
 });
+
+test('a structure older than the analyzer (here the fallback) is derived again when read', async () => {
+  const docs = new MemoryDocumentStore();
+  const local = new MemoryDocumentStore();
+  const broken = await openMailStore({
+    docs,
+    local,
+    analyzer: {
+      analyzeMessage: () => {
+        throw new Error('analyzer bug');
+      },
+      analyzeStream: async () => {
+        throw new Error('analyzer bug');
+      },
+    },
+  });
+  const raw = Buffer.from('From: Ann <ann@example.org>\r\nSubject: hello\r\nContent-Type: text/plain\r\n\r\nhi\r\n');
+  await broken.append('INBOX', raw);
+  const hash = (await broken.messages('INBOX')).messages[0].hash;
+  assert.equal((await broken.structure(hash)).v, 0);
+  await broken.close();
+  const fixed = await openMailStore({ docs, local });
+  const st = await fixed.structure(hash);
+  assert.ok(st.v >= 1);
+  assert.equal(st.search.subject, 'hello');
+  assert.equal(st.root.headerEnd, raw.indexOf('\r\n\r\n') + 4);
+  assert.equal((await docs.get<{ v: number }>('structure', hash))!.v, st.v, 'the upgrade is stored');
+  await fixed.close();
+  await docs.close();
+  await local.close();
+});

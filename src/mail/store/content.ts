@@ -18,6 +18,8 @@ const log = logger('mail-content');
 export interface Analyzer {
   analyzeMessage(raw: Buffer): MessageStructure;
   analyzeStream(src: Readable): Promise<MessageStructure>;
+  /** Version of the structures it derives: older stored ones are recomputed when read. */
+  version?: number;
 }
 
 export interface StoredContent {
@@ -119,4 +121,26 @@ async function ensureStructure(
     structure = fallbackStructure(size);
   }
   await docs.put(DOC.structure, hash, structure);
+}
+
+/**
+ * A stored structure older than the analyzer's version (or the fallback, v0)
+ * is derived again from the blob and replaced. Keeps the old one if that fails.
+ */
+export async function upgradeStructure(
+  docs: DocumentStore,
+  analyzer: Analyzer,
+  hash: string,
+  stored: MessageStructure,
+): Promise<MessageStructure> {
+  if (analyzer.version === undefined || stored.v >= analyzer.version) return stored;
+  try {
+    const fresh = await analyzer.analyzeStream(docs.readBlob(hash));
+    await docs.put(DOC.structure, hash, fresh);
+    log.info({ hash, from: stored.v, to: fresh.v }, 'structure recomputed');
+    return fresh;
+  } catch (err) {
+    log.warn({ hash, err: (err as Error).message }, 'structure upgrade failed; keeping the stored one');
+    return stored;
+  }
 }

@@ -21,7 +21,7 @@ import {
 } from '../mailstore.js';
 import type { MessageStructure } from '../structure/types.js';
 import type { HybridLogicalClock } from '../../soledad/hlc.js';
-import { storeContent, type Analyzer } from './content.js';
+import { storeContent, upgradeStructure, type Analyzer } from './content.js';
 import { DOC, canonicalFlags, newEntry, newMailbox, withFlags, type EntryDoc, type MailboxDoc } from './documents.js';
 import { entryId, randomId } from './ids.js';
 import { MailIndex, type EntryRec, type MailboxSlot } from './mail-index.js';
@@ -267,8 +267,9 @@ export class DocumentMailStore implements MailStore {
       this.structures.set(hash, cached);
       return cached;
     }
-    const s = await this.docs.get<MessageStructure>(DOC.structure, hash);
-    if (!s) throw new MailStoreError('NONEXISTENT', 'No such message content');
+    const stored = await this.docs.get<MessageStructure>(DOC.structure, hash);
+    if (!stored) throw new MailStoreError('NONEXISTENT', 'No such message content');
+    const s = await upgradeStructure(this.docs, this.analyzer, hash, stored);
     this.structures.set(hash, s);
     if (this.structures.size > STRUCTURE_CACHE) this.structures.delete(this.structures.keys().next().value!);
     return s;
