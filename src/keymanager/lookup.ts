@@ -29,7 +29,7 @@ export interface LookupOptions {
   wkd?: WkdOptions | false;
   /** HKP keyserver base URL, e.g. `https://keys.openpgp.org`; off when absent. */
   hkp?: { url: string };
-  /** Per-request timeout; default 10 s. */
+  /** Per-request timeout; default 5 s (lookups happen while the mail client waits at RCPT). */
   timeoutMs?: number;
 }
 
@@ -102,7 +102,7 @@ export class KeySources {
     private readonly opts: LookupOptions,
     private readonly ownDomain: string,
   ) {
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.timeoutMs = opts.timeoutMs ?? 5_000;
   }
 
   providerAuthoritativeFor(address: string): boolean {
