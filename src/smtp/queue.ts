@@ -48,6 +48,8 @@ export interface OutgoingQueueOptions {
   /** Receives a readable RFC 3464 bounce for a permanent failure (the daemon appends it to INBOX). */
   deliverBounce: (raw: Buffer, item: OutgoingItem) => Promise<void>;
   backoff?: BackoffOptions;
+  /** Sent and bounced items are forgotten after this many days (they dedupe resubmissions until then); default 7. */
+  keepDoneDays?: number;
   /** How many items are relayed at once; default 2. */
   concurrency?: number;
   now?: () => Date;
@@ -97,9 +99,13 @@ export class OutgoingQueue {
   /** Loads every pending item and starts relaying. */
   async start(): Promise<void> {
     this.running = true;
+    const forgetBefore = this.now().getTime() - (this.opts.keepDoneDays ?? 7) * 24 * 3600_000;
+    const forget: string[] = [];
     for await (const doc of this.opts.store.query<OutgoingItem>(OUTGOING_DOC)) {
       if (doc.content.state === 'queued') this.due.set(doc.id, Date.parse(doc.content.nextAttemptAt));
+      else if (Date.parse(doc.content.doneAt ?? doc.content.queuedAt) < forgetBefore) forget.push(doc.id);
     }
+    for (const id of forget) await this.opts.store.delete(OUTGOING_DOC, id);
     log.info({ pending: this.due.size }, 'outgoing queue started');
     this.tick();
   }

@@ -158,5 +158,14 @@ describe('outgoing queue', () => {
     assert.equal(bounces.length, 1);
     assert.match(bounces[0].toString(), /Status: 4\.4\.7/);
     assert.match(bounces[0].toString(), /Subject: old/);
+    // Done items are kept a while (to dedupe resubmissions), then forgotten at a later start.
+    const later = new OutgoingQueue({
+      store, relay: { host: '127.0.0.1', port, user: SINK_USER, token: SINK_TOKEN }, deliverBounce: async () => undefined,
+      now: () => new Date(Date.now() + 8 * 24 * 3600_000),
+    });
+    assert.equal((await later.list()).length, 1);
+    await later.start();
+    await later.stop();
+    assert.equal((await later.list()).length, 0);
   });
 });
