@@ -141,3 +141,41 @@ test('three failed logins on one connection end it with BYE', async () => {
     await h.close();
   }
 });
+
+test('a store that gives up halfway through an APPEND upload does not stall the connection', async () => {
+  const h = await startHarness();
+  // The store reads the first chunk of the message, then fails (as on a quota or I/O error).
+  const failing = new Proxy(h.store, {
+    get(target, prop) {
+      if (prop === 'append') {
+        return async (_mailbox: string, source: AsyncIterable<Buffer>) => {
+          await new Promise((r) => setTimeout(r, 200)); // let the upload fill the stream's buffer first
+          for await (const chunk of source) {
+            void chunk;
+            break;
+          }
+          throw new Error('disk full');
+        };
+      }
+      const value = Reflect.get(target, prop) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const { startImapServer } = await import('../../src/imap/server.js');
+  const server = await startImapServer({ authenticate: async () => failing });
+  const raw = await RawConnection.open(server.port);
+  try {
+    await raw.login();
+    const size = 3 * 1024 * 1024;
+    raw.write(`a1 APPEND INBOX {${size}+}\r\n`);
+    raw.write(Buffer.alloc(size, 'x'));
+    raw.write('\r\na2 NOOP\r\n');
+    const out = await raw.readUntil(/^a2 .*\r\n/m, 10_000);
+    assert.match(out, /^a1 NO \[SERVERBUG\]/m);
+    assert.match(out, /^a2 OK/m);
+  } finally {
+    raw.close();
+    await server.close();
+    await h.close();
+  }
+});

@@ -161,7 +161,14 @@ export class CommandParser {
         // A handler that gave up on the message destroys the stream: the rest is discarded.
         if (!out.destroyed && !out.write(chunk.subarray(0, n))) {
           this.opts.pause();
-          out.once('drain', () => this.opts.resume());
+          // Resume on drain, or when a consumer that gave up destroys the stream (then the rest is discarded).
+          const resume = (): void => {
+            out.off('drain', resume);
+            out.off('close', resume);
+            this.opts.resume();
+          };
+          out.once('drain', resume);
+          out.once('close', resume);
         }
         return n;
       }
