@@ -16,6 +16,7 @@ import { DEFAULT_SCRYPT } from './accounts/password.js';
 import { KeyDirectory } from './keys/directory.js';
 import { createGateway } from './gateway/proxy.js';
 import { createHttpApp } from './http/app.js';
+import type { ProviderConfigInfo } from './http/api.js';
 import { Deliverer } from './mx/deliver.js';
 import { startMx } from './mx/server.js';
 import { startSubmission } from './submission/server.js';
@@ -24,6 +25,7 @@ import { loadOrCreateTls, type ProviderTls } from './tls.js';
 import { logger } from '../util/log.js';
 
 export type { ProviderOptions } from './options.js';
+export type { ProviderConfigInfo } from './http/api.js';
 
 export interface Provider {
   /** Base URL of the HTTP API / key directory / sync gateway, with a trailing slash. */
@@ -80,7 +82,15 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     }
 
     const gateway = createGateway(couch, accounts, sessions, { continuousFeeds: opts.couchUrl !== undefined });
-    const app = createHttpApp(auth, keys, gateway, domains);
+    // Filled in once the SMTP services listen (their ports may be ephemeral).
+    const config: ProviderConfigInfo = {
+      domains,
+      hostname,
+      submission: { host, port: 0, starttls: tls !== undefined },
+      mx: { host, port: 0 },
+      caFingerprint: tls?.caFingerprint ?? null,
+    };
+    const app = createHttpApp(auth, keys, gateway, domains, () => config);
     const server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, app) : http.createServer(app);
     // Long uploads and longpoll/continuous _changes must not be cut off.
     server.requestTimeout = 0;
@@ -112,6 +122,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       tls,
     });
     cleanups.push(() => submission.close());
+    config.mx.port = mx.port;
+    config.submission.port = submission.port;
 
     const urlHost = host.includes(':') ? `[${host}]` : host;
     const httpUrl = `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}/`;

@@ -93,3 +93,19 @@ test('accounts: tokens expire', async () => {
     await p.dispose();
   }
 });
+
+test('service discovery: GET /api/config names the domains and the live SMTP ports', async () => {
+  const p = await startTestProvider();
+  try {
+    const res = await api(p, 'GET', '/api/config');
+    assert.equal(res.status, 200);
+    const config = (await res.json()) as { domains: string[]; hostname: string; submission: { host: string; port: number; starttls: boolean }; mx: { port: number }; caFingerprint: string | null };
+    assert.deepEqual(config.domains, ['example.org']);
+    assert.equal(config.hostname, 'mx.example.org');
+    assert.deepEqual(config.submission, { host: '127.0.0.1', port: p.submissionPort, starttls: false });
+    assert.equal(config.mx.port, p.mxPort);
+    assert.equal(config.caFingerprint, null);
+  } finally {
+    await p.dispose();
+  }
+});

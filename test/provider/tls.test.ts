@@ -38,6 +38,9 @@ test('TLS: CA generated at first start and pinned by fingerprint; HTTPS API; STA
     const reg = await request(p.httpUrl + 'api/accounts', caCert, 'POST', JSON.stringify({ address: 'alice@example.org', password }));
     assert.equal(reg.status, 201);
     assert.equal(reg.issuerFingerprint, caFingerprint, 'the server chain is issued by the pinned CA');
+    const config = JSON.parse((await request(p.httpUrl + 'api/config', caCert, 'GET')).text) as { caFingerprint: string; submission: { starttls: boolean } };
+    assert.equal(config.caFingerprint, caFingerprint);
+    assert.equal(config.submission.starttls, true);
     const login = await request(p.httpUrl + 'api/sessions', caCert, 'POST', JSON.stringify({ address: 'alice@example.org', password }));
     const { token, couchUrl } = JSON.parse(login.text) as { token: string; couchUrl: string };
     assert.ok(couchUrl.startsWith('https://'));

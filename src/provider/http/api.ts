@@ -32,8 +32,19 @@ export function gatewayDbUrl(req: Request, db: string): string {
   return `${req.protocol}://${req.get('host')}/${db}`;
 }
 
-export function accountsRouter(auth: Authenticator): express.Router {
+/** Service discovery for clients (`GET /api/config`): where to submit mail, which domains, which CA. */
+export interface ProviderConfigInfo {
+  domains: string[];
+  hostname: string;
+  submission: { host: string; port: number; starttls: boolean };
+  mx: { host: string; port: number };
+  /** SHA-256 fingerprint of the provider CA to pin, or null without TLS. */
+  caFingerprint: string | null;
+}
+
+export function accountsRouter(auth: Authenticator, config: () => ProviderConfigInfo): express.Router {
   const router = express.Router();
+  router.get('/config', (_req: Request, res: Response) => void res.json(config()));
   router.use(express.json({ limit: '16kb', strict: true }));
 
   router.post('/accounts', async (req: Request, res: Response) => {

@@ -5,15 +5,15 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Authenticator } from '../accounts/login.js';
 import type { KeyDirectory } from '../keys/directory.js';
 import type { Gateway } from '../gateway/proxy.js';
-import { accountsRouter } from './api.js';
+import { accountsRouter, type ProviderConfigInfo } from './api.js';
 import { keysRouter, wkdRouter } from './keys.js';
 import { sendError } from './errors.js';
 
-export function createHttpApp(auth: Authenticator, keys: KeyDirectory, gateway: Gateway, domains: string[]): express.Express {
+export function createHttpApp(auth: Authenticator, keys: KeyDirectory, gateway: Gateway, domains: string[], config: () => ProviderConfigInfo): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  app.use('/api', accountsRouter(auth));
+  app.use('/api', accountsRouter(auth, config));
   app.use('/keys', keysRouter(keys, auth.sessions, auth.accounts));
   app.use('/.well-known/openpgpkey', wkdRouter(keys, domains));
   app.use((req: Request, res: Response) => gateway.handle(req, res));
