@@ -4,6 +4,7 @@ import { createMemoryMailStore } from '../support/memory-mailstore.js';
 import { MailStoreError, type MailboxChange } from '../../src/mail/mailstore.js';
 import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
 import { openMailStore } from '../../src/mail/store/index.js';
+import type { DocumentStore } from '../../src/soledad/types.js';
 
 function message(n: number, body = 'Hello there.\r\n'): Buffer {
   return Buffer.from(
@@ -293,6 +294,51 @@ test('a burst of changes from another device: every message announced once, UIDs
   for (let i = 0; i < 200 && uids.length < 150; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(uids, Array.from({ length: 150 }, (_, i) => i + 1));
   assert.equal((await b.status('Archive')).messages, 150);
+  await a.close();
+  await b.close();
+  await docs.close();
+});
+
+test('a write never drops a change that reached the store before the index saw it', async () => {
+  const docs = new MemoryDocumentStore();
+  // Device A sees the shared store through a changes feed we can hold back.
+  let held: Promise<void> | null = null;
+  let release = () => {};
+  const gated: DocumentStore = {
+    put: docs.put.bind(docs),
+    get: docs.get.bind(docs),
+    delete: docs.delete.bind(docs),
+    bulkPut: docs.bulkPut.bind(docs),
+    query: docs.query.bind(docs),
+    putBlob: docs.putBlob.bind(docs),
+    hasBlob: docs.hasBlob.bind(docs),
+    blobSize: docs.blobSize.bind(docs),
+    readBlob: docs.readBlob.bind(docs),
+    deleteBlob: docs.deleteBlob.bind(docs),
+    changes: (opts) =>
+      (async function* () {
+        for await (const c of docs.changes(opts)) {
+          while (held) await held;
+          yield c;
+        }
+      })() as AsyncIterable<never>,
+  };
+  const a = await openMailStore({ docs: gated, local: new MemoryDocumentStore() });
+  const b = await openMailStore({ docs, local: new MemoryDocumentStore() });
+  await a.append('INBOX', message(1));
+  for (let i = 0; i < 100 && (await b.status('INBOX')).messages === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  held = new Promise((r) => (release = r));
+  await b.storeFlags('INBOX', [1], 'add', ['\\Flagged']);
+  // A has not seen B's change yet, and writes the same entry.
+  assert.deepEqual((await a.messages('INBOX')).messages[0].flags, []);
+  const fromA = await a.storeFlags('INBOX', [1], 'add', ['\\Seen']);
+  assert.deepEqual(fromA.updated[0].flags, ['\\Seen', '\\Flagged']);
+  held = null;
+  release();
+  for (const s of [a, b]) {
+    for (let i = 0; i < 100 && (await s.messages('INBOX')).messages[0].flags.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual((await s.messages('INBOX')).messages[0].flags, ['\\Seen', '\\Flagged']);
+  }
   await a.close();
   await b.close();
   await docs.close();

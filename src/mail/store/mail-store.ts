@@ -22,7 +22,8 @@ import {
 import type { MessageStructure } from '../structure/types.js';
 import type { HybridLogicalClock } from '../../soledad/hlc.js';
 import { storeContent, upgradeStructure, type Analyzer } from './content.js';
-import { DOC, canonicalFlags, newEntry, newMailbox, withFlags, type EntryDoc, type MailboxDoc } from './documents.js';
+import { DOC, activeFlags, canonicalFlags, newEntry, newMailbox, withFlags, type EntryDoc, type MailboxDoc } from './documents.js';
+import { mergeEntry, mergeMailbox } from './merge.js';
 import { entryId, randomId } from './ids.js';
 import { MailIndex, type EntryRec, type MailboxSlot } from './mail-index.js';
 import { checkNewName, compareNames, isInferior, normalizeName, parentNames } from './mailbox-names.js';
@@ -48,6 +49,8 @@ export class DocumentMailStore implements MailStore {
   private readonly listeners = new Set<(change: MailboxChange) => void>();
   /** Structures are immutable: a small LRU spares FETCH 1:* BODYSTRUCTURE a decrypt per message. */
   private readonly structures = new Map<string, MessageStructure>();
+  /** Highest stamp observed from other writers (to skip needless clock updates). */
+  private maxSeen = '';
 
   constructor(
     readonly docs: DocumentStore,
@@ -215,20 +218,22 @@ export class DocumentMailStore implements MailStore {
     return this.serialBatch(async () => {
       const slot = this.slot(mailbox);
       const given = canonicalFlags(flags);
-      const at = this.clock.now();
       const modified: number[] = [];
-      const changes: Array<{ rec: EntryRec; doc: EntryDoc }> = [];
+      const todo: Array<{ rec: EntryRec; base: EntryDoc }> = [];
       for (const rec of this.recs(slot, uids)) {
         // RFC 7162 3.1.3: leave messages changed since UNCHANGEDSINCE alone and report them.
-        if (opts.unchangedSince !== undefined && rec.modseq > opts.unchangedSince) {
-          modified.push(rec.uid);
-          continue;
-        }
-        const next = new Set(op === 'set' ? given : rec.flags);
+        if (opts.unchangedSince !== undefined && rec.modseq > opts.unchangedSince) modified.push(rec.uid);
+        else todo.push({ rec, base: await this.current(rec) });
+      }
+      const at = this.clock.now();
+      const changes: Array<{ rec: EntryRec; doc: EntryDoc }> = [];
+      for (const { rec, base } of todo) {
+        const now = activeFlags(base);
+        const next = new Set(op === 'set' ? given : now);
         if (op === 'add') for (const f of given) next.add(f);
         if (op === 'remove') for (const f of given) next.delete(f);
-        if (next.size === rec.flags.length && rec.flags.every((f) => next.has(f))) continue;
-        changes.push({ rec, doc: withFlags(rec.doc, [...next], at) });
+        if (next.size === now.length && now.every((f) => next.has(f))) continue;
+        changes.push({ rec, doc: withFlags(base, [...next], at) });
       }
       await this.docs.bulkPut(changes.map((c) => ({ type: DOC.entry, id: c.rec.id, content: c.doc })));
       const updated: MessageMeta[] = [];
@@ -298,7 +303,37 @@ export class DocumentMailStore implements MailStore {
     return out;
   }
 
-  private async writeMailbox(id: string, doc: MailboxDoc): Promise<MailboxSlot> {
+  /**
+   * The entry as stored now, merged with what the index holds. A change that
+   * reached the store by sync but not yet the index is kept instead of being
+   * overwritten by a write based on the index alone.
+   */
+  private async current(rec: EntryRec): Promise<EntryDoc> {
+    const stored = await this.docs.get<EntryDoc>(DOC.entry, rec.id);
+    if (!stored) return rec.doc;
+    this.observe(stored);
+    return mergeEntry(rec.doc, stored);
+  }
+
+  /** Moves the clock past every stamp of a document written elsewhere (HLC receive). */
+  observe(doc: EntryDoc): void {
+    for (const f of Object.values(doc.flags)) this.observeStamp(f[1]);
+    this.observeStamp(doc.expunged);
+  }
+
+  private observeStamp(stamp: string | null): void {
+    if (stamp === null || stamp <= this.maxSeen || stamp.length < 21) return;
+    this.maxSeen = stamp;
+    try {
+      this.clock.update(stamp);
+    } catch {
+      // not an HLC stamp: the merge still orders it; the clock ignores it
+    }
+  }
+
+  private async writeMailbox(id: string, mine: MailboxDoc): Promise<MailboxSlot> {
+    const stored = await this.docs.get<MailboxDoc>(DOC.mailbox, id);
+    const doc = stored ? mergeMailbox(stored, mine) : mine;
     await this.docs.put(DOC.mailbox, id, doc);
     await this.index.applyMailbox(id, doc);
     return this.index.mailboxes.get(id)!;
@@ -321,8 +356,10 @@ export class DocumentMailStore implements MailStore {
   }
 
   private async expungeLocked(slot: MailboxSlot, uids: number[]): Promise<number[]> {
+    const bases: Array<{ rec: EntryRec; base: EntryDoc }> = [];
+    for (const rec of this.recs(slot, uids)) bases.push({ rec, base: await this.current(rec) });
     const at = this.clock.now();
-    const gone = this.recs(slot, uids).map((rec) => ({ rec, doc: { ...rec.doc, expunged: at } }));
+    const gone = bases.map(({ rec, base }) => ({ rec, doc: { ...base, expunged: base.expunged ?? at } }));
     await this.docs.bulkPut(gone.map((g) => ({ type: DOC.entry, id: g.rec.id, content: g.doc })));
     for (const g of gone) await this.index.applyEntry(g.rec.id, g.doc);
     return gone.map((g) => g.rec.uid);

@@ -60,23 +60,10 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
   store = new DocumentMailStore(docs, index, opts.analyzer ?? defaultAnalyzer, clock);
   const s = store;
 
-  let maxSeen = '';
-  const observe = (stamp: string | null): void => {
-    if (stamp === null || stamp <= maxSeen || stamp.length < 21) return;
-    maxSeen = stamp;
-    try {
-      clock.update(stamp);
-    } catch {
-      // not an HLC stamp: the merge still orders it; the clock ignores it
-    }
-  };
   const apply = async (c: DocChange): Promise<void> => {
     if (c.type === DOC.entry) {
       const doc = c.content as EntryDoc | null;
-      if (doc) {
-        for (const f of Object.values(doc.flags)) observe(f[1]);
-        observe(doc.expunged);
-      }
+      if (doc) s.observe(doc);
       await index.applyEntry(c.id, doc);
     } else if (c.type === DOC.mailbox) {
       await index.applyMailbox(c.id, c.content as MailboxDoc | null);
