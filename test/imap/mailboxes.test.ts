@@ -162,3 +162,26 @@ test('APPEND of a ~5 MB message with a non-synchronizing literal is stored byte-
     await h.close();
   }
 });
+
+test('ID, NAMESPACE, ENABLE, EXAMINE, NOOP, CLOSE as imapflow uses them', async () => {
+  const h = await startHarness();
+  try {
+    await h.store.append('INBOX', Buffer.from(MESSAGE), { flags: ['\\Deleted'] });
+    await h.store.append('INBOX', Buffer.from(MESSAGE));
+    const c = await h.client({ qresync: true } as object);
+    assert.equal(c.serverInfo?.name, 'sealmail', 'ID answered');
+    assert.equal(c.namespace?.delimiter, '/');
+    assert.ok(c.enabled.has('CONDSTORE') || c.enabled.has('QRESYNC'), `ENABLE took effect: ${[...c.enabled].join(',')}`);
+    const ro = await c.mailboxOpen('INBOX', { readOnly: true });
+    assert.equal(ro.readOnly, true);
+    assert.equal(ro.exists, 2);
+    await c.noop();
+    await c.mailboxClose(); // CLOSE on a read-only mailbox expunges nothing
+    assert.equal((await h.store.status('INBOX')).messages, 2);
+    await c.mailboxOpen('INBOX');
+    await c.mailboxClose(); // now it expunges the \Deleted message silently
+    assert.equal((await h.store.status('INBOX')).messages, 1);
+  } finally {
+    await h.close();
+  }
+});
