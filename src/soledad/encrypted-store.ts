@@ -32,8 +32,10 @@ export class EncryptedStore implements DocumentStore {
     private readonly keys: DerivedKeys,
     /** Bound into every ciphertext: a local-only doc cannot be passed off as a replicated one. */
     readonly ns: string,
+    /** Device-local database holding the type index (see type-index.ts). */
+    indexDb: Pouch,
   ) {
-    this.index = new TypeIndex(db, (docId, doc) => this.tryOpen(docId, doc)?.type ?? null);
+    this.index = new TypeIndex(db, indexDb, ns, keys.idKey, (docId, doc) => this.tryOpen(docId, doc)?.type ?? null);
     this.blobs = new BlobStore(this, db, keys, ns);
   }
 
@@ -276,5 +278,6 @@ export class EncryptedStore implements DocumentStore {
     this.closed = true;
     for (const f of this.feeds) f.end();
     await Promise.allSettled([...this.locks.values()]);
+    await this.index.flush().catch((err) => log.warn({ err: (err as Error).message }, 'type index not saved; it is rebuilt on next use'));
   }
 }

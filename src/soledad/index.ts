@@ -29,6 +29,7 @@ const log = logger('soledad');
 export const SECRET_DOC_ID = 'soledad-secret';
 const MAIN_DB = 'main';
 const LOCAL_DB = 'local';
+const INDEX_DB = 'index';
 
 export interface SoledadOpenOptions {
   dataDir: string;
@@ -58,6 +59,7 @@ export class Soledad extends EventEmitter implements DocumentStore {
   private readonly inbox: IncomingQueue;
   private readonly sync: SyncController | null;
   private readonly remoteDb: Pouch | null;
+  private readonly indexDb: Pouch;
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -68,8 +70,9 @@ export class Soledad extends EventEmitter implements DocumentStore {
   ) {
     super();
     const keys = deriveKeys(secret);
-    this.store = new EncryptedStore(mainDb, keys, 'main');
-    this.local = new EncryptedStore(localDb, keys, 'local');
+    this.indexDb = openLocal(opts.dataDir, INDEX_DB);
+    this.store = new EncryptedStore(mainDb, keys, 'main', this.indexDb);
+    this.local = new EncryptedStore(localDb, keys, 'local', this.indexDb);
     this.resolver = new ConflictResolver(mainDb, this.store);
     this.inbox = new IncomingQueue(mainDb, this.local);
     this.remoteDb = opts.remote ? openRemote(opts.remote) : null;
@@ -240,6 +243,7 @@ export class Soledad extends EventEmitter implements DocumentStore {
       await this.remoteDb?.close().catch(() => undefined);
       await this.mainDb.close();
       await this.localDb.close();
+      await this.indexDb.close();
       this.secret.fill(0);
     })();
     return this.closing;

@@ -1,56 +1,103 @@
 // Which stored ids hold which document type. The server sees only HMAC ids
-// and the type lives inside the ciphertext, so the index is built in memory:
-// one decrypting pass over the store on first use, then each lookup reads the
-// changes since the previous one (a stored id never changes type: it is an
-// HMAC of type+id, so only ids not seen before need decrypting).
+// and the type lives inside the ciphertext, so the index is kept on the
+// device, in its own LevelDB (never replicated): one entry per stored id,
+//   _id: "<ns>/<type tag>/<stored id>"   (type tag = HMAC(idKey, type), truncated)
+// so a query by type is one key-range read. The disk sees which documents
+// share a type, never the type's name. The index is brought up to date from
+// the changes feed since a checkpoint before each lookup: our own writes are
+// noted in memory (no decryption), documents that arrived by sync are
+// decrypted once. A stored id never changes type (it is an HMAC of type+id).
+import crypto from 'node:crypto';
 import type { Pouch } from './pouch.js';
 import { isSealed } from './doc-crypto.js';
 
+const PAGE = 500;
+const NOTED_FLUSH = 2000;
+
 export class TypeIndex {
-  private readonly byType = new Map<string, Set<string>>();
-  private readonly known = new Set<string>();
+  /** Stored ids written or seen by this process whose entry may not be persisted yet. */
+  private readonly noted = new Map<string, string>();
   private catchingUp: Promise<void> = Promise.resolve();
-  private since: string | number = 0;
 
   constructor(
     private readonly db: Pouch,
+    private readonly indexDb: Pouch,
+    private readonly ns: string,
+    private readonly idKey: Buffer,
     /** Decrypts a stored doc to its type; null when it is not one of ours or fails integrity. */
     private readonly typeOf: (docId: string, doc: unknown) => string | null,
   ) {}
 
-  /** Records a write we made ourselves (no decryption needed). */
+  private tag(type: string): string {
+    return crypto.createHmac('sha256', this.idKey).update(`type-index\u0000${type}`).digest('hex').slice(0, 24);
+  }
+
+  private get checkpointId(): string {
+    return `_local/checkpoint-${this.ns}`;
+  }
+
+  /** Records a write we made ourselves (persisted at the next catch-up, without decrypting). */
   note(docId: string, type: string): void {
-    if (this.known.has(docId)) return;
-    this.known.add(docId);
-    let set = this.byType.get(type);
-    if (!set) this.byType.set(type, (set = new Set()));
-    set.add(docId);
+    // Only a hint (a missing one costs a decryption), so a runaway map is simply dropped.
+    if (this.noted.size >= 10 * NOTED_FLUSH) this.noted.clear();
+    this.noted.set(docId, type);
+    // Keep memory bounded and the checkpoint fresh during long write runs.
+    if (this.noted.size === NOTED_FLUSH) void this.flush().catch(() => undefined);
   }
 
-  /** Stored ids that have held a document of this type (some may be deleted now). */
-  async idsOf(type: string): Promise<string[]> {
-    await this.ensureBuilt();
-    return [...(this.byType.get(type) ?? [])];
-  }
-
-  /** Reads the changes since the last catch-up (the first call scans everything). */
-  private ensureBuilt(): Promise<void> {
+  /** Brings the persisted index up to date (also called on close). */
+  flush(): Promise<void> {
     this.catchingUp = this.catchingUp.catch(() => undefined).then(() => this.catchUp());
     return this.catchingUp;
   }
 
-  private consider(docId: string, doc: unknown): void {
-    if (this.known.has(docId) || !isSealed(doc)) return;
-    const type = this.typeOf(docId, doc);
-    if (type !== null) this.note(docId, type);
+  /** Stored ids that have held a document of this type (some may be deleted now). */
+  async idsOf(type: string): Promise<string[]> {
+    await this.flush();
+    const prefix = `${this.ns}/${this.tag(type)}/`;
+    const res = await this.indexDb.allDocs({ startkey: prefix, endkey: `${prefix}\uffff` });
+    return res.rows.map((r) => r.id.slice(prefix.length));
   }
 
   private async catchUp(): Promise<void> {
+    let since: string | number = 0;
+    let checkpointRev: string | undefined;
+    try {
+      const cp = (await this.indexDb.get(this.checkpointId)) as unknown as { _rev: string; seq: string | number };
+      since = cp.seq;
+      checkpointRev = cp._rev;
+    } catch {
+      // first run: index everything
+    }
     for (;;) {
-      const res = await this.db.changes({ since: this.since, limit: 500, include_docs: true });
-      for (const r of res.results) this.consider(r.id, r.doc);
-      this.since = res.last_seq;
-      if (res.results.length < 500) break;
+      const res = await this.db.changes({ since, limit: PAGE });
+      const entries = new Map<string, string>();
+      const unknown: string[] = [];
+      for (const r of res.results) {
+        const type = this.noted.get(r.id);
+        if (type !== undefined) {
+          entries.set(r.id, type);
+          this.noted.delete(r.id);
+        }
+        else if (!r.deleted) unknown.push(r.id);
+      }
+      if (unknown.length > 0) {
+        const docs = await this.db.allDocs({ keys: unknown, include_docs: true });
+        for (const row of docs.rows) {
+          const doc = 'doc' in row ? row.doc : undefined;
+          if (!doc || !isSealed(doc)) continue;
+          const type = this.typeOf(row.key, doc);
+          if (type !== null) entries.set(row.key, type);
+        }
+      }
+      if (entries.size > 0) {
+        // Existing entries answer 409, which is fine: an id's type never changes.
+        await this.indexDb.bulkDocs([...entries].map(([docId, type]) => ({ _id: `${this.ns}/${this.tag(type)}/${docId}` })));
+      }
+      since = res.last_seq;
+      const saved = await this.indexDb.put({ _id: this.checkpointId, _rev: checkpointRev, seq: since } as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
+      checkpointRev = saved.rev;
+      if (res.results.length < PAGE) break;
     }
   }
 }

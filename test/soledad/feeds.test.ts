@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Soledad } from '../../src/soledad/index.js';
 import type { DocChange, DocumentStore } from '../../src/soledad/types.js';
 import { Scratch, TEST_KDF, collect, createDb, dumpServerDb } from './helpers.js';
@@ -137,6 +139,31 @@ test('writes stay correct when the known revision is stale (replicated edits) or
     await b.syncOnce();
     assert.deepEqual(await b.get('t', 'one'), { v: 4 });
     assert.deepEqual(await b.get('t', 'two'), { v: 3 });
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('the type index survives a restart and is rebuilt from the documents if its directory is lost', async () => {
+  const s = new Scratch();
+  try {
+    const dataDir = s.dir();
+    const a = await Soledad.create({ dataDir, passphrase: 'pw', kdf: TEST_KDF });
+    await a.bulkPut(Array.from({ length: 30 }, (_, i) => ({ type: i % 3 === 0 ? 'mailbox' : 'entry', id: `d${i}`, content: { i } })));
+    await a.local.put('uid', 'INBOX', { next: 1 });
+    await a.close();
+
+    const b = await Soledad.open({ dataDir, passphrase: 'pw' });
+    assert.equal((await collect(b.query('mailbox'))).length, 10);
+    assert.equal((await collect(b.query('entry'))).length, 20);
+    assert.equal((await collect(b.local.query('uid'))).length, 1);
+    assert.equal((await collect(b.query('uid'))).length, 0, 'namespaces do not mix');
+    await b.close();
+
+    fs.rmSync(path.join(dataDir, 'index'), { recursive: true, force: true });
+    const c = s.defer(await Soledad.open({ dataDir, passphrase: 'pw' }));
+    assert.deepEqual((await collect(c.query<{ i: number }>('mailbox'))).map((d) => d.content.i).sort((x, y) => x - y), [0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
+    assert.equal((await collect(c.local.query('uid'))).length, 1);
   } finally {
     await s.cleanup();
   }
