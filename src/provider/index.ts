@@ -77,7 +77,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     const hostname = opts.hostname ?? `mx.${domains[0]}`;
     let tls: ProviderTls | undefined;
     if (opts.tls) {
-      const names = (typeof opts.tls === 'object' && opts.tls.hostnames) || [hostname, ...domains, host, 'localhost'];
+      const names = (typeof opts.tls === 'object' && opts.tls.hostnames) || [hostname, ...domains, host, 'localhost'].filter((h) => h !== '0.0.0.0' && h !== '::');
       tls = await loadOrCreateTls(opts.dataDir, names);
     }
 

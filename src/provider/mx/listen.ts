@@ -10,6 +10,11 @@ export interface RunningSmtp {
 /** RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; more get 452. */
 export const MAX_RECIPIENTS = 100;
 export const MAX_CLIENTS = 500;
+/**
+ * On shutdown, open sessions get this long before being cut (smtp-server's
+ * default is 30 s). A sender that got no 250 retries later, so cutting is safe.
+ */
+export const CLOSE_TIMEOUT_MS = 3000;
 
 /** Recipients of the envelope, each address once (a duplicated RCPT must not store two copies). */
 export function uniqueRecipients(rcptTo: Array<{ address: string }>): string[] {

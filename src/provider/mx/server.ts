@@ -7,7 +7,7 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp
 import { logger } from '../../util/log.js';
 import type { Deliverer, LocalRecipient } from './deliver.js';
 import { DeliveryError, rfc5322Date, toSmtpError } from './errors.js';
-import { listenSmtp, MAX_CLIENTS, MAX_RECIPIENTS, receivedHeader, uniqueRecipients, type RunningSmtp } from './listen.js';
+import { listenSmtp, CLOSE_TIMEOUT_MS, MAX_CLIENTS, MAX_RECIPIENTS, receivedHeader, uniqueRecipients, type RunningSmtp } from './listen.js';
 
 const log = logger('mx');
 
@@ -32,6 +32,7 @@ export async function startMx(opts: MxOptions): Promise<RunningSmtp> {
     ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
     disableReverseLookup: true,
     maxClients: MAX_CLIENTS,
+    closeTimeout: CLOSE_TIMEOUT_MS,
     // smtp-server answers 452 past this (an option its type definitions lack).
     ...{ maxRecipients: MAX_RECIPIENTS },
     logger: false,

@@ -7,7 +7,7 @@ import type { Authenticator } from '../accounts/login.js';
 import { parseAddress } from '../accounts/address.js';
 import type { Deliverer, LocalRecipient } from '../mx/deliver.js';
 import { DeliveryError, rfc5322Date, toSmtpError } from '../mx/errors.js';
-import { listenSmtp, MAX_CLIENTS, MAX_RECIPIENTS, receivedHeader, uniqueRecipients, type RunningSmtp } from '../mx/listen.js';
+import { listenSmtp, CLOSE_TIMEOUT_MS, MAX_CLIENTS, MAX_RECIPIENTS, receivedHeader, uniqueRecipients, type RunningSmtp } from '../mx/listen.js';
 import { logger } from '../../util/log.js';
 import { relayMessage, type RelayTarget } from './relay.js';
 
@@ -38,6 +38,7 @@ export async function startSubmission(opts: SubmissionOptions): Promise<RunningS
     ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
     disableReverseLookup: true,
     maxClients: MAX_CLIENTS,
+    closeTimeout: CLOSE_TIMEOUT_MS,
     // smtp-server answers 452 past this (an option its type definitions lack).
     ...{ maxRecipients: MAX_RECIPIENTS },
     logger: false,
