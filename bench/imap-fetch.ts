@@ -2,7 +2,8 @@
 // messages, one raw-socket load driver for both:
 //  - UID FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE) on a 10,000-message INBOX
 //    (what a client does to list a folder); goal <= 2x Dovecot's time;
-//  - BODY.PEEK[] of 1,000 messages (what an offline sync does), in MB/s.
+//  - BODY.PEEK[] of 1,000 messages (what an offline sync does), in MB/s;
+//  - UID SEARCH FROM and UID SEARCH BODY over the whole INBOX.
 // sealmail runs over the real store: Soledad (encrypted PouchDB on LevelDB)
 // under the MailStore, so every structure and blob read is decrypted.
 // Each figure is the best of 5 (listing) or 3 (bodies) timed runs after a warm-up run.
@@ -72,7 +73,7 @@ class Driver {
   }
 
   /** Sends a command, waits for its tagged OK; returns bytes received and milliseconds. */
-  async command(text: string): Promise<{ bytes: number; ms: number }> {
+  async command(text: string): Promise<{ bytes: number; ms: number; tail: string }> {
     const tag = `Z${++this.seq}Q`;
     this.tail = '';
     const start = this.received;
@@ -81,7 +82,7 @@ class Driver {
     await this.until(new RegExp(`\\r\\n${tag} (OK|NO|BAD)[^\\r]*\\r\\n$|^${tag} (OK|NO|BAD)`, 'm'));
     const ms = performance.now() - t;
     if (!new RegExp(`${tag} OK`).test(this.tail)) throw new Error(`${text}: ${this.tail.slice(-200)}`);
-    return { bytes: this.received - start, ms };
+    return { bytes: this.received - start, ms, tail: this.tail };
   }
 
   close(): void {
@@ -103,9 +104,9 @@ async function fillMaildir(driver: Driver, maildir: string, messages: Buffer[]):
 }
 
 /** The first (cold: caches empty) run, then the best of `runs` more. */
-async function best(driver: Driver, command: string, runs: number): Promise<{ bytes: number; ms: number; coldMs: number }> {
+async function best(driver: Driver, command: string, runs: number): Promise<{ bytes: number; ms: number; coldMs: number; tail: string }> {
   const coldMs = (await driver.command(command)).ms;
-  let result = { bytes: 0, ms: Infinity, coldMs };
+  let result = { bytes: 0, ms: Infinity, coldMs, tail: '' };
   for (let i = 0; i < runs; i++) {
     const r = await driver.command(command);
     if (r.ms < result.ms) result = { ...r, coldMs };
@@ -140,6 +141,12 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     const [oursBody, theirsBody] = [await best(ours, body, 3), await best(theirs, body, 3)];
     // MB/s of what each server sent (the same messages; the response framing differs by a few bytes).
     const mbps = (r: { bytes: number; ms: number }) => r.bytes / 1e6 / (r.ms / 1000);
+    const from = 'UID SEARCH FROM sender42';
+    const [oursFrom, theirsFrom] = [await best(ours, from, 3), await best(theirs, from, 3)];
+    const text = 'UID SEARCH BODY crypto-needle-absent';
+    const [oursText, theirsText] = [await best(ours, text, 1), await best(theirs, text, 1)];
+    const found = (r: { tail: string }) => /\* SEARCH([ 0-9]*)\r\n/.exec(r.tail)?.[1];
+    if (found(oursFrom) !== found(theirsFrom) || found(oursText) !== found(theirsText)) throw new Error('SEARCH results differ between the servers');
     for (const [a, b, what] of [[oursList, theirsList, 'listing'], [oursBody, theirsBody, 'bodies']] as const) {
       if (Math.abs(a.bytes - b.bytes) > 0.1 * b.bytes) throw new Error(`${what}: sealmail sent ${a.bytes} bytes, Dovecot ${b.bytes}: not the same work`);
     }
@@ -165,6 +172,20 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         unit: 'MB/s',
         peer: { name: 'Dovecot 2.3', value: mbps(theirsBody) },
         note: `best of 3; ${oursBody.ms.toFixed(0)} ms vs ${theirsBody.ms.toFixed(0)} ms`,
+      },
+      {
+        name: `UID SEARCH FROM (decoded header), ${count} messages`,
+        value: oursFrom.ms,
+        unit: 'ms',
+        peer: { name: 'Dovecot 2.3', value: theirsFrom.ms },
+        note: `best of 3 after a first run (cold: ${oursFrom.coldMs.toFixed(0)} ms vs ${theirsFrom.coldMs.toFixed(0)} ms)`,
+      },
+      {
+        name: `UID SEARCH BODY (no match: every text part decoded), ${count} messages`,
+        value: oursText.ms,
+        unit: 'ms',
+        peer: { name: 'Dovecot 2.3 (no FTS)', value: theirsText.ms },
+        note: 'second run',
       },
     ];
   } finally {

@@ -88,7 +88,7 @@ async function handle(session: ImapSession, args: FetchArgs, uid: boolean): Prom
       if (hit) return { meta, rendered: hit };
     }
     const structure = await store.structure(meta.hash);
-    return { meta, structure, rendered: cache.put(meta.hash, structure.imap) };
+    return { meta, structure, rendered: cache.put(meta.hash, structure) };
   };
 
   const loads: Array<Promise<Response>> = [];

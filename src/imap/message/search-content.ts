@@ -10,6 +10,7 @@ import { Base64Decoder, QuotedPrintableDecoder } from '../../mail/structure/bina
 import { parseHeaderFields } from '../../mail/structure/header.js';
 import { decodeHeaderText } from '../../mail/structure/part-header.js';
 import type { MessageStructure, PartNode } from '../../mail/structure/types.js';
+import { renderedCache } from './rendered-cache.js';
 import type { SearchContent } from './search-eval.js';
 
 interface DecodedField {
@@ -63,7 +64,7 @@ function decodeFields(raw: Buffer): DecodedField[] {
 
 /** A SearchContent over `store`; create one per SEARCH so its cache dies with the command. */
 export function createSearchContent(store: MailStore, opts: { cacheSize?: number } = {}): SearchContent {
-  const limit = opts.cacheSize ?? 8;
+  const limit = opts.cacheSize ?? 32; // > the messages searched at once (search-eval.ts)
   const structures = new Map<string, Promise<MessageStructure>>();
   const headers = new Map<string, Promise<DecodedField[]>>();
   const bodies = new Map<string, Promise<string>>();
@@ -87,8 +88,9 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
       return decodeFields(raw);
     });
 
+  const rendered = renderedCache(store);
   return {
-    structure,
+    fields: async (meta) => (rendered.get(meta.hash) ?? rendered.put(meta.hash, await structure(meta))).search,
     headerValues: async (meta, name) => (await fields(meta)).filter((f) => f.name === name).map((f) => f.value),
     headerText: async (meta) => (await fields(meta)).map((f) => `${f.name}: ${f.value}`).join('\n'),
     bodyText: (meta) =>

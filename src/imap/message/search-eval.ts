@@ -3,7 +3,7 @@
 // header keys from the structure document; only HEADER, BODY and TEXT read
 // message bytes, through the SearchContent given by the caller.
 import type { MessageMeta } from '../../mail/mailstore.js';
-import type { MessageStructure } from '../../mail/structure/types.js';
+import type { SearchFields } from '../../mail/structure/types.js';
 import type { SearchKey } from './search.js';
 import { setContains } from './sequence-set.js';
 
@@ -17,7 +17,8 @@ export interface SearchMessage {
 
 /** Where the content-dependent keys get their data (see search-content.ts). */
 export interface SearchContent {
-  structure(meta: MessageMeta): Promise<MessageStructure>;
+  /** The decoded header fields of the structure document (From, To, Subject, Date...). */
+  fields(meta: MessageMeta): Promise<SearchFields>;
   /** Decoded values of every header field called `name` (lower-case) in the top-level header. */
   headerValues(meta: MessageMeta, name: string): Promise<string[]>;
   /** The whole top-level header, decoded (for TEXT). */
@@ -73,9 +74,9 @@ export function matches(key: SearchKey, msg: SearchMessage, scope: SearchScope):
     case 'date':
       if (key.field === 'internal') return compareDay(meta.internalDate, key.cmp, key.day);
       // No (parseable) Date: header counts as 1 Jan 1970, as in Dovecot.
-      return scope.content.structure(meta).then((s) => compareDay(s.search.sentDate ?? 0, key.cmp, key.day));
+      return scope.content.fields(meta).then((f) => compareDay(f.sentDate ?? 0, key.cmp, key.day));
     case 'address':
-      return scope.content.structure(meta).then((s) => containsText(s.search[key.field], key.value));
+      return scope.content.fields(meta).then((f) => containsText(f[key.field], key.value));
     case 'header':
       return scope.content.headerValues(meta, key.name).then((values) =>
         // RFC 3501 6.4.4: an empty string matches every message that has the field.
@@ -111,12 +112,24 @@ function allMatch(keys: SearchKey[], from: number, msg: SearchMessage, scope: Se
   return true;
 }
 
-/** Sequence numbers of the matching messages, in order. */
+/** Messages whose content is being read at the same time (overlaps the store's read latency). */
+const CONCURRENCY = 16;
+
+/** The matching messages, in order. Metadata-only keys are answered synchronously. */
 export async function searchMessages(key: SearchKey, messages: readonly SearchMessage[], scope: SearchScope): Promise<SearchMessage[]> {
-  const out: SearchMessage[] = [];
-  for (const msg of messages) {
-    const r = matches(key, msg, scope);
-    if (r === true || (r !== false && (await r))) out.push(msg);
+  const hit = new Uint8Array(messages.length);
+  let pending: Array<Promise<void>> = [];
+  for (let i = 0; i < messages.length; i++) {
+    const r = matches(key, messages[i]!, scope);
+    if (r === true) hit[i] = 1;
+    else if (r !== false) {
+      pending.push(r.then((v) => void (hit[i] = v ? 1 : 0)));
+      if (pending.length >= CONCURRENCY) {
+        await Promise.all(pending);
+        pending = [];
+      }
+    }
   }
-  return out;
+  await Promise.all(pending);
+  return messages.filter((_, i) => hit[i] === 1);
 }

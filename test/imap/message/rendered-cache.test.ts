@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RenderedCache } from '../../../src/imap/message/rendered-cache.js';
 
-const imap = (n: number) => ({ envelope: 'e'.repeat(n), body: 'b', bodystructure: 'caf\xe9' });
+const search = { from: '', to: '', cc: '', bcc: '', subject: '', sentDate: null, messageId: null, headerNames: [] };
+const imap = (n: number) => ({ imap: { envelope: 'e'.repeat(n), body: 'b', bodystructure: 'caf\xe9' }, search });
 
 test('keeps the byte strings as the bytes they stand for', () => {
   const cache = new RenderedCache();
@@ -13,7 +14,7 @@ test('keeps the byte strings as the bytes they stand for', () => {
 });
 
 test('is bounded in bytes and drops the least recently used entry', () => {
-  const cache = new RenderedCache(3 * (1000 + 1 + 4 + 2 + 200));
+  const cache = new RenderedCache(3 * (1000 + 1 + 4 + 2 + 300));
   cache.put('h1', imap(1000));
   cache.put('h2', imap(1000));
   cache.put('h3', imap(1000));

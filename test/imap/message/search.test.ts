@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapError } from '../../../src/imap/errors.js';
 import type { MessageMeta } from '../../../src/mail/mailstore.js';
-import type { MessageStructure } from '../../../src/mail/structure/types.js';
 import { MAX_SEARCH_DEPTH, parseSearchDate, parseSearchRequest } from '../../../src/imap/message/search.js';
 import { searchMessages, type SearchContent, type SearchMessage } from '../../../src/imap/message/search-eval.js';
 import { atom, list, str, words } from './tokens.js';
@@ -32,9 +31,9 @@ const messages: SearchMessage[] = fixtures.map((f, i) => ({
 
 let contentReads = 0;
 const content: SearchContent = {
-  structure: async (meta) => {
+  fields: async (meta) => {
     const f = fixtures[Number(meta.hash.slice(1))]!;
-    return { search: { from: f.from, to: 'team@example.org', cc: '', bcc: '', subject: f.subject, sentDate: f.sent ? Date.parse(f.sent) : null, messageId: null, headerNames: Object.keys(f.headers) } } as unknown as MessageStructure;
+    return { from: f.from, to: 'team@example.org', cc: '', bcc: '', subject: f.subject, sentDate: f.sent ? Date.parse(f.sent) : null, messageId: null, headerNames: Object.keys(f.headers) };
   },
   headerValues: async (meta, name) => {
     const v = fixtures[Number(meta.hash.slice(1))]!.headers[name];
