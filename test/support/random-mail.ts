@@ -67,6 +67,9 @@ class Gen {
     if (this.chance(0.7)) h += `Message-ID: <m${this.uid()}@example.org>\r\n`;
     if (this.chance(0.2)) h += `In-Reply-To: <p${this.uid()}@example.org>\r\n`;
     if (this.chance(0.5)) h += 'MIME-Version: 1.0\r\n';
+    if (this.chance(0.05)) h += 'X-Empty:\r\n';
+    if (this.chance(0.05)) h += 'X-8bit: caf\xe9 na\xefve\r\n';
+    if (this.chance(0.03)) h += `X-Long: ${'z'.repeat(2000)}\r\n`;
     return h;
   }
 
@@ -75,6 +78,8 @@ class Gen {
     if (this.chance(0.3)) p += `; name="file ${this.uid()}.bin"`;
     if (this.chance(0.1)) p += `; title*0*=us-ascii'en'part%20one; title*1=" two"`;
     if (this.chance(0.1)) p += '; x-unquoted=token';
+    if (this.chance(0.05)) p += '; filename="=?UTF-8?B?w6TDtsO8LnBkZg==?="';
+    if (this.chance(0.03)) p += ';';
     return p;
   }
 
@@ -96,6 +101,7 @@ class Gen {
       if (cte === 'base64') out += 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n'.slice(this.chance(0.5) ? 0 : 36);
       else if (cte === 'quoted-printable') out += `line ${i} caf=C3=A9 soft=\r\nbreak\r\n`;
       else out += `line ${i} of text${this.chance(0.1) ? ' \xe9' : ''}\r\n`;
+      if (this.chance(0.05)) out += '\r\n \r\n';
     }
     if (this.chance(0.2)) out = out.replace(/\r\n$/, '');
     return out;
@@ -107,11 +113,14 @@ class Gen {
     if (kind >= 7) {
       const boundary = parentBoundary && this.chance(0.2) ? parentBoundary + 'x' : `b${this.uid()}${this.pick(['', '_=', '-.'])}`;
       const sub = this.pick(['mixed', 'alternative', 'related', 'digest', 'signed']);
-      let out = `${header}Content-Type: multipart/${sub}; boundary="${boundary}"${this.params()}\r\n${this.partExtras()}\r\n`;
+      const ct = this.chance(0.05)
+        ? `multipart/${sub}` // no boundary at all
+        : `multipart/${sub}; boundary=${this.chance(0.7) ? `"${boundary}"` : boundary}${this.chance(0.1) ? ' (comment)' : ''}`;
+      let out = `${header}Content-Type: ${ct}${this.params()}\r\n${this.partExtras()}\r\n`;
       if (this.chance(0.3)) out += 'preamble text\r\n';
       const children = this.int(4);
       for (let i = 0; i < children; i++) {
-        out += `--${boundary}${this.chance(0.1) ? '  ' : ''}\r\n`;
+        out += `--${boundary}${this.chance(0.1) ? '  ' : this.chance(0.05) ? ' trailing junk' : ''}\r\n`;
         out += sub === 'digest' && this.chance(0.5) ? `\r\n${this.messageHeader()}\r\nbody\r\n` : this.part(depth + 1, boundary);
         if (!out.endsWith('\r\n')) out += '\r\n';
       }

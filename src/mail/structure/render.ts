@@ -111,9 +111,14 @@ export function renderBody(n: PartNode, extras: SplitExtras, extended: boolean):
   }
   const size = n.bodyEnd - n.bodyStart;
   let out = `(${imapString(info?.rawType ?? n.type)} ${imapString(info?.rawSubtype ?? n.subtype)} ${renderParams(rawParams)} ${imapNString(n.id)} ${imapNString(n.description)} ${imapString(info?.rawEncoding ?? n.encoding)} ${size}`;
-  if (n.type === 'message' && n.subtype === 'rfc822' && n.message) {
-    const fields = extras.messageFields.get(n.message) ?? [];
-    out += ` ${renderEnvelope(fields)} ${renderBody(n.message, extras, extended)} ${n.lines ?? 0}`;
+  if (n.type === 'message' && n.subtype === 'rfc822') {
+    if (n.message) {
+      const fields = extras.messageFields.get(n.message) ?? [];
+      out += ` ${renderEnvelope(fields)} ${renderBody(n.message, extras, extended)} ${n.lines ?? 0}`;
+    } else {
+      // a message/rfc822 part cut off before any byte: an empty message, as Dovecot reports it
+      out += ` ${renderEnvelope([])} ${emptyTextPart(extended)} 0`;
+    }
   } else if (n.type === 'text') {
     out += ` ${n.lines ?? 0}`;
   }

@@ -177,11 +177,19 @@ export class MimeSplitter {
   /** Handles a line starting with "--"; true when it was a boundary of an open multipart. */
   private boundaryLine(line: Buffer, lineStart: number): boolean {
     if (this.overflow) return false;
-    for (let i = this.frames.length - 1; i >= 0; i--) {
-      const f = this.frames[i]!;
+    // The longest boundary that prefixes the line wins; among equals the
+    // innermost (RFC 2046 5.1.1 forbids such overlaps, Dovecot resolves them so).
+    let i = -1;
+    for (let j = this.frames.length - 1; j >= 0; j--) {
+      const f = this.frames[j]!;
       const b = f.boundary;
       if (!b || f.inHeader || f.mpState === 2 || line.length < 2 + b.length) continue;
       if (line.compare(b, 0, b.length, 2, 2 + b.length) !== 0) continue;
+      if (i < 0 || b.length > this.frames[i]!.boundary!.length) i = j;
+    }
+    if (i >= 0) {
+      const f = this.frames[i]!;
+      const b = f.boundary!;
       const close = line[2 + b.length] === 0x2d && line[3 + b.length] === 0x2d;
       if (!close && this.parts >= MAX_PARTS) {
         // Dovecot's max_total_mime_parts: the rest of the message is the body of the last part

@@ -275,7 +275,8 @@ test('Dovecot and sealmail agree on structure and sections of every corpus messa
 });
 
 test('Dovecot and sealmail agree on generated messages', { timeout: 60_000 }, async () => {
-  const generated = makeRandomCorpus(2026, 150);
+  // other seeds / sizes for a longer hunt: SEALMAIL_DIFF_SEED=7 SEALMAIL_DIFF_COUNT=1000
+  const generated = makeRandomCorpus(Number(process.env.SEALMAIL_DIFF_SEED ?? 2026), Number(process.env.SEALMAIL_DIFF_COUNT ?? 150));
   const sel0 = await client.command('SELECT INBOX');
   const base = Number(/\* (\d+) EXISTS/.exec(sel0.untagged.map((u) => u.toString('latin1')).join('\n'))![1]);
   for (const msg of generated) await client.append('INBOX', msg.raw);
