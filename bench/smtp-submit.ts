@@ -1,12 +1,15 @@
 // Submission throughput through the local SMTP gateway into the persistent
 // queue (Soledad's local store, real LevelDB, real encryption): a nodemailer
 // client like Thunderbird, AUTH, one recipient per message. The queue is not
-// relaying during the run, so the figure is what the gateway can accept.
+// relaying during the run, so the figure is what the gateway can accept. The
+// peer is the same client against a bare smtp-server (the protocol's cost alone).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { AddressInfo } from 'node:net';
 import nodemailer from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
 import { Soledad } from '../src/soledad/index.js';
 import { KeyManager } from '../src/keymanager/index.js';
 import { OutgoingQueue, startSmtpGateway } from '../src/smtp/index.js';
@@ -38,10 +41,10 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       maxMessages: Infinity, auth: { user: ALICE, pass: 'pw' },
     });
     const body = 'Ten kilobytes of ordinary text, line after line of it, as people write.\r\n'.repeat(140);
-    const measure = async (label: string, to: string): Promise<number> => {
+    const measure = async (label: string, to: string, via = client): Promise<number> => {
       const send = (i: number) =>
-        client.sendMail({ envelope: { from: ALICE, to: [to] }, raw: `From: ${ALICE}\r\nTo: ${to}\r\nSubject: ${label} ${i}\r\nMessage-ID: <${label}-${i}@example.org>\r\n\r\n${body}` });
-      await send(-1); // warm-up: connection, key lookup
+        via.sendMail({ envelope: { from: ALICE, to: [to] }, raw: `From: ${ALICE}\r\nTo: ${to}\r\nSubject: ${label} ${i}\r\nMessage-ID: <${label}-${i}@example.org>\r\n\r\n${body}` });
+      for (let i = 1; i <= 10; i++) await send(-i); // warm-up: connections, key lookup, JIT
       const t = performance.now();
       let next = 0;
       await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -53,11 +56,18 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     const signed = await measure('sig', CAROL);
     client.close();
     await gateway.close();
+    // Peer: the same client against a bare smtp-server that only reads the data (no AUTH checks, crypto or queue).
+    const bare = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, onData: (stream, _s, cb) => { stream.resume(); stream.on('end', () => cb()); } });
+    await new Promise<void>((r) => bare.listen(0, '127.0.0.1', () => r()));
+    const bareClient = nodemailer.createTransport({ host: '127.0.0.1', port: (bare.server.address() as AddressInfo).port, secure: false, ignoreTLS: true, pool: true, maxConnections: concurrency, maxMessages: Infinity });
+    const bareRate = await measure('bare', BOB, bareClient);
+    bareClient.close();
+    await new Promise<void>((r) => bare.close(() => r()));
     const queued = (await queue.list()).length;
-    if (queued !== 2 * (n + 1)) throw new Error(`expected ${2 * (n + 1)} queued items, found ${queued}`);
+    if (queued !== 2 * (n + 10)) throw new Error(`expected ${2 * (n + 10)} queued items, found ${queued}`);
     return [
-      { name: 'submit 10 KB → signed+encrypted → queue', value: encrypted, unit: 'msgs/s', note: `${n} msgs, ${concurrency} connections, Soledad local store` },
-      { name: 'submit 10 KB → signed only → queue', value: signed, unit: 'msgs/s', note: `${n} msgs, ${concurrency} connections, Soledad local store` },
+      { name: 'submit 10 KB → signed+encrypted → queue', value: encrypted, unit: 'msgs/s', peer: { name: 'bare smtp-server, no crypto/queue', value: bareRate }, note: `${n} msgs, ${concurrency} connections, Soledad local store` },
+      { name: 'submit 10 KB → signed only → queue', value: signed, unit: 'msgs/s', peer: { name: 'bare smtp-server, no crypto/queue', value: bareRate }, note: `${n} msgs, ${concurrency} connections, Soledad local store` },
     ];
   } finally {
     await sol.close();
