@@ -1,7 +1,7 @@
 // Mailbox names between the wire and the store: modified UTF-7 on the wire
 // (RFC 3501 5.1.3) unless UTF8=ACCEPT is enabled (RFC 6855 3), '/' as the
 // hierarchy delimiter, and INBOX case-insensitive (RFC 3501 5.1).
-import { bad } from './errors.js';
+import { bad, no } from './errors.js';
 import { encodeMutf7, decodeMutf7 } from './wire/mutf7.js';
 import { str, type ImapValue } from './response/values.js';
 import { tokenText, type Token } from './wire/tokens.js';
@@ -12,7 +12,25 @@ export const DELIMITER = '/';
 export function mailboxFromToken(token: Token | undefined, utf8: boolean): string {
   const text = tokenText(token);
   if (text === null) throw bad('Expected a mailbox name');
-  return normalizeMailbox(utf8 ? text : decodeMutf7(text));
+  if (utf8) return normalizeMailbox(text);
+  try {
+    return normalizeMailbox(decodeMutf7(text));
+  } catch {
+    // Well-formed syntax, unusable name: NO, as Dovecot answers.
+    throw no('Mailbox name is not valid modified UTF-7', 'CANNOT');
+  }
+}
+
+/** A LIST/LSUB reference or pattern: decoded when it is valid modified UTF-7, else taken as is (it then matches nothing). */
+export function patternFromToken(token: Token | undefined, utf8: boolean): string {
+  const text = tokenText(token);
+  if (text === null) throw bad('Expected a mailbox pattern');
+  if (utf8) return text;
+  try {
+    return decodeMutf7(text);
+  } catch {
+    return text;
+  }
 }
 
 export function normalizeMailbox(name: string): string {

@@ -7,22 +7,16 @@ import { bad } from '../errors.js';
 import { untagged } from '../response/responses.js';
 import { atom, list, str } from '../response/values.js';
 import type { ImapSession } from '../session.js';
-import { decodeMutf7 } from '../wire/mutf7.js';
-import { tokenText, type Token } from '../wire/tokens.js';
+import type { Token } from '../wire/tokens.js';
 import { atomValue, isList, listItems } from './args.js';
 import { listMailboxes, type ListQuery } from './list-tree.js';
-import { DELIMITER } from '../mailbox-names.js';
+import { DELIMITER, patternFromToken } from '../mailbox-names.js';
 
 interface ListArgs {
   reference: string;
   query: ListQuery;
 }
 
-function text(session: ImapSession, token: Token | undefined, what: string): string {
-  const t = tokenText(token);
-  if (t === null) throw bad(`Expected ${what}`);
-  return session.utf8 ? t : decodeMutf7(t);
-}
 
 function parseList(args: Token[], session: ImapSession): ListArgs {
   let i = 0;
@@ -46,12 +40,12 @@ function parseList(args: Token[], session: ImapSession): ListArgs {
     if (query.recursiveMatch && !query.subscribedOnly) throw bad('RECURSIVEMATCH needs another selection option');
     if (query.subscribedOnly) query.returnSubscribed = true;
   }
-  const reference = text(session, args[i++], 'reference name');
+  const reference = patternFromToken(args[i++], session.utf8);
   const pat = args[i++];
   if (isList(pat)) {
-    query.patterns = pat.items.map((p) => text(session, p, 'mailbox pattern'));
+    query.patterns = pat.items.map((p) => patternFromToken(p, session.utf8));
   } else {
-    query.patterns = [text(session, pat, 'mailbox pattern')];
+    query.patterns = [patternFromToken(pat, session.utf8)];
   }
   if (i < args.length) {
     if (atomValue(args[i++], 'RETURN').toUpperCase() !== 'RETURN') throw bad('Expected RETURN');

@@ -4,7 +4,8 @@
 import { defineCommand } from '../command.js';
 import { bad } from '../errors.js';
 import { untagged } from '../response/responses.js';
-import { atom, list, num, type ImapValue } from '../response/values.js';
+import { atom, list, num, str, type ImapValue } from '../response/values.js';
+import { tokenText } from '../wire/tokens.js';
 import { atomValue, expectCount, listItems } from './args.js';
 
 const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE'] as const;
@@ -23,9 +24,10 @@ export const commands = [
         return name as Item;
       });
       if (items.length === 0) throw bad('STATUS needs at least one item');
-      return { mailbox: session.mailboxArg(args[0]), items };
+      // The response names the mailbox as the client wrote it ("inbox" stays "inbox"), as Dovecot does.
+      return { mailbox: session.mailboxArg(args[0]), asSent: tokenText(args[0])!, items };
     },
-    async handle(session, { mailbox, items }) {
+    async handle(session, { mailbox, asSent, items }) {
       const st = await session.store.status(mailbox);
       if (items.includes('HIGHESTMODSEQ')) session.enabled.add('CONDSTORE'); // RFC 7162 3.1: a CONDSTORE-enabling command
       const values: Record<Item, number> = {
@@ -39,7 +41,7 @@ export const commands = [
       };
       const out: ImapValue[] = [];
       for (const item of items) out.push(atom(item), num(values[item]));
-      await session.send(untagged(atom('STATUS'), session.mailboxValue(mailbox), list(out)));
+      await session.send(untagged(atom('STATUS'), str(asSent), list(out)));
     },
   }),
 ];
