@@ -85,6 +85,18 @@ export class Soledad extends EventEmitter implements DocumentStore {
 
   /** New account: generates the storage secret and stores it wrapped with the passphrase. */
   static async create(opts: SoledadCreateOptions): Promise<Soledad> {
+    if (opts.remote) {
+      // A second secret pushed into a database that has one would make two
+      // accounts' ciphertexts collide: a device joining an account restores.
+      const remote = openRemote(opts.remote);
+      try {
+        if (await readSecretDoc(remote)) {
+          throw new SoledadError('the remote database already holds an account: restore it on this device instead of creating a new one', 'EXISTS_REMOTE');
+        }
+      } finally {
+        await remote.close().catch(() => undefined);
+      }
+    }
     const mainDb = openLocal(opts.dataDir, MAIN_DB);
     try {
       if (await readSecretDoc(mainDb)) throw new SoledadError(`an account already exists in ${opts.dataDir}`, 'EXISTS');

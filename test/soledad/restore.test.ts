@@ -20,6 +20,12 @@ test('new device restores everything from URL + bearer token + passphrase, throu
     await first.putBlob('raw-1', blob);
     await first.syncOnce();
 
+    // Creating a second account over the same remote database is refused.
+    await assert.rejects(
+      Soledad.create({ dataDir: s.dir(), passphrase: 'other', kdf: TEST_KDF, remote, liveSync: false }),
+      /already holds an account/,
+    );
+
     // Without the token the gateway refuses, and restore says so.
     await assert.rejects(Soledad.restore({ dataDir: s.dir(), passphrase: 'pass phrase', remote: { url: remote.url }, liveSync: false }));
     assert.ok(proxy.seen.denied > 0);
