@@ -18,7 +18,13 @@ async function adminOnlyCouch(upstreamUrl: string, user: string, pass: string) {
   const expected = 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
   const upstream = new URL(upstreamUrl);
   let refused = 0;
+  // When set, a document POST to a user database is cut off after its first bytes (a storage failure mid-upload).
+  let failUploads = false;
   const server = http.createServer((req, res) => {
+    if (failUploads && req.method === 'POST' && /^\/user-[0-9a-f]+$/.test(req.url ?? '')) {
+      req.once('data', () => req.socket.destroy());
+      return;
+    }
     if (req.headers.authorization !== expected) {
       refused++;
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized","reason":"admin only"}');
@@ -38,6 +44,9 @@ async function adminOnlyCouch(upstreamUrl: string, user: string, pass: string) {
   return {
     url: `http://${encodeURIComponent(user)}:${encodeURIComponent(pass)}@127.0.0.1:${port.port}/`,
     refused: () => refused,
+    failUploads: (on: boolean) => {
+      failUploads = on;
+    },
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
@@ -81,6 +90,38 @@ test('external CouchDB by URL: admin credentials from the URL; two provider proc
   } finally {
     await front.close();
     await mx.close();
+    await admin.close();
+    await couch.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('MX: a storage failure in the middle of an upload → 451, nothing stored, and the retry succeeds', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealmail-'));
+  const couch = await startEmbeddedCouch({ dataDir: path.join(dir, 'couch') });
+  const admin = await adminOnlyCouch(couch.url, 'admin', 'secret');
+  const p = await startProvider({ domains: ['example.org'], couchUrl: admin.url, scrypt: { N: 1024 }, dataDir: path.join(dir, 'p') });
+  try {
+    const password = 'storage failure test';
+    await api(p, 'POST', '/api/accounts', { address: 'alice@example.org', password });
+    const login = (await (await api(p, 'POST', '/api/sessions', { address: 'alice@example.org', password })).json()) as { token: string; couchUrl: string };
+    const key = await makeKey('alice@example.org');
+    assert.equal((await publishKey(p, { address: 'alice@example.org', token: login.token, couchUrl: login.couchUrl }, key.publicKey)).status, 200);
+
+    const raw = 'Subject: retry\r\n\r\n' + 'body line\r\n'.repeat(5000);
+    const send = () => {
+      const t = nodemailer.createTransport({ host: '127.0.0.1', port: p.mxPort, secure: false, ignoreTLS: true });
+      return t.sendMail({ envelope: { from: 's@outside.net', to: ['alice@example.org'] }, raw }).finally(() => t.close());
+    };
+    admin.failUploads(true);
+    await assert.rejects(send(), (e: { responseCode?: number }) => e.responseCode === 451);
+    admin.failUploads(false);
+    const count = async () => ((await (await fetch(login.couchUrl, { headers: { authorization: `Bearer ${login.token}` } })).json()) as { doc_count: number }).doc_count;
+    assert.equal(await count(), 0);
+    await send();
+    assert.equal(await count(), 1);
+  } finally {
+    await p.close();
     await admin.close();
     await couch.close();
     fs.rmSync(dir, { recursive: true, force: true });
