@@ -26,6 +26,8 @@ interface ChildReport {
   readyMs: number;
   /** RSS with Soledad open, before the mail store (the process without the index). */
   baseMb: number;
+  /** Live heap (after a full GC) taken by the open mail store: the index. */
+  indexHeapMb: number;
   rssMb: number;
   heapMb: number;
   messages: number;
@@ -62,21 +64,26 @@ export async function fill(dataDir: string, count: number): Promise<void> {
 async function child(dataDir: string): Promise<void> {
   const sol = await Soledad.open({ dataDir, passphrase: PASSPHRASE, liveSync: false });
   const baseMb = process.memoryUsage().rss / 2 ** 20;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
   const mail = await openMailStore({ docs: sol, local: sol.local });
   const readyMs = performance.now();
   const rss = process.memoryUsage();
+  gc?.();
+  const indexHeapMb = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
   let messages = 0;
   for (const m of await mail.listMailboxes()) messages += (await mail.status(m.name)).messages;
   await mail.close();
   await sol.close();
-  const report: ChildReport = { readyMs, baseMb, rssMb: rss.rss / 2 ** 20, heapMb: rss.heapUsed / 2 ** 20, messages };
+  const report: ChildReport = { readyMs, baseMb, indexHeapMb, rssMb: rss.rss / 2 ** 20, heapMb: rss.heapUsed / 2 ** 20, messages };
   process.stdout.write(JSON.stringify(report) + '\n');
 }
 
 function runChild(dataDir: string): Promise<ChildReport> {
   const self = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', self, '--index-child', dataDir], {
+    const p = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--index-child', dataDir], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, SEALMAIL_LOG_LEVEL: 'warn' },
     });
@@ -102,6 +109,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     return [
       { name: `index ready after restart (snapshot), ${count / 1000}k msgs`, value: restart.readyMs / 1000, unit: 's', goal: '< 3 s', note: `${n}; from process start, tsx load included` },
       { name: `daemon RSS with index, ${count / 1000}k msgs`, value: restart.rssMb, unit: 'MB', goal: '< 300 MB', note: `heap ${restart.heapMb.toFixed(0)} MB; ${restart.baseMb.toFixed(0)} MB before the mail store opened` },
+      { name: `index heap at ${count / 1000}k msgs`, value: restart.indexHeapMb, unit: 'MB', note: `${((restart.indexHeapMb * 2 ** 20) / count).toFixed(0)} bytes per message (live heap after GC)` },
       { name: `index ready on first build (no snapshot), ${count / 1000}k msgs`, value: first.readyMs / 1000, unit: 's', note: 'every entry decrypted from Soledad' },
       { name: `RSS after first build, ${count / 1000}k msgs`, value: first.rssMb, unit: 'MB', note: `heap ${first.heapMb.toFixed(0)} MB` },
     ];
