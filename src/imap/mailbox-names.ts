@@ -44,12 +44,12 @@ export function mailboxValue(name: string, utf8: boolean): ImapValue {
   return str(utf8 ? name : encodeMutf7(name));
 }
 
-/** Rejects names the hierarchy cannot hold (empty levels, control characters). */
+/** Rejects names the hierarchy cannot hold (empty levels, control characters): NO [CANNOT], as Dovecot answers. */
 export function validateNewMailboxName(name: string): string {
   const trimmed = name.endsWith(DELIMITER) ? name.slice(0, -1) : name;
-  if (trimmed === '') throw bad('Empty mailbox name');
-  if (/[\x00-\x1f\x7f]/.test(trimmed)) throw bad('Mailbox name contains control characters');
-  if (trimmed.split(DELIMITER).some((part) => part === '')) throw bad('Mailbox name has an empty hierarchy level');
-  if (/[*%]/.test(trimmed)) throw bad('Mailbox name may not contain * or %');
+  if (trimmed === '') throw no('Empty mailbox name', 'CANNOT');
+  if (/[\x00-\x1f\x7f]/.test(trimmed)) throw no('Mailbox name contains control characters', 'CANNOT');
+  if (trimmed.split(DELIMITER).some((part) => part === '')) throw no('Mailbox name has an empty hierarchy level', 'CANNOT');
+  if (/[*%]/.test(trimmed)) throw no('Mailbox name may not contain * or %', 'CANNOT');
   return trimmed;
 }

@@ -82,6 +82,23 @@ const SCRIPT: Array<string | [string, Buffer[]]> = [
   'STATUS "Tom/Jerry" (MESSAGES UIDNEXT)',
   'DELETE Tom',
   'LIST "" "Tom*"',
+  'LIST "" "Work*" RETURN (CHILDREN)',
+  'LIST () "" "Work*" RETURN ()',
+  'LIST "" ("Work" "Work/Renamed")',
+  ['APPEND Work (\\Recent) {}', [MSG]],
+  ['APPEND Work "bad date" {}', [MSG]],
+  ['APPEND Work (\\Seen) "05-Jan-2024 10:00:00 +0000" {}', [MSG]],
+  'STATUS Work ()',
+  'SELECT',
+  'EXAMINE Work (CONDSTORE)',
+  // Not compared: ENABLE without arguments (Dovecot says OK; RFC 5161's grammar needs one: BAD), ID (our own name).
+  'UNSELECT',
+  'CHECK',
+  'RENAME Work Work',
+  'CREATE ""',
+  'DELETE ""',
+  'DELETE NoSuchBox',
+  'LOGIN a b',
 ];
 
 /** Mailboxes sealmail creates for every account: not part of the comparison. */

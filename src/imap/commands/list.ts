@@ -17,7 +17,6 @@ interface ListArgs {
   query: ListQuery;
 }
 
-
 function parseList(args: Token[], session: ImapSession): ListArgs {
   let i = 0;
   const query: ListQuery = {
@@ -26,6 +25,7 @@ function parseList(args: Token[], session: ImapSession): ListArgs {
     recursiveMatch: false,
     specialUseOnly: false,
     returnSubscribed: false,
+    // A plain LIST shows hierarchy and special-use attributes unasked.
     returnSpecialUse: true,
     returnChildren: true,
   };
@@ -47,17 +47,23 @@ function parseList(args: Token[], session: ImapSession): ListArgs {
   } else {
     query.patterns = [patternFromToken(pat, session.utf8)];
   }
+  let returnOptions: string[] | null = null;
   if (i < args.length) {
     if (atomValue(args[i++], 'RETURN').toUpperCase() !== 'RETURN') throw bad('Expected RETURN');
-    for (const opt of listItems(args[i++], 'return options')) {
-      const o = atomValue(opt, 'return option').toUpperCase();
+    returnOptions = listItems(args[i++], 'return options').map((opt) => atomValue(opt, 'return option').toUpperCase());
+    for (const o of returnOptions) {
       if (o === 'SUBSCRIBED') query.returnSubscribed = true;
-      else if (o === 'CHILDREN') query.returnChildren = true;
-      else if (o === 'SPECIAL-USE') query.returnSpecialUse = true;
-      else throw bad(`Unknown LIST return option ${o.slice(0, 30)}`);
+      else if (o !== 'CHILDREN' && o !== 'SPECIAL-USE') throw bad(`Unknown LIST return option ${o.slice(0, 30)}`);
     }
   }
   if (i !== args.length) throw bad('Too many arguments to LIST');
+  // An extended LIST (RFC 5258 3) returns only the attributes asked for, as Dovecot does;
+  // the SPECIAL-USE selection option implies the SPECIAL-USE return option (RFC 6154 5.1).
+  const extended = isList(args[0]) || isList(pat) || returnOptions !== null;
+  if (extended) {
+    query.returnChildren = returnOptions?.includes('CHILDREN') ?? false;
+    query.returnSpecialUse = query.specialUseOnly || (returnOptions?.includes('SPECIAL-USE') ?? false);
+  }
   return { reference, query };
 }
 
