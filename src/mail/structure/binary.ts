@@ -17,26 +17,38 @@ function isB64(b: number): boolean {
   return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || b === 0x2b || b === 0x2f;
 }
 
-/** Streaming base64 decoder: ignores everything outside the alphabet, stops at padding. */
+/**
+ * Streaming base64 decoder: ignores everything outside the alphabet; padding
+ * ends a quantum, and decoding goes on after it (concatenated base64 blocks
+ * are common in broken mail; Dovecot refuses them with [PARSE]).
+ */
 export class Base64Decoder extends Transform {
+  /** Up to 3 pending alphabet characters of an incomplete quantum. */
   private rest = '';
-  private done = false;
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.done) return cb();
+    const out: Buffer[] = [];
     let chars = this.rest;
-    const clean: number[] = [];
-    for (const b of chunk) {
-      if (isB64(b)) clean.push(b);
-      else if (b === 0x3d) {
-        this.done = true;
-        break;
+    let run = 0;
+    const flush = (n: number) => {
+      if (n > run) chars += chunk.toString('latin1', run, n);
+    };
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      if (isB64(b)) continue;
+      flush(i);
+      run = i + 1;
+      if (b === 0x3d && chars.length % 4 !== 0) {
+        // padding: decode what we have as a final quantum, then start afresh
+        out.push(Buffer.from(chars, 'base64'));
+        chars = '';
       }
     }
-    chars += Buffer.from(clean).toString('latin1');
-    const usable = this.done ? chars.length : chars.length - (chars.length % 4);
+    flush(chunk.length);
+    const usable = chars.length - (chars.length % 4);
+    out.push(Buffer.from(chars.slice(0, usable), 'base64'));
     this.rest = chars.slice(usable);
-    const out = Buffer.from(chars.slice(0, usable), 'base64');
-    cb(null, out.length ? out : undefined);
+    const data = out.length === 1 ? out[0]! : Buffer.concat(out);
+    cb(null, data.length ? data : undefined);
   }
   override _flush(cb: TransformCallback): void {
     const out = this.rest ? Buffer.from(this.rest, 'base64') : Buffer.alloc(0);

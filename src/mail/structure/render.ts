@@ -85,7 +85,7 @@ function isPlain7bit(n: PartNode, extras: SplitExtras): boolean {
   const params = info.rawParams;
   if (params.length > 1) return false;
   if (params.length === 1 && (params[0]!.name.toLowerCase() !== 'charset' || params[0]!.value.toLowerCase() !== 'us-ascii')) return false;
-  return n.id === null && n.description === null && n.encoding === '7bit' && n.md5 === null && n.disposition === null && n.language === null && n.location === null;
+  return n.id === null && n.description === null && info.encoding === '7bit' && n.md5 === null && n.disposition === null && n.language === null && n.location === null;
 }
 
 /** BODYSTRUCTURE (extended) or BODY (basic) of the root of a message. */

@@ -281,6 +281,8 @@ export class MimeSplitter {
     // its other Content-* fields are ignored (as Dovecot does).
     const mime = !f.isMessage || fields.some((h) => /^(mime-version|content-type)$/i.test(h.name));
     const info = partHeaderInfo(mime ? fields : [], f.parentDigest);
+    // ...but its Content-Transfer-Encoding still says how to decode it (BINARY, as Dovecot does)
+    const encoding = mime ? info.encoding : partHeaderInfo(fields, f.parentDigest).encoding;
     this.extras.info.set(n, info);
     if (f.isMessage) this.extras.messageFields.set(n, fields);
     n.type = info.type;
@@ -288,7 +290,7 @@ export class MimeSplitter {
     n.params = info.params;
     n.id = info.id;
     n.description = info.description;
-    n.encoding = info.encoding;
+    n.encoding = encoding;
     n.md5 = info.md5;
     n.disposition = info.disposition ? { type: info.disposition.type, params: info.disposition.params } : null;
     n.language = info.language;

@@ -19,6 +19,11 @@ export interface PartNode {
   params: Record<string, string>;
   id: string | null;
   description: string | null;
+  /**
+   * Lower-cased Content-Transfer-Encoding, how the body is decoded (BINARY).
+   * For a message header that is not MIME (no MIME-Version, no Content-Type)
+   * BODYSTRUCTURE reports "7bit" while this keeps the header's value.
+   */
   encoding: string;
   /** Body line count, for text/* and message/rfc822. */
   lines: number | null;

@@ -60,3 +60,9 @@ test('an unknown transfer encoding is refused with UNKNOWN-CTE', async () => {
   const raw = mime([{ cte: 'x-uuencode', body: 'begin 644 x' }]);
   await assert.rejects(binary(raw, [1]), UnknownCteError);
 });
+
+test('base64 blocks concatenated after padding all decode (lenient, where Dovecot says [PARSE])', async () => {
+  const block = Buffer.from('ABCDE').toString('base64'); // "QUJDREU=" (padded)
+  const raw = mime([{ cte: 'base64', body: `${block}\r\n${block}\r\nQUI=` }]);
+  assert.equal((await binary(raw, [1])).toString('latin1'), 'ABCDEABCDEAB');
+});
