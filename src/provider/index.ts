@@ -72,6 +72,21 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     const accounts = await Accounts.open(couch, domains, { ...DEFAULT_SCRYPT, ...opts.scrypt });
     const sessions = await Sessions.open(couch, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
     const keys = await KeyDirectory.open(couch);
+    // Expired session records are removed at start and then hourly; shutdown
+    // waits for a sweep in flight before the database goes away.
+    let sweeping: Promise<void> = Promise.resolve();
+    const sweep = () => {
+      sweeping = sessions.sweepExpired().then(
+        (n) => void (n > 0 && log.info({ removed: n }, 'expired sessions removed')),
+        (err: Error) => log.warn({ err: err.message }, 'session sweep failed'),
+      );
+    };
+    sweep();
+    const sweeper = setInterval(sweep, 3600_000).unref();
+    cleanups.push(() => {
+      clearInterval(sweeper);
+      return sweeping;
+    });
     const auth = new Authenticator(accounts, sessions, new LoginRateLimiter({ ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits }));
 
     const hostname = opts.hostname ?? `mx.${domains[0]}`;

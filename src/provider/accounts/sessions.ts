@@ -50,6 +50,33 @@ export class Sessions {
     }
   }
 
+  /** Deletes expired session records (run periodically). Returns how many were removed. */
+  async sweepExpired(now = Date.now()): Promise<number> {
+    let removed = 0;
+    let startkey: string | undefined;
+    for (;;) {
+      const query = new URLSearchParams({ include_docs: 'true', limit: '500' });
+      if (startkey !== undefined) {
+        query.set('startkey', JSON.stringify(startkey));
+        query.set('skip', '1');
+      }
+      const res = await this.couch.request('GET', `${SESSIONS_DB}/_all_docs?${query}`);
+      if (!res.ok) throw new Error(`listing sessions failed: ${res.status}`);
+      const { rows } = (await res.json()) as { rows: Array<{ id: string; doc?: SessionDoc }> };
+      const expired = rows.filter((r) => r.doc && Date.parse(r.doc.expiresAt) <= now).map((r) => ({ _id: r.id, _rev: r.doc!._rev, _deleted: true }));
+      if (expired.length > 0) {
+        const del = await this.couch.request('POST', `${SESSIONS_DB}/_bulk_docs`, {
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ docs: expired }),
+        });
+        await del.body?.cancel();
+        removed += expired.length;
+      }
+      if (rows.length < 500) return removed;
+      startkey = rows[rows.length - 1]!.id;
+    }
+  }
+
   /** The address the token belongs to, or null when unknown or expired. */
   async verify(token: string): Promise<string | null> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
