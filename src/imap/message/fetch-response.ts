@@ -93,7 +93,6 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
   const label = item.partial ? `${item.label}<${item.partial.start}>` : item.label;
   if (item.binary) {
     const data = await binarySection(read, structure, item.section.part, item.partial);
-    // RFC 3516 4.3: literal8 (~{n}) for content that may hold NUL: a decoded part, or one sent as "binary".
     return [atom(label), await literalValue(data, binaryIsRaw(structure, item.section.part))];
   }
   const { part, text, fields } = item.section;
@@ -108,18 +107,22 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
  */
 const INLINE_MAX = 256 * 1024;
 
-/** A section as a literal of its exact size. */
-async function literalValue(data: SectionData, binary: boolean): Promise<ImapValue> {
+/**
+ * A section as a literal of its exact size. `mayHoldNul`: BINARY content that
+ * may contain NUL must go as literal8 ~{n} (RFC 3516 4.3); when the bytes are
+ * in hand we look, so a decoded text part still goes as a plain literal.
+ */
+async function literalValue(data: SectionData, mayHoldNul: boolean): Promise<ImapValue> {
   if (data.size === 0) {
     data.stream.destroy();
     return literal(Buffer.alloc(0));
   }
-  if (data.size > INLINE_MAX) return streamed(data.size, () => data.stream, binary);
+  if (data.size > INLINE_MAX) return streamed(data.size, () => data.stream, mayHoldNul);
   const chunks: Buffer[] = [];
   for await (const chunk of data.stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
   const bytes = Buffer.concat(chunks);
   if (bytes.length !== data.size) throw new Error(`section is ${bytes.length} bytes, expected ${data.size}`);
-  return binary ? streamed(bytes.length, () => Readable.from([bytes]), true) : literal(bytes);
+  return mayHoldNul && bytes.includes(0) ? streamed(bytes.length, () => Readable.from([bytes]), true) : literal(bytes);
 }
 
 /** Will BINARY[part] send bytes that may contain NUL (a decoded leaf, or a "binary" one)? */
