@@ -69,8 +69,8 @@ export function wkdUrls(address: string, opts: WkdOptions = {}): { advanced: str
   const domain = address.slice(at + 1).toLowerCase();
   const hash = wkdHash(local);
   const l = encodeURIComponent(local);
-  const adv = (opts.advanced ?? ((d) => `https://openpgpkey.${d}`))(domain);
-  const dir = (opts.direct ?? ((d) => `https://${d}`))(domain);
+  const adv = (opts.advanced ?? ((d) => `https://openpgpkey.${d}`))(domain).replace(/\/+$/, '');
+  const dir = (opts.direct ?? ((d) => `https://${d}`))(domain).replace(/\/+$/, '');
   return {
     advanced: `${adv}/.well-known/openpgpkey/${domain}/hu/${hash}?l=${l}`,
     direct: `${dir}/.well-known/openpgpkey/hu/${hash}?l=${l}`,
@@ -116,7 +116,7 @@ export class KeySources {
   async *candidates(address: string): AsyncIterable<FoundKey> {
     const p = this.opts.provider;
     if (p && this.providerAuthoritativeFor(address)) {
-      const url = `${p.url.replace(/\/$/, '')}/keys/${encodeURIComponent(address)}`;
+      const url = `${p.url.replace(/\/+$/, '')}/keys/${encodeURIComponent(address)}`;
       const data = await get(url, this.timeoutMs, false);
       if (data) yield { source: 'provider', data, url };
     }
@@ -131,7 +131,7 @@ export class KeySources {
       }
     }
     if (this.opts.hkp) {
-      const url = `${this.opts.hkp.url.replace(/\/$/, '')}/pks/lookup?op=get&options=mr&search=${encodeURIComponent(address)}`;
+      const url = `${this.opts.hkp.url.replace(/\/+$/, '')}/pks/lookup?op=get&options=mr&search=${encodeURIComponent(address)}`;
       const data = await get(url, this.timeoutMs, false);
       if (data) yield { source: 'hkp', data, url };
     }
@@ -141,7 +141,7 @@ export class KeySources {
   async publish(address: string, armored: string): Promise<void> {
     const p = this.opts.provider;
     if (!p?.token) throw new Error('no provider directory configured for publishing');
-    const url = `${p.url.replace(/\/$/, '')}/keys/${encodeURIComponent(address)}`;
+    const url = `${p.url.replace(/\/+$/, '')}/keys/${encodeURIComponent(address)}`;
     const res = await fetch(url, {
       method: 'PUT',
       headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/pgp-keys' },
