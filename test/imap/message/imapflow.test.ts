@@ -168,7 +168,11 @@ test('a second session sees STORE and EXPUNGE of the first as untagged responses
   other.on('expunge', (e: { seq: number }) => events.push(`expunge:${e.seq}`));
   await c.messageFlagsAdd({ uid: '1' }, ['\\Flagged'], { uid: true });
   await c.messageMove('2', 'INBOX');
-  await other.noop();
+  // Changes reach other sessions through the store's change feed: poll with NOOP (at most ~2 s).
+  for (let i = 0; i < 40 && !(events.includes('flags:1') && events.includes('expunge:2')); i++) {
+    await other.noop();
+    if (!events.includes('expunge:2')) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   assert.ok(events.includes('flags:1'), events.join());
   assert.ok(events.includes('expunge:2'), events.join());
   assert.equal((await other.fetchAll('1:*', { uid: true })).length, 2);
