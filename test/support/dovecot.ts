@@ -62,12 +62,18 @@ function identity(): Identity {
   }
   const name = os.userInfo().username;
   const gid = process.getgid?.() ?? uid;
+  const group =
+    fs
+      .readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
+      .find((f) => Number(f[2]) === gid)?.[0] ?? name;
   return {
     mailUid: uid,
     mailGid: gid,
     users: [
       `default_internal_user = ${name}`,
-      `default_internal_group = ${name}`,
+      `default_internal_group = ${group}`,
       `default_login_user = ${name}`,
       'service auth {\n  user = $default_internal_user\n}',
       'service auth-worker {\n  user = $default_internal_user\n}',

@@ -247,12 +247,12 @@ export function fetchItems(response: Buffer): Map<string, { raw: Buffer; value: 
       pos++;
       continue;
     }
-    const name = parseValues(response.subarray(0, scanOne(response, pos)), pos);
     const nameEnd = scanOne(response, pos);
+    const name = response.toString('latin1', pos, nameEnd);
     const valueStart = nameEnd + 1;
     const valueEnd = scanOne(response, valueStart);
     const raw = response.subarray(valueStart, valueEnd);
-    items.set(String(name.values[0]).toUpperCase(), { raw, value: parseValues(raw).values[0] ?? null });
+    items.set(name.toUpperCase(), { raw, value: parseValues(raw).values[0] ?? null });
     pos = valueEnd;
   }
   return items;
@@ -299,6 +299,6 @@ function scanOne(buf: Buffer, pos: number): number {
     else if (depth === 0 && (b === 0x20 || b === 0x28 || b === 0x29)) break;
     i++;
   }
-  // BODY[...]<0> etc.: a partial origin directly follows
+  // (an atom such as BODY[1.MIME]<0> keeps its [section] and <origin>)
   return i;
 }
