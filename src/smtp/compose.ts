@@ -8,6 +8,7 @@ import {
   headerValue,
   headerValues,
   makeField,
+  parseContentType,
   parseHeader,
   serializeHeader,
   splitEntity,
@@ -33,21 +34,36 @@ export interface Prepared {
 }
 
 /** Adds Message-ID and Date when the client did not (RFC 5322 §3.6), drops Bcc, adds our headers. */
-async function normalize(raw: Buffer, keys: GatewayKeys): Promise<{ message: Buffer; messageId: string; visible: string[] }> {
+async function normalize(
+  raw: Buffer,
+  keys: GatewayKeys,
+  opts: { ownHeaders: boolean } = { ownHeaders: true },
+): Promise<{ message: Buffer; messageId: string; visible: string[] }> {
   const canonical = toCRLF(raw);
   const { header, body } = splitEntity(canonical);
-  const fields = parseHeader(header).filter((f) => f.key !== 'bcc' && f.key !== 'autocrypt' && f.key !== 'openpgp');
+  const replaced = opts.ownHeaders ? ['bcc', 'autocrypt', 'openpgp'] : ['bcc'];
+  const fields = parseHeader(header).filter((f) => !replaced.includes(f.key));
   let messageId = headerValue(fields, 'message-id');
   if (!messageId) {
     messageId = `<${randomUUID()}@${keys.address.slice(keys.address.lastIndexOf('@') + 1)}>`;
     fields.push(makeField('Message-ID', messageId));
   }
   if (!headerValue(fields, 'date')) fields.push(makeField('Date', new Date().toUTCString().replace('GMT', '+0000')));
-  const own = await keys.ownKey();
+  const own = opts.ownHeaders ? await keys.ownKey() : null;
   let head = serializeHeader(fields);
   if (own) head += `OpenPGP: id=${own.fingerprint}; preference=signencrypt\r\n` + (await keys.autocryptHeader());
   const visible = extractAddresses([...headerValues(fields, 'to'), ...headerValues(fields, 'cc')]);
   return { message: Buffer.concat([Buffer.from(head + '\r\n', 'latin1'), body]), messageId, visible };
+}
+
+/** 'encrypted' / 'signed' when the submitted message already is PGP/MIME (RFC 3156 §4, §5). */
+function alreadyPgpMime(raw: Buffer): 'encrypted' | 'signed' | null {
+  const { header } = splitEntity(toCRLF(raw));
+  const ct = parseContentType(headerValue(parseHeader(header), 'content-type'));
+  const protocol = (ct.params.protocol ?? '').toLowerCase();
+  if (ct.mime === 'multipart/encrypted' && protocol === 'application/pgp-encrypted') return 'encrypted';
+  if (ct.mime === 'multipart/signed' && protocol === 'application/pgp-signature') return 'signed';
+  return null;
 }
 
 /**
@@ -60,6 +76,12 @@ export async function prepareOutgoing(
   keys: GatewayKeys,
   decisions: Map<string, LookupResult>,
 ): Promise<Prepared> {
+  const passThrough = alreadyPgpMime(raw);
+  if (passThrough) {
+    // The mail client did OpenPGP itself (e.g. Thunderbird's own): never wrap it again; only Bcc goes.
+    const { message, messageId } = await normalize(raw, keys, { ownHeaders: false });
+    return { messageId, copies: recipients.map((to) => ({ to, raw: message, encrypted: passThrough === 'encrypted' })) };
+  }
   const { message, messageId, visible } = await normalize(raw, keys);
   const gossip = visible.length > 1 ? await keys.gossipHeaders(visible) : [];
   let signedOnly: Buffer | null = null;

@@ -127,6 +127,27 @@ describe('SMTP gateway', () => {
     assert.match(v.stderr, /GOODSIG/);
   });
 
+  it('passes a message the client already encrypted through unchanged (no double wrapping), Bcc still removed', async () => {
+    sink.received.length = 0;
+    const armored = (await gpg.ok(['--armor', '--encrypt', '-r', BOB], 'Content-Type: text/plain\r\n\r\nclient-side encrypted\r\n')).toString();
+    const raw =
+      `From: ${ALICE}\r\nTo: ${BOB}\r\nBcc: ${DAVE}\r\nSubject: own pgp\r\nMessage-ID: <own-pgp@example.org>\r\nMIME-Version: 1.0\r\n` +
+      'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="tb"\r\n\r\n' +
+      '--tb\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n' +
+      `--tb\r\nContent-Type: application/octet-stream\r\n\r\n${armored}\r\n--tb--\r\n`;
+    await client(ALICE, 'local-pw').sendMail({ envelope: { from: ALICE, to: [BOB, DAVE] }, raw });
+    await queue.idle();
+    assert.equal(sink.received.length, 2);
+    for (const m of sink.received) {
+      const text = m.raw.toString();
+      assert.doesNotMatch(text, /^Bcc:/im);
+      assert.ok(text.includes(armored.trim().replace(/\r?\n/g, '\r\n')), 'the client\'s ciphertext is relayed as is');
+      assert.equal((text.match(/BEGIN PGP MESSAGE/g) ?? []).length, 1, 'not wrapped again');
+    }
+    const r = await gpg.run(['--decrypt'], armored);
+    assert.match(r.stdout.toString(), /client-side encrypted/);
+  });
+
   it('refuses a sender that is not the logged-in account, and a wrong password', async () => {
     await assert.rejects(
       client(ALICE, 'local-pw').sendMail({ envelope: { from: 'mallory@example.org', to: [BOB] }, raw: 'Subject: x\r\n\r\nx\r\n' }),
