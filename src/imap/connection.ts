@@ -202,6 +202,9 @@ export class ImapConnection {
         throw new ImapError('BAD', `${cmd.name} not allowed in ${session.state} state`);
       }
       const args = spec.parse(cmd.args, session);
+      // The command works on current flags (a FETCH returns what another session just set, as in
+      // Dovecot); new messages and expunges are announced after it, at the flush below.
+      session.prepareForCommand();
       result = await spec.handle(session, args, cmd.tag, { literal });
     } catch (err) {
       failure = this.toImapError(err, cmd);

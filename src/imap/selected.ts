@@ -22,6 +22,8 @@ export class SelectedMailbox {
   private readonly metas = new Map<number, MessageMeta>();
   private pending: MailboxChange[] = [];
   private heldExpunges: number[] = [];
+  /** Flags/modseq last told to the client, for messages whose current state it has not been told yet. */
+  private readonly told = new Map<number, { flags: string[]; modseq: number }>();
   /** Message count last announced to the client (EXISTS). */
   private announced: number;
   highestModseq: number;
@@ -88,6 +90,7 @@ export class SelectedMailbox {
     const seq = this.uidToSeq(meta.uid);
     if (seq === undefined) return undefined;
     this.metas.set(meta.uid, meta);
+    this.told.delete(meta.uid);
     if (meta.modseq > this.highestModseq) this.highestModseq = meta.modseq;
     return seq;
   }
@@ -112,6 +115,20 @@ export class SelectedMailbox {
     return seqs;
   }
 
+  /**
+   * Before a command: let it see the current flags of its messages (a FETCH returns what another
+   * session just set, as Dovecot does), while the announcements stay queued for the next drain.
+   */
+  applyPendingFlags(): void {
+    for (const change of this.pending) {
+      if (change.kind !== 'flags') continue;
+      const known = this.metas.get(change.message.uid);
+      if (!known) continue;
+      if (!this.told.has(known.uid)) this.told.set(known.uid, { flags: known.flags, modseq: known.modseq });
+      this.metas.set(known.uid, { ...known, flags: change.message.flags, modseq: change.message.modseq });
+    }
+  }
+
   /** Queue a change from MailStore.subscribe (other mailboxes are ignored). */
   enqueue(change: MailboxChange): void {
     if (change.kind === 'mailboxes' || change.mailboxId !== this.info.id) return;
@@ -132,6 +149,8 @@ export class SelectedMailbox {
     }
     const changes = this.pending;
     this.pending = [];
+    // No flag news for messages whose EXPUNGE goes out in this same batch.
+    const vanishing = new Set<number>(opts.expunges ? changes.flatMap((c) => (c.kind === 'expunge' ? [c.uid] : [])) : []);
     for (const change of changes) {
       if (change.kind === 'exists') {
         const m = change.message;
@@ -141,7 +160,7 @@ export class SelectedMailbox {
           if (m.modseq > this.highestModseq) this.highestModseq = m.modseq;
         }
       } else if (change.kind === 'flags') {
-        this.flagsChanged(change.message, opts, out);
+        this.flagsChanged(change.message, opts, out, vanishing);
       } else if (change.kind === 'expunge') {
         if (change.modseq > this.highestModseq) this.highestModseq = change.modseq;
         if (this.uidToSeq(change.uid) === undefined) continue;
@@ -159,15 +178,19 @@ export class SelectedMailbox {
     return out;
   }
 
-  private flagsChanged(m: MessageMeta, opts: DrainOptions, out: Response[]): void {
+  private flagsChanged(m: MessageMeta, opts: DrainOptions, out: Response[], vanishing: Set<number>): void {
     const seq = this.uidToSeq(m.uid);
     const known = this.metas.get(m.uid);
     if (seq === undefined || !known) return;
-    if (known.modseq === m.modseq && sameFlags(known.flags, m.flags)) return;
+    const told = this.told.get(m.uid) ?? known;
+    this.told.delete(m.uid);
     this.metas.set(m.uid, { ...known, flags: m.flags, modseq: m.modseq });
     if (m.modseq > this.highestModseq) this.highestModseq = m.modseq;
-    // Only announce messages the client knows of (seq <= announced count).
-    if (seq > this.announced) return;
+    if (told.modseq === m.modseq && sameFlags(told.flags, m.flags)) return;
+    // Only announce messages the client knows of (seq <= announced count) and keeps.
+    if (seq > this.announced || vanishing.has(m.uid)) return;
+    // MODSEQ once CONDSTORE is on (RFC 7162 3.2).
+    // UID is always included (QRESYNC requires it, RFC 7162 3.2.4; clients such as imapflow report it).
     const items = [atom('UID'), num(m.uid), atom('FLAGS'), list(m.flags.map(atom))];
     if (opts.condstore) items.push(atom('MODSEQ'), list([num(m.modseq)]));
     out.push(untagged(num(seq), atom('FETCH'), list(items)));
@@ -179,6 +202,7 @@ export class SelectedMailbox {
     const wasAnnounced = seq <= this.announced;
     this.uids.splice(seq - 1, 1);
     this.metas.delete(uid);
+    this.told.delete(uid);
     if (!wasAnnounced) return;
     this.announced--;
     if (opts.qresync) expunged.push(uid);

@@ -166,6 +166,11 @@ export class ImapSession {
     if (responses.length > 0) await this.send(...responses);
   }
 
+  /** Before a command in the selected state: apply other sessions' flag changes to the view (announced after). */
+  prepareForCommand(): void {
+    this.selected?.applyPendingFlags();
+  }
+
   /** Mailbox argument -> store name (modified UTF-7 decoding unless UTF8=ACCEPT). */
   mailboxArg(token: Token | undefined): string {
     return mailboxFromToken(token, this.utf8);

@@ -104,7 +104,7 @@ const SCRIPT: Array<string | [string, Buffer[]]> = [
 /** Mailboxes sealmail creates for every account: not part of the comparison. */
 const DEFAULT_BOXES = new Set(['Archive', 'Drafts', 'Junk', 'Sent', 'Trash']);
 
-function normalize(r: CommandResult, delim: string): { tagged: string; untagged: string[] } {
+function normalize(r: CommandResult, delim: string, command = ''): { tagged: string; untagged: string[] } {
   const fixDelim = (s: string): string => (delim === '/' ? s : s.split(`"${delim}"`).join('"/"').replace(/("[^"]*")/g, (q) => q.split(delim).join('/')));
   const status = /^(OK|NO|BAD)(?: \[([A-Z-]+)(?: ([^\]]*))?\])?/.exec(r.tagged);
   let tagged = status ? `${status[1]}${status[2] ? ` [${status[2]}${status[2] === 'APPENDUID' ? ' ' + status[3]!.split(' ')[1] : ''}]` : ''}` : r.tagged;
@@ -134,8 +134,17 @@ function normalize(r: CommandResult, delim: string): { tagged: string; untagged:
       const pairs = status[2]!.split(' ').reduce<string[]>((acc, w, i, all) => (i % 2 === 0 ? [...acc, `${w} ${all[i + 1]}`] : acc), []);
       line = `* STATUS ${status[1]!.replace(/^"(.*)"$/, '$1')} (${pairs.sort().join(' ')})`;
     }
+    // FETCH items come in the server's order (RFC 3501 7.4.2); MODSEQ values are each server's own;
+    // sealmail adds UID to unsolicited FETCH (Dovecot only with QRESYNC): ignored when not asked for.
+    const fetch = /^\* (\d+) FETCH \((.*)\)$/.exec(line);
+    if (fetch) {
+      const items = [...fetch[2]!.matchAll(/([A-Z.0-9]+) (\([^)]*\)|\S+)/g)]
+        .filter((m) => m[1] !== 'UID' || /UID/.test(command))
+        .map((m) => (m[1] === 'MODSEQ' ? 'MODSEQ (n)' : `${m[1]} ${m[2]}`));
+      line = `* ${fetch[1]} FETCH (${items.sort().join(' ')})`;
+    }
     // Dovecot's FLAGS/PERMANENTFLAGS also list keywords no message carries any more (sealmail lists those in use).
-    line = line.replace(/ \\Recent/g, '');
+    line = line.replace(/ \\Recent|\\Recent ?/g, '');
     if (/^\* (FLAGS|OK \[PERMANENTFLAGS)/.test(line)) line = line.replace(/ \$\w+/g, '');
     untagged.push(line);
   }
@@ -180,13 +189,73 @@ test('mailbox commands answer like Dovecot', async () => {
     const [text, literals] = typeof step === 'string' ? [step, []] : step;
     const r1 = await theirs.command(text.split('/').join(dDelim), literals);
     const r2 = await ours.command(text, literals);
-    const a = normalize(r1, dDelim);
-    const b = normalize(r2, '/');
+    const a = normalize(r1, dDelim, text);
+    const b = normalize(r2, '/', text);
     try {
       assert.deepEqual(b, a);
     } catch {
       mismatches.push(`${text}\n  dovecot:  ${JSON.stringify(a)}\n  sealmail: ${JSON.stringify(b)}`);
     }
+  }
+  assert.deepEqual(mismatches, [], mismatches.join('\n'));
+});
+
+/** Two sessions on one mailbox: which unsolicited responses each gets, and when (RFC 3501 5.2, 7.4.1). */
+const SHARED: Array<['A' | 'B', string | [string, Buffer[]]]> = [
+  ['A', 'CREATE Shared'],
+  ['A', ['APPEND Shared {}', [MSG]]],
+  ['A', ['APPEND Shared {}', [MSG]]],
+  ['A', ['APPEND Shared {}', [MSG]]],
+  ['A', 'SELECT Shared'],
+  ['B', 'SELECT Shared'],
+  ['B', 'STORE 2 +FLAGS (\\Flagged)'],
+  ['A', 'NOOP'],
+  ['B', 'STORE 1 +FLAGS.SILENT (\\Deleted)'],
+  ['B', 'EXPUNGE'],
+  ['A', 'FETCH 1:* (FLAGS)'],
+  ['A', 'STORE 3 -FLAGS (\\Seen)'],
+  ['A', 'SEARCH ALL'],
+  ['A', 'NOOP'],
+  ['B', ['APPEND Shared (\\Seen) {}', [MSG]]],
+  ['A', 'CHECK'],
+  ['A', 'UNSELECT'],
+  ['A', 'ENABLE CONDSTORE'],
+  ['A', 'SELECT Shared'],
+  ['B', 'STORE 1 +FLAGS (\\Answered)'],
+  ['A', 'NOOP'],
+  ['B', 'STORE 2 +FLAGS.SILENT (\\Deleted)'],
+  ['B', 'EXPUNGE'],
+  ['A', 'UID FETCH 1:* (FLAGS)'],
+  ['A', 'NOOP'],
+];
+
+test('two sessions on one mailbox see each other like Dovecot sessions do', async () => {
+  const clients = {
+    dovecot: { A: theirs, B: await connect(dovecot.host, dovecot.port) },
+    sealmail: { A: ours, B: await connect('127.0.0.1', h.server.port) },
+  };
+  await clients.dovecot.B.login(dovecot.user, dovecot.password);
+  await clients.sealmail.B.login(USER, PASSWORD);
+  // Both A connections start from the authenticated state.
+  await theirs.command('UNSELECT');
+  await ours.command('UNSELECT');
+  const mismatches: string[] = [];
+  try {
+    for (const [who, step] of SHARED) {
+      const [text, literals] = typeof step === 'string' ? [step, []] : step;
+      const a = normalize(await clients.dovecot[who].command(text, literals), '.', text);
+      // Store notifications may be asynchronous: let them land before the command that reports them.
+      await new Promise((r) => setTimeout(r, 20));
+      const b = normalize(await clients.sealmail[who].command(text, literals), '/', text);
+      try {
+        assert.deepEqual(b, a);
+      } catch {
+        mismatches.push(`${who}: ${text}\n  dovecot:  ${JSON.stringify(a)}\n  sealmail: ${JSON.stringify(b)}`);
+      }
+    }
+  } finally {
+    await clients.dovecot.B.close();
+    await clients.sealmail.B.close();
   }
   assert.deepEqual(mismatches, [], mismatches.join('\n'));
 });

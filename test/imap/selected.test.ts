@@ -54,3 +54,17 @@ test('own changes are not announced twice; a message that comes and goes before 
   assert.deepEqual(text(v.drain(opts)), []);
   assert.equal(v.exists, 1);
 });
+
+test('before a command, pending flag changes are visible to it and still announced afterwards (not for messages expunged in the same batch)', () => {
+  const v = new SelectedMailbox(info, [meta(1), meta(2)], false);
+  v.enqueue({ kind: 'flags', mailboxId: 'mb1', message: meta(1, ['\\Seen'], 5) });
+  v.enqueue({ kind: 'flags', mailboxId: 'mb1', message: meta(2, ['\\Deleted'], 6) });
+  v.enqueue({ kind: 'expunge', mailboxId: 'mb1', uid: 2, modseq: 7 });
+  v.applyPendingFlags();
+  assert.deepEqual(v.messages().map((m) => m.flags), [['\\Seen'], ['\\Deleted']]);
+  assert.deepEqual(text(v.drain({ ...opts, expunges: false })), ['* 1 FETCH (UID 1 FLAGS (\\Seen))', '* 2 FETCH (UID 2 FLAGS (\\Deleted))']);
+  v.enqueue({ kind: 'flags', mailboxId: 'mb1', message: meta(1, ['\\Seen', '\\Flagged'], 8) });
+  v.enqueue({ kind: 'expunge', mailboxId: 'mb1', uid: 1, modseq: 9 });
+  v.applyPendingFlags();
+  assert.deepEqual(text(v.drain(opts)), ['* 2 EXPUNGE', '* 1 EXPUNGE']);
+});
