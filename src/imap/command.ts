@@ -17,6 +17,13 @@
 // 4. Set `usesSequenceNumbers: true` for commands that take or return
 //    message sequence numbers (FETCH, STORE, SEARCH, COPY, MOVE): pending
 //    EXPUNGEs are then held back at their end (RFC 3501 7.4.1).
+//    In the selected state, `session.selected.messages()` already carries
+//    the flags other sessions set (applied just before the handler runs);
+//    their untagged announcements, new messages (EXISTS) and expunges are
+//    sent by the dispatcher after the handler, before the tagged response.
+//    A handler that changes messages itself and tells the client calls
+//    `selected.updateMessage(meta)` / `selected.removeUids(uids)` so the
+//    same change is not announced twice.
 // 5. Declare the capabilities the command brings in `capabilities` (e.g.
 //    'IDLE', { name: 'CONDSTORE', enableable: true }): CAPABILITY derives
 //    its list from the registry, so it advertises only what is registered.
