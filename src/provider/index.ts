@@ -96,7 +96,12 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       tls = await loadOrCreateTls(opts.dataDir, names);
     }
 
-    const gateway = createGateway(couch, accounts, sessions, { continuousFeeds: opts.couchUrl !== undefined });
+    const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    // Room for the largest incoming document (base64 of a maximal message) in one request.
+    const gateway = createGateway(couch, accounts, sessions, {
+      continuousFeeds: opts.couchUrl !== undefined,
+      maxRequestBytes: Math.ceil(maxMessageSize * 1.4) + 16 * 1024 * 1024,
+    });
     // Filled in once the SMTP services listen (their ports may be ephemeral).
     const config: ProviderConfigInfo = {
       domains,
@@ -122,7 +127,6 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       await closed;
     });
 
-    const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     const deliverer = new Deliverer(couch, accounts, keys);
     const mx = await startMx({ host, port: opts.mxPort ?? 0, hostname, maxMessageSize, deliverer, tls });
     cleanups.push(() => mx.close());

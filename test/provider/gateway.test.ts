@@ -132,3 +132,34 @@ test('gateway: a longpoll _changes request stays open until a change arrives (no
     await p.dispose();
   }
 });
+
+test('gateway: request bodies over the limit get 413 (declared or chunked) and are not forwarded', async () => {
+  // maxMessageSize 1 KB → the gateway limit is 16 MB + 1.4 KB.
+  const p = await startTestProvider({ maxMessageSize: 1024 });
+  try {
+    const s = await registerAndLogin(p, 'fred@example.org');
+    const big = Buffer.alloc(17 * 1024 * 1024, 0x20);
+    const body = Buffer.concat([Buffer.from('{"docs":[{"_id":"x","pad":"'), big, Buffer.from('"}]}')]);
+    const declared = await fetch(`${s.couchUrl}/_bulk_docs`, { method: 'POST', headers: { ...bearer(s.token), 'content-type': 'application/json' }, body });
+    assert.equal(declared.status, 413);
+    const chunked = await fetch(`${s.couchUrl}/_bulk_docs`, {
+      method: 'POST',
+      headers: { ...bearer(s.token), 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(c) {
+          for (let o = 0; o < body.length; o += 1 << 20) c.enqueue(body.subarray(o, o + (1 << 20)));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(chunked.status, 413);
+    const info = (await (await fetch(s.couchUrl, { headers: bearer(s.token) })).json()) as { doc_count: number };
+    assert.equal(info.doc_count, 0);
+    // A normal request still works.
+    const ok = await fetch(`${s.couchUrl}/_bulk_docs`, { method: 'POST', headers: { ...bearer(s.token), 'content-type': 'application/json' }, body: '{"docs":[{"_id":"small"}]}' });
+    assert.equal(ok.status, 201);
+  } finally {
+    await p.dispose();
+  }
+});

@@ -25,7 +25,16 @@ export interface Gateway {
   close(): void;
 }
 
-export function createGateway(couch: CouchClient, accounts: Accounts, sessions: Sessions, policy: PolicyOptions): Gateway {
+export interface GatewayOptions extends PolicyOptions {
+  /**
+   * Largest request body forwarded. The CouchDB behind us buffers whole
+   * bodies (express-pouchdb up to 4 GB), so an authenticated user must not
+   * be able to exhaust the provider's memory with one request.
+   */
+  maxRequestBytes: number;
+}
+
+export function createGateway(couch: CouchClient, accounts: Accounts, sessions: Sessions, opts: GatewayOptions): Gateway {
   const upstream = new URL(couch.baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const upstreamRequests = new Set<http.ClientRequest>();
@@ -51,8 +60,13 @@ export function createGateway(couch: CouchClient, accounts: Accounts, sessions: 
       return void res.json({ couchdb: 'Welcome', vendor: { name: 'sealmail' } });
     }
     if (db !== own) return sendError(res, 403, 'forbidden', 'you may only access your own database');
-    const decision = decide(req.method, rest, url.searchParams, policy);
+    const decision = decide(req.method, rest, url.searchParams, opts);
     if (!decision.allow) return sendError(res, 403, 'forbidden', decision.reason);
+
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > opts.maxRequestBytes) {
+      return sendError(res, 413, 'too_large', `request bodies are limited to ${opts.maxRequestBytes} bytes`, { connection: 'close' });
+    }
 
     const headers: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) {
@@ -84,7 +98,9 @@ export function createGateway(couch: CouchClient, accounts: Accounts, sessions: 
       upRes.pipe(res);
       upRes.on('error', () => res.destroy());
     });
+    let tooLarge = false;
     out.on('error', (err) => {
+      if (tooLarge) return;
       log.warn({ err: err.message }, 'upstream request failed');
       if (!res.headersSent) sendError(res, 502, 'bad_gateway', 'the database server is unavailable');
       else res.destroy();
@@ -92,6 +108,18 @@ export function createGateway(couch: CouchClient, accounts: Accounts, sessions: 
     // The client went away (e.g. a live replication stopped): stop upstream too.
     res.on('close', () => {
       if (!res.writableFinished) out.destroy();
+    });
+    // Chunked bodies carry no length: count while streaming and cut off past the limit.
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > opts.maxRequestBytes && !tooLarge) {
+        tooLarge = true;
+        req.unpipe(out);
+        out.destroy();
+        req.resume();
+        sendError(res, 413, 'too_large', `request bodies are limited to ${opts.maxRequestBytes} bytes`, { connection: 'close' });
+      }
     });
     req.pipe(out);
   }
