@@ -1,7 +1,8 @@
 // Delivery into a user's database, shared by the MX and the submission
 // server for local recipients: the raw message (after a per-recipient
 // Received: header) is encrypted with OpenPGP to the recipient's public key,
-// streaming and binary, and POSTed as an *incoming* document (format:
+// binary (in one call up to 256 KB, streaming above), and POSTed as an
+// *incoming* document (format:
 // src/soledad/types.ts IncomingDoc) whose JSON body is itself streamed, the
 // ciphertext inlined as base64. Plaintext exists only in memory, in bounded
 // chunks; on any failure no document is left behind (those already written
