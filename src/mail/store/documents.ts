@@ -65,6 +65,15 @@ export function canonicalFlags(flags: readonly string[]): string[] {
   return [...out];
 }
 
+function flagRank(f: string): number {
+  const i = SYSTEM_FLAGS.indexOf(f);
+  return i < 0 ? SYSTEM_FLAGS.length : i;
+}
+
+function byFlagOrder(a: string, b: string): number {
+  return flagRank(a) - flagRank(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /** Shared read-only flag lists: 100k messages have only a handful of distinct flag sets. */
 const interned = new Map<string, readonly string[]>();
 
@@ -73,12 +82,9 @@ const interned = new Map<string, readonly string[]>();
  * sorted. The array is shared between messages: never mutate it.
  */
 export function activeFlags(doc: EntryDoc): readonly string[] {
-  const set = Object.keys(doc.flags).filter((f) => doc.flags[f][0] === 1);
-  const rank = (f: string): number => {
-    const i = SYSTEM_FLAGS.indexOf(f);
-    return i < 0 ? SYSTEM_FLAGS.length : i;
-  };
-  set.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const set: string[] = [];
+  for (const f in doc.flags) if (doc.flags[f][0] === 1) set.push(f);
+  if (set.length > 1) set.sort(byFlagOrder);
   const key = set.join(' ');
   let shared = interned.get(key);
   if (!shared) {

@@ -20,7 +20,7 @@ import { logger } from '../../util/log.js';
 const log = logger('mail-snapshot');
 
 const POINTER = { type: 'index-snapshot', id: 'current' };
-const VERSION = 1;
+const VERSION = 2;
 
 export interface SnapshotPointer {
   v: number;
@@ -33,7 +33,12 @@ export interface SnapshotPointer {
 }
 
 type SlotLine = ['m', string, MailboxDoc | null, number, number, number];
-type EntryLine = ['e', string, number, number, EntryDoc];
+/**
+ * An entry as a flat array (arrays of primitives parse faster and make less
+ * garbage than objects): id, uid, modseq, mailbox id, hash, size, internal
+ * date, expunged stamp, then (flag, 0|1, stamp) triples.
+ */
+type EntryLine = [string, number, number, string, string, number, number, string | null, ...Array<string | number>];
 interface Header {
   v: number;
   modseq: number;
@@ -60,7 +65,9 @@ export function captureSnapshot(index: MailIndex, docsSeq: string | undefined, l
     batch.push(JSON.stringify(line));
   }
   for (const rec of index.entries.values()) {
-    const line: EntryLine = ['e', rec.id, rec.uid, rec.modseq, rec.doc];
+    const d = rec.doc;
+    const line: EntryLine = [rec.id, rec.uid, rec.modseq, d.mailbox, d.hash, d.size, d.internalDate, d.expunged];
+    for (const [f, [on, at]] of Object.entries(d.flags)) line.push(f, on, at);
     batch.push(JSON.stringify(line));
     if (batch.length >= 2000) flush();
   }
@@ -94,17 +101,22 @@ export async function readSnapshot(local: DocumentStore, index: MailIndex): Prom
       }
       const line = JSON.parse(text) as SlotLine | EntryLine;
       if (line[0] === 'm') {
-        const [, id, doc, uidValidity, uidNext, highestModseq] = line;
+        const [, id, doc, uidValidity, uidNext, highestModseq] = line as SlotLine;
         index.mailboxes.set(id, { id, doc, uidValidity, uidNext, highestModseq, uids: [], byUid: new Map() });
-      } else {
-        const [, id, uid, modseq, doc] = line;
-        const rec = { id, uid, modseq, doc, flags: activeFlags(doc) };
-        index.entries.set(id, rec);
-        const slot = index.mailboxes.get(doc.mailbox);
-        if (slot && uid > 0 && doc.expunged === null) {
-          slot.uids.push(uid);
-          slot.byUid.set(uid, rec);
-        }
+        return;
+      }
+      const e = line as EntryLine;
+      const slot = index.mailboxes.get(e[3]);
+      if (!slot) throw new Error('entry of an unknown mailbox');
+      const flags: EntryDoc['flags'] = {};
+      for (let i = 8; i < e.length; i += 3) flags[e[i] as string] = [e[i + 1] as 0 | 1, e[i + 2] as string];
+      // slot.id: one shared string for the mailbox id of all its entries.
+      const doc: EntryDoc = { v: 1, mailbox: slot.id, hash: e[4], size: e[5], internalDate: e[6], flags, expunged: e[7] };
+      const rec = { id: e[0], uid: e[1], modseq: e[2], doc, flags: activeFlags(doc) };
+      index.entries.set(rec.id, rec);
+      if (rec.uid > 0 && doc.expunged === null) {
+        slot.uids.push(rec.uid);
+        slot.byUid.set(rec.uid, rec);
       }
     });
     const head = header as Header | null;
