@@ -1,9 +1,9 @@
-// The message content SEARCH needs beyond metadata: decoded header fields and
-// the decoded text of text parts, read from the MailStore on demand and cached
-// for the duration of one SEARCH command. Header splitting, RFC 2047 decoding
-// and transfer decoding are the structure module's (src/mail/structure).
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+// The message content SEARCH needs beyond metadata: decoded header fields,
+// read on demand and cached for the duration of one SEARCH command, and a
+// streaming match over the decoded text of text parts (a 25 MB part is never
+// held in memory). Header splitting, RFC 2047 decoding and transfer decoding
+// are the structure module's (src/mail/structure).
+import type { Readable, Transform } from 'node:stream';
 import iconv from 'iconv-lite';
 import type { MailStore, MessageMeta } from '../../mail/mailstore.js';
 import { Base64Decoder, QuotedPrintableDecoder } from '../../mail/structure/binary.js';
@@ -19,17 +19,14 @@ interface DecodedField {
   value: string;
 }
 
-/** Bytes in `charset` to a JS string; unknown charsets are read as UTF-8. */
-export function decodeCharset(bytes: Buffer, charset: string | undefined): string {
-  const name = (charset ?? 'us-ascii').trim().toLowerCase();
-  if (name === 'utf-8' || name === 'utf8' || name === 'us-ascii' || !iconv.encodingExists(name)) return bytes.toString('utf8');
-  return iconv.decode(bytes, name);
-}
-
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
   return Buffer.concat(chunks);
+}
+
+function decodeFields(raw: Buffer): DecodedField[] {
+  return parseHeaderFields(raw.toString('latin1')).map((f) => ({ name: f.name.toLowerCase(), value: decodeHeaderText(f.value) }));
 }
 
 /**
@@ -46,20 +43,41 @@ function textParts(node: PartNode, out: Array<{ kind: 'text' | 'header'; node: P
 }
 
 /** A part's body with its transfer encoding undone (unknown encodings as stored). */
-async function decodedBody(store: MailStore, hash: string, node: PartNode): Promise<Buffer> {
+function decodedBody(store: MailStore, hash: string, node: PartNode): Readable {
   const raw = store.read(hash, node.bodyStart, node.bodyEnd);
   const encoding = node.encoding.toLowerCase();
-  const decoder = encoding === 'base64' ? new Base64Decoder() : encoding === 'quoted-printable' ? new QuotedPrintableDecoder() : null;
-  if (!decoder) return readAll(raw);
-  const chunks: Buffer[] = [];
-  await pipeline(raw, decoder, async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) chunks.push(chunk);
-  });
-  return Buffer.concat(chunks);
+  const decoder: Transform | null = encoding === 'base64' ? new Base64Decoder() : encoding === 'quoted-printable' ? new QuotedPrintableDecoder() : null;
+  if (!decoder) return raw;
+  raw.on('error', (err) => decoder.destroy(err));
+  return raw.pipe(decoder);
 }
 
-function decodeFields(raw: Buffer): DecodedField[] {
-  return parseHeaderFields(raw.toString('latin1')).map((f) => ({ name: f.name.toLowerCase(), value: decodeHeaderText(f.value) }));
+/**
+ * Case-insensitive substring search over a byte stream in `charset` (unknown
+ * charsets read as UTF-8), chunk by chunk: decoded text is lower-cased and the
+ * last needle-length characters are carried over so a match across a chunk
+ * boundary is found. Stops reading at the first match.
+ */
+export async function streamContains(source: Readable, charset: string | undefined, needle: string): Promise<boolean> {
+  const wanted = needle.toLowerCase();
+  if (wanted === '') return true;
+  const name = (charset ?? 'utf-8').trim().toLowerCase();
+  const decoder = iconv.getDecoder(name !== 'us-ascii' && iconv.encodingExists(name) ? name : 'utf-8');
+  let carry = '';
+  const check = (text: string): boolean => {
+    const window = carry + text.toLowerCase();
+    if (window.includes(wanted)) return true;
+    carry = window.slice(Math.max(0, window.length - (wanted.length - 1)));
+    return false;
+  };
+  try {
+    for await (const chunk of source) {
+      if (check(decoder.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string)))) return true;
+    }
+    return check(decoder.end() ?? '');
+  } finally {
+    source.destroy();
+  }
 }
 
 /** A SearchContent over `store`; create one per SEARCH so its cache dies with the command. */
@@ -67,7 +85,6 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
   const limit = opts.cacheSize ?? 32; // > the messages searched at once (search-eval.ts)
   const structures = new Map<string, Promise<MessageStructure>>();
   const headers = new Map<string, Promise<DecodedField[]>>();
-  const bodies = new Map<string, Promise<string>>();
 
   function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
     let p = map.get(key);
@@ -84,8 +101,7 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
   const fields = (meta: MessageMeta) =>
     cached(headers, meta.hash, async () => {
       const s = await structure(meta);
-      const raw = await readAll(store.read(meta.hash, s.root.headerStart, s.root.headerEnd));
-      return decodeFields(raw);
+      return decodeFields(await readAll(store.read(meta.hash, s.root.headerStart, s.root.headerEnd)));
     });
 
   const rendered = renderedCache(store);
@@ -93,19 +109,18 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
     fields: async (meta) => (rendered.get(meta.hash) ?? rendered.put(meta.hash, await structure(meta))).search,
     headerValues: async (meta, name) => (await fields(meta)).filter((f) => f.name === name).map((f) => f.value),
     headerText: async (meta) => (await fields(meta)).map((f) => `${f.name}: ${f.value}`).join('\n'),
-    bodyText: (meta) =>
-      cached(bodies, meta.hash, async () => {
-        const s = await structure(meta);
-        const texts: string[] = [];
-        for (const { kind, node } of textParts(s.root)) {
-          if (kind === 'header') {
-            const raw = await readAll(store.read(meta.hash, node.headerStart, node.headerEnd));
-            texts.push(decodeFields(raw).map((f) => `${f.name}: ${f.value}`).join('\n'));
-          } else {
-            texts.push(decodeCharset(await decodedBody(store, meta.hash, node), node.params.charset));
-          }
+    bodyContains: async (meta, needle) => {
+      const s = await structure(meta);
+      for (const { kind, node } of textParts(s.root)) {
+        if (kind === 'header') {
+          const raw = await readAll(store.read(meta.hash, node.headerStart, node.headerEnd));
+          const text = decodeFields(raw).map((f) => `${f.name}: ${f.value}`).join('\n');
+          if (text.toLowerCase().includes(needle.toLowerCase())) return true;
+        } else if (await streamContains(decodedBody(store, meta.hash, node), node.params.charset, needle)) {
+          return true;
         }
-        return texts.join('\n');
-      }),
+      }
+      return false;
+    },
   };
 }

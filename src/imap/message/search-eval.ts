@@ -23,8 +23,8 @@ export interface SearchContent {
   headerValues(meta: MessageMeta, name: string): Promise<string[]>;
   /** The whole top-level header, decoded (for TEXT). */
   headerText(meta: MessageMeta): Promise<string>;
-  /** Decoded text of the message's text parts (for BODY and TEXT). */
-  bodyText(meta: MessageMeta): Promise<string>;
+  /** Does the decoded text of the message's text parts contain `needle`, case-insensitively (BODY, TEXT)? */
+  bodyContains(meta: MessageMeta, needle: string): Promise<boolean>;
 }
 
 export interface SearchScope {
@@ -83,10 +83,10 @@ export function matches(key: SearchKey, msg: SearchMessage, scope: SearchScope):
         values.some((v) => key.value === '' || containsText(v, key.value)),
       );
     case 'body':
-      return scope.content.bodyText(meta).then((text) => containsText(text, key.value));
+      return scope.content.bodyContains(meta, key.value);
     case 'text':
       return scope.content.headerText(meta).then(async (header) =>
-        containsText(header, key.value) || containsText(await scope.content.bodyText(meta), key.value),
+        containsText(header, key.value) || scope.content.bodyContains(meta, key.value),
       );
     case 'not': {
       const r = matches(key.key, msg, scope);

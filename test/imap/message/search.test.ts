@@ -40,9 +40,9 @@ const content: SearchContent = {
     return v === undefined ? [] : [v];
   },
   headerText: async (meta) => `subject: ${fixtures[Number(meta.hash.slice(1))]!.subject}`,
-  bodyText: async (meta) => {
+  bodyContains: async (meta, needle) => {
     contentReads++;
-    return fixtures[Number(meta.hash.slice(1))]!.body;
+    return fixtures[Number(meta.hash.slice(1))]!.body.toLowerCase().includes(needle.toLowerCase());
   },
 };
 
