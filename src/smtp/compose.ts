@@ -30,6 +30,8 @@ export interface OutgoingCopy {
 
 export interface Prepared {
   messageId: string;
+  /** The Subject field value as submitted (for bounces). */
+  subject?: string;
   copies: OutgoingCopy[];
 }
 
@@ -38,7 +40,7 @@ async function normalize(
   raw: Buffer,
   keys: GatewayKeys,
   opts: { ownHeaders: boolean } = { ownHeaders: true },
-): Promise<{ message: Buffer; messageId: string; visible: string[] }> {
+): Promise<{ message: Buffer; messageId: string; visible: string[]; subject?: string }> {
   const canonical = toCRLF(raw);
   const { header, body } = splitEntity(canonical);
   const replaced = opts.ownHeaders ? ['bcc', 'autocrypt', 'openpgp'] : ['bcc'];
@@ -53,7 +55,7 @@ async function normalize(
   let head = serializeHeader(fields);
   if (own) head += `OpenPGP: id=${own.fingerprint}; preference=signencrypt\r\n` + (await keys.autocryptHeader());
   const visible = extractAddresses([...headerValues(fields, 'to'), ...headerValues(fields, 'cc')]);
-  return { message: Buffer.concat([Buffer.from(head + '\r\n', 'latin1'), body]), messageId, visible };
+  return { message: Buffer.concat([Buffer.from(head + '\r\n', 'latin1'), body]), messageId, visible, subject: headerValue(fields, 'subject') };
 }
 
 /** 'encrypted' / 'signed' when the submitted message already is PGP/MIME (RFC 3156 §4, §5). */
@@ -82,7 +84,7 @@ export async function prepareOutgoing(
     const { message, messageId } = await normalize(raw, keys, { ownHeaders: false });
     return { messageId, copies: recipients.map((to) => ({ to, raw: message, encrypted: passThrough === 'encrypted' })) };
   }
-  const { message, messageId, visible } = await normalize(raw, keys);
+  const { message, messageId, visible, subject } = await normalize(raw, keys);
   const gossip = visible.length > 1 ? await keys.gossipHeaders(visible) : [];
   let signedOnly: Buffer | null = null;
   const copies: OutgoingCopy[] = [];
@@ -97,5 +99,5 @@ export async function prepareOutgoing(
       copies.push({ to: rcpt, raw: signedOnly, encrypted: false });
     }
   }
-  return { messageId, copies };
+  return { messageId, subject, copies };
 }

@@ -128,7 +128,7 @@ export async function startSmtpGateway(opts: SmtpGatewayOptions): Promise<SmtpGa
           const rcpts = envelope.rcptTo.map((r) => r.address);
           const prepared = await prepareOutgoing(raw, rcpts, account.keymanager, decisions.get(session.id) ?? new Map());
           for (const copy of prepared.copies) {
-            await opts.queue.enqueue({ from, to: copy.to, messageId: prepared.messageId, raw: copy.raw });
+            await opts.queue.enqueue({ from, to: copy.to, messageId: prepared.messageId, subject: prepared.subject, raw: copy.raw });
           }
           const encrypted = prepared.copies.filter((c) => c.encrypted).length;
           log.info({ recipients: rcpts.length, encrypted, size: raw.length }, 'message queued');

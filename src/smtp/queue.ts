@@ -19,6 +19,8 @@ export interface OutgoingItem {
   from: string;
   to: string;
   messageId: string;
+  /** The original Subject field value (the queued copy may carry "..." when it is protected), for bounces. */
+  subject?: string;
   blobId: string;
   size: number;
   queuedAt: string;
@@ -80,7 +82,7 @@ export class OutgoingQueue {
   }
 
   /** Writes the item durably; resolves only when it is in the store. Returns the item (an existing one if already queued). */
-  async enqueue(input: { from: string; to: string; messageId: string; raw: Buffer }): Promise<OutgoingItem> {
+  async enqueue(input: { from: string; to: string; messageId: string; raw: Buffer; subject?: string }): Promise<OutgoingItem> {
     const id = OutgoingQueue.itemId(input.messageId, input.from, input.to);
     const existing = await this.opts.store.get<OutgoingItem>(OUTGOING_DOC, id);
     if (existing) return existing;
@@ -88,7 +90,7 @@ export class OutgoingQueue {
     const { size } = await this.opts.store.putBlob(blobId, input.raw);
     const now = this.now().toISOString();
     const item: OutgoingItem = {
-      id, from: input.from, to: input.to, messageId: input.messageId, blobId, size,
+      id, from: input.from, to: input.to, messageId: input.messageId, ...(input.subject ? { subject: input.subject } : {}), blobId, size,
       queuedAt: now, state: 'queued', attempts: 0, nextAttemptAt: now,
     };
     await this.opts.store.put(OUTGOING_DOC, id, item);
@@ -245,7 +247,8 @@ export class OutgoingQueue {
   }
 
   private async bounceFor(item: OutgoingItem, diagnostic: string, gaveUp: boolean): Promise<Buffer> {
-    const headers = await readHeaders(this.opts.store, item.blobId);
+    let headers = await readHeaders(this.opts.store, item.blobId);
+    if (item.subject) headers = headers.replace(/^Subject:[^\r\n]*(\r\n[ \t][^\r\n]*)*/im, `Subject: ${item.subject}`);
     return buildBounce({
       from: item.from, to: item.to, messageId: item.messageId, originalHeaders: headers,
       queuedAt: item.queuedAt, diagnostic, status: gaveUp ? '4.4.7' : undefined, now: this.now(),

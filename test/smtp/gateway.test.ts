@@ -192,20 +192,24 @@ describe('SMTP gateway', () => {
   });
 
   it('a message the provider refuses permanently comes back as a readable bounce', async () => {
-    sink.rules.set('nobody@example.net', { code: 550, text: '5.1.1 no such user' });
+    // gone@ has a key (its copy is encrypted, Subject "..." outside) but the provider refuses it.
+    await gpg.generateKey('gone@example.net');
+    await alice.importKeys(await gpg.exportPublic('gone@example.net'));
+    sink.rules.set('gone@example.net', { code: 550, text: '5.1.1 no such user' });
     const before = bounces.length;
     await client(ALICE, 'local-pw').sendMail({
-      envelope: { from: ALICE, to: ['nobody@example.net'] },
-      raw: `From: ${ALICE}\r\nTo: nobody@example.net\r\nSubject: hello\r\nMessage-ID: <b1@example.org>\r\n\r\nhi\r\n`,
+      envelope: { from: ALICE, to: ['gone@example.net'] },
+      raw: `From: ${ALICE}\r\nTo: gone@example.net\r\nSubject: hello\r\nMessage-ID: <b1@example.org>\r\n\r\nhi\r\n`,
     });
     await queue.idle();
     assert.equal(bounces.length, before + 1);
     const text = bounces[bounces.length - 1].toString();
     assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status/);
-    assert.match(text, /Final-Recipient: rfc822; nobody@example\.net/);
+    assert.match(text, /Final-Recipient: rfc822; gone@example\.net/);
     assert.match(text, /Status: 5\.1\.1/);
     assert.match(text, /Message-ID: <b1@example\.org>/);
-    const item = (await queue.list()).find((i) => i.to === 'nobody@example.net');
+    assert.match(text, /^Subject: hello$/m, 'the real Subject, not the protected "..."');
+    const item = (await queue.list()).find((i) => i.to === 'gone@example.net');
     assert.equal(item?.state, 'bounced');
     assert.equal(item?.attempts, 1);
   });
