@@ -111,6 +111,8 @@ export class ImapSession {
       }
       throw no('Authentication failed', 'AUTHENTICATIONFAILED');
     }
+    // The connection may have gone while the password was checked: do not subscribe for nobody.
+    if (this.state === 'logout') throw no('Connection closed');
     this.mailStore = store;
     this.user = user;
     this.state = 'authenticated';
