@@ -179,3 +179,46 @@ test('a store that gives up halfway through an APPEND upload does not stall the 
     await h.close();
   }
 });
+
+test('every store subscription ends with its connection, even one closed during a slow login', async () => {
+  const h = await startHarness();
+  let live = 0;
+  const counting = new Proxy(h.store, {
+    get(target, prop) {
+      if (prop === 'subscribe') {
+        return (listener: Parameters<typeof target.subscribe>[0]) => {
+          live++;
+          const off = target.subscribe(listener);
+          return () => {
+            live--;
+            off();
+          };
+        };
+      }
+      const value = Reflect.get(target, prop) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const { startImapServer } = await import('../../src/imap/server.js');
+  const server = await startImapServer({
+    authenticate: async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      return counting;
+    },
+  });
+  try {
+    const quitter = await RawConnection.open(server.port);
+    quitter.write('l1 LOGIN a b\r\n');
+    await new Promise((r) => setTimeout(r, 20));
+    quitter.close();
+    const stayer = await RawConnection.open(server.port);
+    await stayer.login();
+    assert.equal(live, 1);
+    stayer.close();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(live, 0);
+  } finally {
+    await server.close();
+    await h.close();
+  }
+});
