@@ -34,6 +34,13 @@ export interface SyncOptions {
   batchSize?: number;
 }
 
+/**
+ * Batches PouchDB may hold at once (its default is 10). A batch of blob chunk
+ * documents is ~100 × 87 KB of base64 JSON; two in flight keep replication
+ * memory bounded while still overlapping fetch and write.
+ */
+const BATCHES_IN_FLIGHT = 2;
+
 type DirectionState = 'active' | 'idle' | 'offline' | 'paused';
 
 /** Emits 'status' (SyncStatus) whenever the status changes, 'change' after documents moved. */
@@ -73,6 +80,7 @@ export class SyncController extends EventEmitter {
       live: true,
       retry: true,
       batch_size: this.opts.batchSize ?? 100,
+      batches_limit: BATCHES_IN_FLIGHT,
       back_off_function: this.backOff,
     } as PouchDB.Replication.SyncOptions);
     this.handle = h;
@@ -130,9 +138,9 @@ export class SyncController extends EventEmitter {
   async syncOnce(between?: () => Promise<void>, opts: { push?: boolean } = {}): Promise<{ pulled: number; pushed: number }> {
     const batch_size = this.opts.batchSize ?? 100;
     try {
-      const pull = await this.local.replicate.from(this.remote, { batch_size });
+      const pull = await this.local.replicate.from(this.remote, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
       await between?.();
-      const push = opts.push === false ? { docs_written: 0 } : await this.local.replicate.to(this.remote, { batch_size });
+      const push = opts.push === false ? { docs_written: 0 } : await this.local.replicate.to(this.remote, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
       this.set({ connected: true, pending: 0, lastSync: new Date().toISOString(), lastError: null, state: this.running ? this.current.state : 'idle' });
       return { pulled: pull.docs_written, pushed: push.docs_written };
     } catch (err) {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PouchDB from 'pouchdb';
 import path from 'node:path';
-import { bucketSize, docIdFor, openDoc, pad, sealDoc, unpad } from '../../src/soledad/doc-crypto.js';
+import { CHUNK_DATA_BYTES, bucketSize, docIdFor, openDoc, pad, sealDoc, unpad } from '../../src/soledad/doc-crypto.js';
 import { deriveKeys, generateSecret } from '../../src/soledad/secrets.js';
 import { DocumentIntegrityError, Soledad } from '../../src/soledad/index.js';
 import { Scratch, TEST_KDF, collect } from './helpers.js';
@@ -83,7 +83,7 @@ test('tampered blob chunks are detected, never returned', async () => {
   try {
     const sol = await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF });
     s.defer(sol);
-    const payload = Buffer.alloc(700 * 1024, 0x61);
+    const payload = Buffer.alloc(2 * CHUNK_DATA_BYTES + 100, 0x61);
     await sol.putBlob('b', payload);
     const db = (sol as unknown as { mainDb: PouchDB.Database }).mainDb;
     const all = await db.allDocs({ include_docs: true });
