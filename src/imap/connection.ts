@@ -27,6 +27,8 @@ export interface ConnectionOptions {
   secureContext: SecureContext | null;
   maxLiteralSize: number;
   idleTimeoutMs: number;
+  /** Inactivity allowed before authentication (shorter: an idle anonymous connection only costs). */
+  preAuthTimeoutMs: number;
   failedLoginDelayMs: number;
   /** Consecutive BAD commands before the server says BYE. */
   maxBadCommands: number;
@@ -120,7 +122,8 @@ export class ImapConnection {
       this.close();
       this.markClosed();
     });
-    socket.setTimeout(this.opts.idleTimeoutMs, () => void this.shutdown('Autologout; idle for too long'));
+    const timeout = this.session.state === 'notAuthenticated' ? this.opts.preAuthTimeoutMs : this.opts.idleTimeoutMs;
+    socket.setTimeout(timeout, () => void this.shutdown('Autologout; idle for too long'));
   }
 
   private pause(reason: string): void {
@@ -192,6 +195,7 @@ export class ImapConnection {
 
   private async dispatch(cmd: ParsedCommand, literal?: Readable & { size: number }): Promise<void> {
     const session = this.session;
+    const wasAuthenticated = session.state !== 'notAuthenticated';
     const spec = this.opts.registry.get(cmd.name);
     let result: CommandResult | void = undefined;
     let failure: ImapError | null = null;
@@ -214,6 +218,7 @@ export class ImapConnection {
       await finished(literal).catch(() => undefined);
     }
     if (this.closing) return;
+    if (!wasAuthenticated && session.state === 'authenticated') this.socket.setTimeout(this.opts.idleTimeoutMs);
     if (session.state === 'selected' && failure?.status !== 'BAD') {
       await session.flushPending({ expunges: !spec?.usesSequenceNumbers });
     }

@@ -22,6 +22,8 @@ export interface ImapServerOptions {
   maxLiteralSize?: number;
   /** Autologout after this much inactivity (default 30 min, RFC 3501 5.4). */
   idleTimeoutMs?: number;
+  /** Inactivity allowed before authentication (default 60 s, or idleTimeoutMs if that is shorter). */
+  preAuthTimeoutMs?: number;
   /** Delay before answering a failed login (default 1 s). */
   failedLoginDelayMs?: number;
   /** Consecutive BAD commands before BYE (default 20). */
@@ -54,6 +56,7 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
       secureContext,
       maxLiteralSize: opts.maxLiteralSize ?? 50 * 1024 * 1024,
       idleTimeoutMs: opts.idleTimeoutMs ?? 30 * 60 * 1000,
+      preAuthTimeoutMs: opts.preAuthTimeoutMs ?? Math.min(60_000, opts.idleTimeoutMs ?? 60_000),
       failedLoginDelayMs: opts.failedLoginDelayMs ?? 1000,
       maxBadCommands: opts.maxBadCommands ?? 20,
       log: connLog,

@@ -87,16 +87,23 @@ test('pipelined commands with a literal are answered in order', async () => {
   }
 });
 
-test('autologout after the idle timeout', async () => {
-  const h = await startHarness({ idleTimeoutMs: 200 });
-  const raw = await RawConnection.open(h.server.port);
+test('autologout: soon before login, after the idle timeout once authenticated', async () => {
+  const h = await startHarness({ idleTimeoutMs: 600, preAuthTimeoutMs: 150 });
+  const anon = await RawConnection.open(h.server.port);
+  const user = await RawConnection.open(h.server.port);
   try {
-    await raw.readUntil(/^\* BYE Autologout.*\r\n/m, 2000);
+    await user.login();
+    const t0 = Date.now();
+    await anon.readUntil(/^\* BYE Autologout.*\r\n/m, 2000);
+    assert.ok(!user.closed, 'the authenticated session is still there');
+    await user.readUntil(/^\* BYE Autologout.*\r\n/m, 3000);
+    assert.ok(Date.now() - t0 >= 300, 'authenticated sessions get the longer timeout');
     await new Promise((r) => setTimeout(r, 50));
-    assert.ok(raw.closed);
+    assert.ok(anon.closed && user.closed);
     assert.equal(h.server.connections(), 0);
   } finally {
-    raw.close();
+    anon.close();
+    user.close();
     await h.close();
   }
 });
