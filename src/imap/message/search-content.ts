@@ -1,7 +1,7 @@
 // The message content SEARCH needs beyond metadata: decoded header fields,
 // read on demand and cached for the duration of one SEARCH command, and a
-// streaming match over the decoded text of text parts (a 25 MB part is never
-// held in memory). Header splitting, RFC 2047 decoding and transfer decoding
+// match over the decoded text of text parts — streamed for big parts, so a
+// 25 MB part is never held in memory. Header splitting, RFC 2047 decoding and transfer decoding
 // are the structure module's (src/mail/structure).
 import type { Readable, Transform } from 'node:stream';
 import iconv from 'iconv-lite';
@@ -52,6 +52,19 @@ function decodedBody(store: MailStore, hash: string, node: PartNode): Readable {
   return raw.pipe(decoder);
 }
 
+/** Parts up to this size are searched in one piece (cheaper than streaming); bigger ones as a stream. */
+const WHOLE_PART_MAX = 256 * 1024;
+
+function charsetOf(charset: string | undefined): string {
+  const name = (charset ?? 'utf-8').trim().toLowerCase();
+  return name !== 'us-ascii' && iconv.encodingExists(name) ? name : 'utf-8';
+}
+
+function decodeCharset(bytes: Buffer, charset: string | undefined): string {
+  const name = charsetOf(charset);
+  return name === 'utf-8' ? bytes.toString('utf8') : iconv.decode(bytes, name);
+}
+
 /**
  * Case-insensitive substring search over a byte stream in `charset` (unknown
  * charsets read as UTF-8), chunk by chunk: decoded text is lower-cased and the
@@ -61,8 +74,7 @@ function decodedBody(store: MailStore, hash: string, node: PartNode): Readable {
 export async function streamContains(source: Readable, charset: string | undefined, needle: string): Promise<boolean> {
   const wanted = needle.toLowerCase();
   if (wanted === '') return true;
-  const name = (charset ?? 'utf-8').trim().toLowerCase();
-  const decoder = iconv.getDecoder(name !== 'us-ascii' && iconv.encodingExists(name) ? name : 'utf-8');
+  const decoder = iconv.getDecoder(charsetOf(charset));
   let carry = '';
   const check = (text: string): boolean => {
     const window = carry + text.toLowerCase();
@@ -115,6 +127,9 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
         if (kind === 'header') {
           const raw = await readAll(store.read(meta.hash, node.headerStart, node.headerEnd));
           const text = decodeFields(raw).map((f) => `${f.name}: ${f.value}`).join('\n');
+          if (text.toLowerCase().includes(needle.toLowerCase())) return true;
+        } else if (node.bodyEnd - node.bodyStart <= WHOLE_PART_MAX) {
+          const text = decodeCharset(await readAll(decodedBody(store, meta.hash, node)), node.params.charset);
           if (text.toLowerCase().includes(needle.toLowerCase())) return true;
         } else if (await streamContains(decodedBody(store, meta.hash, node), node.params.charset, needle)) {
           return true;

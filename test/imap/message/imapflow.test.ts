@@ -208,3 +208,18 @@ test('BINARY of a part in an encoding it cannot undo is NO [UNKNOWN-CTE] (RFC 35
   assert.match(await raw.command('C', 'FETCH 1 BODY.PEEK[1]'), /^\* 1 FETCH \(BODY\[1\] \{\d+\}\r\nbegin 644 a/m);
   raw.close();
 });
+
+test('SEARCH BODY streams a large quoted-printable Latin-1 part and finds text at its end', async () => {
+  await h.store.createMailbox('Big');
+  const filler = 'All work and no play makes Jack a dull boy.=\r\n'.repeat(8000); // ~370 KB, soft line breaks
+  await h.store.append(
+    'Big',
+    Buffer.from(`Subject: big\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${filler}Le caf=E9 est pr=EAt\r\n`, 'latin1'),
+  );
+  await h.store.append('Big', PLAIN);
+  const other = await h.client();
+  await other.mailboxOpen('Big');
+  assert.deepEqual(await other.search({ body: 'CAFÉ EST' }, { uid: true }), [1]);
+  assert.deepEqual(await other.search({ body: 'boy.All work' }, { uid: true }), [1]); // across a soft line break
+  assert.deepEqual(await other.search({ body: 'thé' }, { uid: true }), []);
+});
