@@ -14,8 +14,8 @@ import { startEmbeddedCouch } from '../src/provider/couchdb/embedded.js';
 import { BENCH_KDF, makeDocs } from './soledad-put.js';
 import { printResults, type BenchResult } from './result.js';
 
-/** Replication batch size, the same for both sides. */
-const BATCH = 250;
+/** Replication batch size, the same for both sides: Soledad's default (SyncController). */
+const BATCH = 100;
 
 export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   const n = opts.quick ? 1000 : 10_000;
@@ -30,7 +30,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     for (let i = 0; i < n; i += 500) {
       await plainRemote.bulkDocs(docs.slice(i, i + 500).map((d) => ({ _id: `${d.type}:${d.id}`, ...d.content })));
     }
-    const first = await Soledad.create({ dataDir: path.join(dir, 'first'), passphrase: 'bench', kdf: BENCH_KDF, remote: { url: couch.url + 'alice' }, liveSync: false, sync: { batchSize: BATCH } });
+    const first = await Soledad.create({ dataDir: path.join(dir, 'first'), passphrase: 'bench', kdf: BENCH_KDF, remote: { url: couch.url + 'alice' }, liveSync: false });
     for (let i = 0; i < n; i += 500) await first.bulkPut(docs.slice(i, i + 500));
     await first.syncOnce();
     await first.close();
@@ -38,7 +38,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     // Peer: replicate + read every document.
     let t = performance.now();
     const plainLocal = new PouchDB(path.join(dir, 'plain-local'), { adapter: 'leveldb' } as PouchDB.Configuration.DatabaseConfiguration);
-    await plainLocal.replicate.from(plainRemote, { batch_size: BATCH });
+    await plainLocal.replicate.from(plainRemote, { batch_size: BATCH, batches_limit: 2 });
     let plainCount = 0;
     for (let skip = 0; ; skip += 500) {
       const page = await plainLocal.allDocs({ include_docs: true, skip, limit: 500 });
@@ -52,7 +52,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
 
     // Soledad: restore (fetch wrapped secret, replicate) + decrypt every document.
     t = performance.now();
-    const second = await Soledad.restore({ dataDir: path.join(dir, 'second'), passphrase: 'bench', remote: { url: couch.url + 'alice' }, liveSync: false, sync: { batchSize: BATCH } });
+    const second = await Soledad.restore({ dataDir: path.join(dir, 'second'), passphrase: 'bench', remote: { url: couch.url + 'alice' }, liveSync: false });
     const replicated = (performance.now() - t) / 1000;
     // Decrypt every document once, in one pass over the changes feed (as the
     // mail layer does when it builds its local state on a new device).
