@@ -1,7 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import PouchDB from 'pouchdb';
-import path from 'node:path';
 import { CHUNK_DATA_BYTES, bucketSize, docIdFor, openDoc, pad, sealDoc, unpad } from '../../src/soledad/doc-crypto.js';
 import { deriveKeys, generateSecret } from '../../src/soledad/secrets.js';
 import { DocumentIntegrityError, Soledad } from '../../src/soledad/index.js';
