@@ -5,6 +5,7 @@
 // credentials. Bodies are streamed both ways, never buffered; there is no
 // proxy timeout, so longpoll and continuous _changes feeds stay open.
 import http from 'node:http';
+import https from 'node:https';
 import type { Request, Response } from 'express';
 import type { Accounts } from '../accounts/accounts.js';
 import type { Sessions } from '../accounts/sessions.js';
@@ -36,7 +37,10 @@ export interface GatewayOptions extends PolicyOptions {
 
 export function createGateway(couch: CouchClient, accounts: Accounts, sessions: Sessions, opts: GatewayOptions): Gateway {
   const upstream = new URL(couch.baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // An external CouchDB cluster may well be reached over TLS.
+  const secure = upstream.protocol === 'https:';
+  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const request = secure ? https.request : http.request;
   const upstreamRequests = new Set<http.ClientRequest>();
 
   async function route(req: Request, res: Response): Promise<void> {
@@ -76,7 +80,7 @@ export function createGateway(couch: CouchClient, accounts: Accounts, sessions: 
     if (couch.authorization) headers.authorization = couch.authorization;
 
     const prefix = upstream.pathname.endsWith('/') ? upstream.pathname.slice(0, -1) : upstream.pathname;
-    const out = http.request({
+    const out = request({
       agent,
       protocol: upstream.protocol,
       hostname: upstream.hostname,
