@@ -29,7 +29,7 @@ async function setFlag(d: Device, id: string, name: string, on: boolean): Promis
   await d.sol.put<Flags>('flags', id, { ...cur, flags: { ...cur.flags, [name]: { on, at: d.clock.now() } } });
 }
 
-async function twoDevices(s: Scratch): Promise<[Device, Device, () => Promise<number>]> {
+async function twoDevices(s: Scratch): Promise<[Device, Device, () => Promise<number>, string]> {
   const couch = await s.couch();
   const url = await createDb(couch, 'alice');
   const a = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
@@ -50,6 +50,7 @@ async function twoDevices(s: Scratch): Promise<[Device, Device, () => Promise<nu
     { sol: a, clock: new HybridLogicalClock('devA') },
     { sol: b, clock: new HybridLogicalClock('devB') },
     serverLeaves,
+    url,
   ];
 }
 
@@ -132,6 +133,31 @@ test('an expunge is never resurrected by a concurrent edit, nor a delete of a to
       assert.equal((await d.sol.get<Flags>('flags', 'x'))?.expunged, true);
       assert.equal(await d.sol.get('flags', 'y'), null, 'deleted stays deleted');
     }
+    assert.equal(await serverConflicts(), 0);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('three devices editing one document concurrently converge to the merge of all three edits', async () => {
+  const s = new Scratch();
+  try {
+    const [A, B, serverConflicts, url] = await twoDevices(s);
+    const c = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+    c.registerMerge<Flags>('flags', mergeFlags, { isTombstone: (x) => x.expunged });
+    const C: Device = { sol: c, clock: new HybridLogicalClock('devC') };
+    await setFlag(A, 'm', '\\Seen', false);
+    for (const d of [A, B, C]) await d.sol.syncOnce();
+
+    await setFlag(A, 'm', '\\Seen', true);
+    await setFlag(B, 'm', '\\Flagged', true);
+    await setFlag(C, 'm', '$Label1', true);
+    for (const order of [[C, A, B], [B, C, A], [A, B, C]]) for (const d of order) await d.sol.syncOnce();
+
+    const results = await Promise.all([A, B, C].map((d) => d.sol.get<Flags>('flags', 'm')));
+    assert.deepEqual(results[0], results[1]);
+    assert.deepEqual(results[1], results[2]);
+    assert.deepEqual(Object.entries(results[0]!.flags).map(([k, v]) => [k, v.on]).sort(), [['$Label1', true], ['\\Flagged', true], ['\\Seen', true]]);
     assert.equal(await serverConflicts(), 0);
   } finally {
     await s.cleanup();
