@@ -28,10 +28,10 @@
 //    'IDLE', { name: 'CONDSTORE', enableable: true }): CAPABILITY derives
 //    its list from the registry, so it advertises only what is registered.
 // 6. Add the file's `commands` to src/imap/commands/index.ts.
-import type { Readable } from 'node:stream';
 import type { ImapSession, SessionState } from './session.js';
 import type { ResponseCode } from './response/values.js';
 import type { Token } from './wire/tokens.js';
+import type { LiteralStream } from './wire/parser.js';
 
 export type { SessionState } from './session.js';
 
@@ -45,8 +45,11 @@ export interface CapabilitySpec {
 }
 
 export interface CommandContext {
-  /** APPEND's message literal, streamed from the wire (exactly `size` bytes). */
-  literal?: Readable & { size: number };
+  /**
+   * APPEND's message literal, streamed from the wire (exactly `size` bytes). Call accept()
+   * before reading it: for a synchronizing literal that sends the "+" the client waits for.
+   */
+  literal?: LiteralStream;
 }
 
 /** What a handler may return for a custom tagged OK. */

@@ -8,12 +8,11 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { finished } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { MailStoreError, type MailStore } from '../mail/mailstore.js';
 import { ImapError, fromMailStoreError } from './errors.js';
 import type { CommandRegistry, CommandResult } from './command.js';
-import { CommandParser, type ParserEvent } from './wire/parser.js';
+import { CommandParser, type LiteralStream, type ParserEvent } from './wire/parser.js';
 import type { ParsedCommand } from './wire/tokens.js';
 import { ResponseWriter } from './response/writer.js';
 import { continuation, tagged, untaggedStatus } from './response/responses.js';
@@ -193,7 +192,7 @@ export class ImapConnection {
     }
   }
 
-  private async dispatch(cmd: ParsedCommand, literal?: Readable & { size: number }): Promise<void> {
+  private async dispatch(cmd: ParsedCommand, literal?: LiteralStream): Promise<void> {
     const session = this.session;
     const wasAuthenticated = session.state !== 'notAuthenticated';
     const spec = this.opts.registry.get(cmd.name);
@@ -213,9 +212,12 @@ export class ImapConnection {
     } catch (err) {
       failure = this.toImapError(err, cmd);
     }
-    if (literal && !literal.readableEnded && !literal.destroyed) {
-      literal.resume(); // discard what the handler did not read, so the connection goes on
-      await finished(literal).catch(() => undefined);
+    if (literal) {
+      literal.reject(); // never accepted: the client sends no data (no-op once accepted)
+      if (!literal.readableEnded && !literal.destroyed) {
+        literal.resume(); // discard what the handler did not read, so the connection goes on
+        await finished(literal).catch(() => undefined);
+      }
     }
     if (this.closing) return;
     if (!wasAuthenticated && session.state === 'authenticated') this.socket.setTimeout(this.opts.idleTimeoutMs);

@@ -122,6 +122,20 @@ test('APPEND: sync literal, TRYCREATE, bad date, too big (NO [TOOBIG] without co
     assert.deepEqual(meta.flags, ['\\Flagged']);
     raw.write(`a2 APPEND Nowhere {${MESSAGE.length}+}\r\n${MESSAGE}\r\n`);
     assert.match(await raw.readUntil(/^a2 .*\r\n/m), /a2 NO \[TRYCREATE\]/);
+    // With a synchronizing literal the refusal comes instead of "+": nothing is uploaded.
+    raw.write(`a2b APPEND Nowhere {${MESSAGE.length}}\r\n`);
+    const refused = await raw.readUntil(/^a2b .*\r\n/m);
+    assert.doesNotMatch(refused, /^\+/m);
+    assert.match(refused, /a2b NO \[TRYCREATE\]/);
+    raw.write('x0 FROB\r\n');
+    assert.match(await raw.readUntil(/^x0 .*\r\n/m), /x0 BAD Unknown command/);
+    // Before login an APPEND is refused without inviting the upload either.
+    const anon = await RawConnection.open(h.server.port);
+    anon.write(`a0 APPEND INBOX {${MESSAGE.length}}\r\n`);
+    const early = await anon.readUntil(/^a0 .*\r\n/m);
+    assert.doesNotMatch(early, /^\+/m);
+    assert.match(early, /a0 BAD/);
+    anon.close();
     raw.write(`a3 APPEND INBOX "31-Feb-2023 02:44:25 -0700" {${MESSAGE.length}+}\r\n${MESSAGE}\r\n`);
     assert.match(await raw.readUntil(/^a3 .*\r\n/m), /a3 BAD Invalid date-time/);
     raw.write('a4 APPEND INBOX {1001}\r\n');

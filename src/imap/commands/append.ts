@@ -58,6 +58,11 @@ export const commands = [
       if (!source) throw bad('Missing message literal');
       if ((ctx.literal?.size ?? args.inline?.length) === 0) throw no('Empty message', 'CANNOT');
       try {
+        // Refuse a missing mailbox before the client uploads the message (it waits for "+"), as Dovecot does.
+        if (ctx.literal) {
+          await session.store.status(args.mailbox);
+          ctx.literal.accept();
+        }
         const res = await session.store.append(args.mailbox, source, { flags: args.flags, internalDate: args.internalDate });
         session.log.info({ mailbox: args.mailbox, uid: res.uid }, 'appended');
         return { code: { name: 'APPENDUID', args: [num(res.uidValidity), num(res.uid)] }, text: 'APPEND completed' };

@@ -10,9 +10,17 @@ import { ImapError, bad } from '../errors.js';
 import { LITERAL_MARKER, tokenizeFrame, type CommandFrame } from './tokenizer.js';
 import type { ParsedCommand } from './tokens.js';
 
+/**
+ * APPEND's message, streamed from the wire: exactly `size` bytes, ending after the command's CRLF.
+ * For a synchronizing literal the client waits for "+": the handler calls accept() once it has
+ * checked the command (so a missing mailbox is refused before 25 MB are uploaded); the dispatcher
+ * calls reject() for a command that never accepted, and the client then sends nothing.
+ */
+export type LiteralStream = Readable & { size: number; accept(): void; reject(): void };
+
 export type ParserEvent =
-  /** A whole command; `literal` is the streamed APPEND message (ends after the command's CRLF). */
-  | { kind: 'command'; command: ParsedCommand; literal?: Readable & { size: number } }
+  /** A whole command; `literal` is the streamed APPEND message. */
+  | { kind: 'command'; command: ParsedCommand; literal?: LiteralStream }
   /** A raw line asked for with expectLine() (IDLE's DONE, an AUTHENTICATE response). */
   | { kind: 'line'; text: string }
   /** A malformed command: the rest of it was skipped; answer BAD (or NO) with this tag. */
@@ -48,6 +56,7 @@ type State =
   | { s: 'discard'; remaining: number }
   | { s: 'skipLine'; tail: Buffer }
   | { s: 'held' }
+  | { s: 'awaitAccept'; remaining: number; out: PassThrough }
   | { s: 'rawLine' }
   | { s: 'closed' };
 
@@ -114,7 +123,8 @@ export class CommandParser {
 
   /** STARTTLS/LOGOUT: drop everything buffered and parse nothing more (RFC 3501 6.2.1: no plaintext injection). */
   close(): void {
-    if (this.state.s === 'stream' || this.state.s === 'afterStream') this.state.out.destroy(bad('Connection closed'));
+    const st = this.state;
+    if (st.s === 'stream' || st.s === 'afterStream' || st.s === 'awaitAccept') st.out.destroy(bad('Connection closed'));
     this.state = { s: 'closed' };
     this.input = [];
   }
@@ -125,7 +135,7 @@ export class CommandParser {
     try {
       while (this.input.length > 0) {
         const s = this.state.s;
-        if (s === 'held' || s === 'closed') break;
+        if (s === 'held' || s === 'closed' || s === 'awaitAccept') break;
         const chunk = this.input[0]!;
         const used = this.step(chunk);
         if (used >= chunk.length) this.input.shift();
@@ -287,10 +297,12 @@ export class CommandParser {
       }
       return;
     }
-    if (sync) this.opts.onContinue('Ready for literal data');
     if (appendMessage) {
-      this.startStream(size);
-    } else if (size === 0) {
+      this.startStream(size, sync);
+      return;
+    }
+    if (sync) this.opts.onContinue('Ready for literal data');
+    if (size === 0) {
       this.frame.literals.push({ data: Buffer.alloc(0), binary });
     } else {
       this.frameLiteralBytes += size;
@@ -298,7 +310,7 @@ export class CommandParser {
     }
   }
 
-  private startStream(size: number): void {
+  private startStream(size: number, sync: boolean): void {
     const frame = this.frame;
     const literalText = frame.texts[frame.texts.length - 1]!;
     // Tokenize the command up to (not including) the message literal.
@@ -315,10 +327,37 @@ export class CommandParser {
       return;
     }
     this.resetFrame();
-    const out = Object.assign(new PassThrough({ highWaterMark: 256 * 1024 }), { size });
+    const stream = new PassThrough({ highWaterMark: 256 * 1024 });
+    const out: LiteralStream = Object.assign(stream, {
+      size,
+      accept: () => this.acceptLiteral(stream),
+      reject: () => this.rejectLiteral(stream),
+    });
+    if (sync) this.state = { s: 'awaitAccept', remaining: size, out: stream };
+    else this.receiveLiteral(stream, size);
+    this.opts.onEvent({ kind: 'command', command, literal: out });
+  }
+
+  private receiveLiteral(out: PassThrough, size: number): void {
     if (size === 0) this.state = { s: 'afterStream', out, tail: [] };
     else this.state = { s: 'stream', remaining: size, out };
-    this.opts.onEvent({ kind: 'command', command, literal: out });
+  }
+
+  private acceptLiteral(out: PassThrough): void {
+    const st = this.state;
+    if (st.s !== 'awaitAccept' || st.out !== out) return;
+    this.opts.onContinue('Ready for literal data');
+    this.receiveLiteral(out, st.remaining);
+    this.run();
+  }
+
+  private rejectLiteral(out: PassThrough): void {
+    const st = this.state;
+    if (st.s !== 'awaitAccept' || st.out !== out) return;
+    // RFC 3501 7.5: the command was answered instead of "+": the client sends no literal.
+    out.destroy();
+    this.state = { s: 'line' };
+    this.run();
   }
 
   private commandEnded(): void {

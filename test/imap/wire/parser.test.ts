@@ -211,6 +211,7 @@ test('APPEND streams its message literal, exact bytes, whatever the chunking', a
       prev = cut;
       const first = run.events[0];
       if (first?.kind === 'command' && first.literal) {
+        first.literal.accept(); // the handler checked the command: "+" goes out, data flows
         let chunk: Buffer | null;
         while ((chunk = first.literal.read() as Buffer | null)) collected.push(chunk);
       }
@@ -227,6 +228,22 @@ test('APPEND streams its message literal, exact bytes, whatever the chunking', a
     assert.deepEqual(Buffer.concat(collected), message, `step ${step}`);
     assert.equal(run.events[1]?.kind === 'command' && run.events[1].command.tag, 'p2');
   }
+});
+
+test('a synchronizing APPEND literal waits for accept(); reject() means the client sends nothing', () => {
+  const run = makeParser();
+  run.parser.feed(Buffer.from('p1 APPEND Missing {5}\r\n'));
+  assert.equal(run.continuations, 0, 'no "+" before the handler accepts');
+  const first = run.events[0]!;
+  assert.ok(first.kind === 'command' && first.literal);
+  run.parser.feed(Buffer.from('p2 NOOP\r\n')); // the client gave up on the literal and goes on
+  assert.equal(run.events.length, 1, 'nothing parsed while the literal is undecided');
+  first.literal.reject();
+  assert.ok(first.literal.destroyed);
+  assert.equal(run.continuations, 0);
+  assert.ok(run.events[1]?.kind === 'command' && run.events[1].command.tag === 'p2');
+  first.literal.accept(); // too late: no effect
+  assert.equal(run.continuations, 0);
 });
 
 test('data after the APPEND message (MULTIAPPEND) fails the message stream', async () => {
