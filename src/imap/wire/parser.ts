@@ -92,8 +92,9 @@ export class CommandParser {
     if (this.state.s === 'closed' || chunk.length === 0) return;
     this.input.push(chunk);
     this.run();
-    // While held (IDLE...), input waits here: stop reading once a line's worth is buffered.
-    if (this.state.s === 'held' && !this.heldPaused && this.input.reduce((n, b) => n + b.length, 0) > this.maxLine) {
+    // While held (IDLE...) or awaiting an APPEND's accept, input waits here: stop reading once a line's worth is buffered.
+    const waiting = this.state.s === 'held' || this.state.s === 'awaitAccept';
+    if (waiting && !this.heldPaused && this.input.reduce((n, b) => n + b.length, 0) > this.maxLine) {
       this.heldPaused = true;
       this.opts.pause();
     }
@@ -348,7 +349,7 @@ export class CommandParser {
     if (st.s !== 'awaitAccept' || st.out !== out) return;
     this.opts.onContinue('Ready for literal data');
     this.receiveLiteral(out, st.remaining);
-    this.run();
+    this.unhold();
   }
 
   private rejectLiteral(out: PassThrough): void {
@@ -357,7 +358,7 @@ export class CommandParser {
     // RFC 3501 7.5: the command was answered instead of "+": the client sends no literal.
     out.destroy();
     this.state = { s: 'line' };
-    this.run();
+    this.unhold();
   }
 
   private commandEnded(): void {
