@@ -246,6 +246,20 @@ test('a synchronizing APPEND literal waits for accept(); reject() means the clie
   assert.equal(run.continuations, 0);
 });
 
+test('input piling up while an APPEND literal awaits accept() pauses reading until it is decided', () => {
+  let paused = 0;
+  let resumed = 0;
+  const run = makeParser({ maxLineLength: 100, pause: () => paused++, resume: () => resumed++ });
+  run.parser.feed(Buffer.from('p1 APPEND INBOX {5}\r\n'));
+  run.parser.feed(Buffer.alloc(150, 'x'));
+  assert.equal(paused, 1);
+  const first = run.events[0]!;
+  assert.ok(first.kind === 'command' && first.literal);
+  first.literal.accept();
+  assert.equal(resumed, 1);
+  assert.equal(run.continuations, 1);
+});
+
 test('data after the APPEND message (MULTIAPPEND) fails the message stream', async () => {
   const run = makeParser();
   run.parser.feed(Buffer.from('p1 APPEND INBOX {3+}\r\nabc {3+}\r\nxyz\r\np2 NOOP\r\n'));
