@@ -96,6 +96,6 @@ export function accountsRouter(auth: Authenticator, config: () => ProviderConfig
     }),
   );
 
-  router.use((req: Request, res: Response) => sendError(res, 404, 'not_found', 'no such API endpoint'));
+  router.use((_req: Request, res: Response) => sendError(res, 404, 'not_found', 'no such API endpoint'));
   return router;
 }
