@@ -229,3 +229,37 @@ test('every store subscription ends with its connection, even one closed during 
     await h.close();
   }
 });
+
+test('a connection dropped while an APPEND upload is still queued does not crash the server', async () => {
+  const h = await startHarness();
+  const slow = new Proxy(h.store, {
+    get(target, prop) {
+      if (prop === 'listMailboxes') {
+        return async () => {
+          await new Promise((r) => setTimeout(r, 300));
+          return target.listMailboxes();
+        };
+      }
+      const value = Reflect.get(target, prop) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const { startImapServer } = await import('../../src/imap/server.js');
+  const server = await startImapServer({ authenticate: async () => slow });
+  try {
+    const raw = await RawConnection.open(server.port);
+    await raw.login();
+    // The APPEND is parsed (its literal half-sent) while LIST is still running; then the client vanishes.
+    raw.write('l1 LIST "" "*"\r\na1 APPEND INBOX {100+}\r\n0123456789');
+    await new Promise((r) => setTimeout(r, 50));
+    raw.socket.destroy();
+    await new Promise((r) => setTimeout(r, 400));
+    const next = await RawConnection.open(server.port);
+    await next.login();
+    assert.match(await next.command('n1', 'NOOP'), /n1 OK/);
+    next.close();
+  } finally {
+    await server.close();
+    await h.close();
+  }
+});

@@ -329,6 +329,9 @@ export class CommandParser {
     }
     this.resetFrame();
     const stream = new PassThrough({ highWaterMark: 256 * 1024 });
+    // Its consumer sees errors through reading; one nobody reads (the command is still queued when
+    // the connection drops) must not become an uncaught 'error' that takes the daemon down.
+    stream.on('error', () => undefined);
     const out: LiteralStream = Object.assign(stream, {
       size,
       accept: () => this.acceptLiteral(stream),
