@@ -77,6 +77,8 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
       resolve();
     });
   });
+  // After listening, errors (e.g. EMFILE on accept) are logged; the server keeps serving its connections.
+  server.on('error', (err) => log.error({ err: err.message }, 'IMAP server error'));
   const port = (server.address() as net.AddressInfo).port;
   log.info({ host: opts.host ?? '127.0.0.1', port, tls: secureContext !== null }, 'IMAP server listening');
 
