@@ -105,7 +105,7 @@ export class ImapConnection {
     return new CommandParser({
       maxAppendLiteral: this.opts.maxLiteralSize,
       onEvent: (ev) => this.onParserEvent(ev),
-      onContinue: (text) => void this.writer.send(continuation(text)),
+      onContinue: (text) => void this.writer.send(continuation(text)).catch(() => undefined),
       pause: () => this.pause('parser'),
       resume: () => this.resume('parser'),
     });
@@ -122,7 +122,7 @@ export class ImapConnection {
       this.markClosed();
     });
     const timeout = this.session.state === 'notAuthenticated' ? this.opts.preAuthTimeoutMs : this.opts.idleTimeoutMs;
-    socket.setTimeout(timeout, () => void this.shutdown('Autologout; idle for too long'));
+    socket.setTimeout(timeout, () => void this.shutdown('Autologout; idle for too long').catch(() => this.close()));
   }
 
   private pause(reason: string): void {

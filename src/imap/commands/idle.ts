@@ -18,6 +18,8 @@ export const commands = [
         done = true;
         session.wake();
       });
+      // If the loop below throws, nobody awaits `line`: its later rejection must not go unhandled.
+      line.catch(() => undefined);
       session.idling = true;
       try {
         while (!done) {
