@@ -222,7 +222,8 @@ export class ImapConnection {
     if (this.closing) return;
     if (!wasAuthenticated && session.state === 'authenticated') this.socket.setTimeout(this.opts.idleTimeoutMs);
     if (session.state === 'selected' && failure?.status !== 'BAD') {
-      await session.flushPending({ expunges: !spec?.usesSequenceNumbers });
+      // Announcing other sessions' changes is best effort: the command's own result still goes out.
+      await session.flushPending({ expunges: !spec?.usesSequenceNumbers }).catch((err: Error) => this.log.error({ err: err.message }, 'could not announce mailbox changes'));
     }
     if (failure) {
       const code = failure.code ? { name: failure.code, args: failure.codeArgs ? [atom(failure.codeArgs)] : undefined } : undefined;
