@@ -37,11 +37,22 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
   // Every PouchDB the app opens is tracked so close() can release the
   // LevelDB locks: a restart on the same dataDir in the same process must work.
   const open = new Set<PouchDB.Database>();
+  // Database names, read from dataDir once, then kept current as databases
+  // are opened and destroyed (express-pouchdb asks on every request).
+  let known: Promise<Set<string>> | null = null;
+  const listDir = async (): Promise<Set<string>> => {
+    const entries = await fs.promises.readdir(dataDir, { withFileTypes: true });
+    return new Set(entries.filter((e) => e.isDirectory() && !e.name.includes('-mrview-')).map((e) => e.name));
+  };
   const Base = PouchDB.defaults({ prefix: dataDir + path.sep } as PouchDB.Configuration.DatabaseConfiguration);
   class TrackedPouch extends (Base as unknown as new (name?: string, o?: object) => PouchDB.Database) {
     constructor(name?: string, o?: object) {
       super(name, o);
       open.add(this);
+      if (name && !name.includes('-mrview-')) {
+        void known?.then((set) => set.add(name));
+        this.once('destroyed', () => void known?.then((set) => set.delete(name)));
+      }
     }
 
     /**
@@ -51,9 +62,9 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
      * any PouchDB in this process opens (clients, other servers) as ours.
      */
     static allDbs(cb?: (err: Error | null, dbs?: string[]) => void): Promise<string[]> {
-      const listing = fs.promises
-        .readdir(dataDir, { withFileTypes: true })
-        .then((entries) => entries.filter((e) => e.isDirectory() && !e.name.includes('-mrview-')).map((e) => e.name).sort());
+      known ??= listDir();
+      known.catch(() => (known = null));
+      const listing = known.then((set) => [...set].sort());
       if (cb) listing.then((dbs) => cb(null, dbs), (err: Error) => cb(err));
       return listing;
     }

@@ -61,6 +61,14 @@ test('embedded CouchDB: create a db, put a doc, replicate to and from a PouchDB 
     assert.equal(again.hello, 'client');
     const all = await getJSON(couch.url + '_all_dbs');
     assert.deepEqual(all, ['userdb']);
+    // Create and delete databases: the listing and lookups follow.
+    assert.equal((await fetch(couch.url + 'second', { method: 'PUT' })).status, 201);
+    assert.equal((await fetch(couch.url + 'second', { method: 'PUT' })).status, 412);
+    assert.deepEqual(await (await fetch(couch.url + '_all_dbs')).json(), ['second', 'userdb']);
+    assert.equal((await fetch(couch.url + 'second', { method: 'DELETE' })).status, 200);
+    assert.equal((await fetch(couch.url + 'second')).status, 404);
+    assert.equal((await fetch(couch.url + 'never-made/doc')).status, 404);
+    assert.deepEqual(await (await fetch(couch.url + '_all_dbs')).json(), ['userdb']);
     // Nothing written into the working directory (no config.json, log.txt, db dirs).
     assert.deepEqual(fs.readdirSync(process.cwd()).sort(), cwdBefore);
   } finally {
