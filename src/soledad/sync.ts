@@ -14,7 +14,7 @@ export type SyncState = 'idle' | 'active' | 'paused' | 'offline' | 'error';
 export interface SyncStatus {
   state: SyncState;
   connected: boolean;
-  /** Changes known to be still waiting to be pulled (as last reported by the replicator). */
+  /** Changes still waiting to be pulled or pushed, as last reported by each direction's replicator. */
   pending: number;
   /** ISO time of the last moment both directions were caught up. */
   lastSync: string | null;
@@ -87,6 +87,7 @@ export class SyncController extends EventEmitter {
     // The combined Sync object reports 'paused' without the error when a
     // retry is pending; each direction's own events carry it.
     const directions = { push: 'paused' as DirectionState, pull: 'paused' as DirectionState };
+    const pending = { push: 0, pull: 0 };
     const update = (dir: 'push' | 'pull', st: DirectionState, err?: unknown): void => {
       directions[dir] = st;
       const states = [directions.push, directions.pull];
@@ -97,6 +98,7 @@ export class SyncController extends EventEmitter {
       } else if (states.includes('active')) {
         this.set({ state: 'active', connected: true });
       } else if (states.every((x) => x === 'idle')) {
+        pending.push = pending.pull = 0;
         this.set({ state: 'idle', connected: true, pending: 0, lastSync: new Date().toISOString(), lastError: null });
       }
     };
@@ -105,8 +107,20 @@ export class SyncController extends EventEmitter {
       r.on('active', () => update(dir, 'active'));
       r.on('paused', (err?: unknown) => update(dir, err ? 'offline' : 'idle', err));
     }
-    h.on('change', (info: { direction: string; change: { docs_written: number; pending?: number } }) => {
-      if (info.direction === 'pull' && typeof info.change.pending === 'number') this.set({ pending: info.change.pending });
+    h.on('change', (info: { direction: 'push' | 'pull'; change: { docs_written: number; pending?: number; last_seq?: number | string } }) => {
+      if (typeof info.change.pending === 'number') {
+        // Pull: reported by servers that support it (CouchDB 2.0+).
+        pending[info.direction] = info.change.pending;
+        this.set({ pending: pending.push + pending.pull });
+      } else if (info.direction === 'push' && typeof info.change.last_seq === 'number') {
+        // Push: our local seqs are integers, so what is left is update_seq - last pushed seq.
+        const pushed = info.change.last_seq;
+        void this.local.info().then((i) => {
+          if (directions.push === 'idle') return; // caught up meanwhile
+          pending.push = Math.max(0, Number(i.update_seq) - pushed);
+          this.set({ pending: pending.push + pending.pull });
+        }, () => undefined);
+      }
       this.emit('change', info);
     });
     h.on('denied', (err: unknown) => this.set({ lastError: `denied: ${describe(err)}` }));

@@ -53,6 +53,8 @@ test('continuous sync: server stopped mid-sync and restarted on the same data di
     await until('A reports idle and connected again', () => a.syncStatus().connected && a.syncStatus().lastSync !== null);
     assert.ok(statuses.some((st) => st.state === 'offline'));
     assert.ok(statuses.some((st) => st.state === 'active'));
+    assert.ok(statuses.some((st) => st.pending > 0), 'progress (pending changes) is reported while catching up');
+    assert.equal(a.syncStatus().pending, 0);
   } finally {
     await s.cleanup();
     await couch.close();
