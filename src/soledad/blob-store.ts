@@ -1,5 +1,5 @@
 // Large binary payloads (message blobs), streamed in chunks of just under
-// 64 KiB so that memory stays bounded whatever the size. Each chunk is its
+// 32 KiB so that memory stays bounded whatever the size. Each chunk is its
 // own document holding one binary attachment (sealed chunk bytes); the blob's
 // metadata (size, chunk count, write id) is an ordinary sealed document of an
 // internal type, written after every chunk, so a blob that is visible is

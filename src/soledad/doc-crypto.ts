@@ -121,8 +121,8 @@ export function openDoc(keys: DerivedKeys, ns: string, docId: string, fields: Se
 
 // --- blob chunks -------------------------------------------------------------
 
-/** Plain bytes per chunk: with the length prefix a full chunk pads to exactly 64 KiB. */
-export const CHUNK_DATA_BYTES = 64 * 1024 - LEN_BYTES;
+/** Plain bytes per chunk: with the length prefix a full chunk pads to exactly 32 KiB. */
+export const CHUNK_DATA_BYTES = 32 * 1024 - LEN_BYTES;
 
 /**
  * What a chunk's ciphertext is bound to: the blob's stored id, the write it

@@ -35,9 +35,10 @@ export interface SyncOptions {
 }
 
 /**
- * Batches PouchDB may hold at once (its default is 10). A batch of blob chunk
- * documents is ~100 × 87 KB of base64 JSON; two in flight keep replication
- * memory bounded while still overlapping fetch and write.
+ * Batches PouchDB may hold at once (its default is 10). A batch of blob
+ * chunk documents is ~100 × 44 KB of base64 JSON (32 KiB chunks); two in
+ * flight keep replication memory bounded while still overlapping fetch and
+ * write.
  */
 const BATCHES_IN_FLIGHT = 2;
 
