@@ -55,16 +55,22 @@ describe('outgoing queue', () => {
 
   it('provider down, daemon restarted (Soledad closed and reopened), provider up: delivered exactly once', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealmail-'));
+    const open: Array<{ close(): Promise<void> }> = [];
     try {
       const port = await freePort();
       let sol = await Soledad.create({ dataDir, passphrase: 'pw', kdf: { N: 2 ** 10, r: 8, p: 1 } });
+      open.push(sol);
       let km = new KeyManager({ store: sol, address: ALICE, wkd: false });
       const fpr = (await km.ensureOwnKey()).fingerprint;
       const run1 = await startDaemon(sol.local, port, km);
+      open.unshift({ close: run1.stop });
       const info = await submit(run1.gateway.port, 'restart-1');
       assert.match(info.response, /^250 /);
       // Queued durably before the 250: the item is in the store, not yet sent.
-      const [item] = await run1.queue.list();
+      const queued = await run1.queue.list();
+      const direct = await sol.local.get('outgoing', OutgoingQueue.itemId('<restart-1@example.org>', ALICE, BOB));
+      assert.equal(queued.length, 1, `one queued item, found ${JSON.stringify(queued)}; direct get: ${JSON.stringify(direct)}`);
+      const [item] = queued;
       assert.equal(item.state, 'queued');
       assert.ok(await sol.local.hasBlob(item.blobId));
       await waitFor(async () => ((await run1.queue.get(item.id))?.attempts ?? 0) >= 2);
@@ -74,9 +80,11 @@ describe('outgoing queue', () => {
       await sol.close();
 
       sol = await Soledad.open({ dataDir, passphrase: 'pw' });
+      open.push(sol);
       km = new KeyManager({ store: sol, address: ALICE, wkd: false });
       assert.equal((await km.ensureOwnKey()).fingerprint, fpr, 'own key survives the restart');
       const run2 = await startDaemon(sol.local, port, km);
+      open.unshift({ close: run2.stop });
       sink = await startSink(port);
       await waitFor(async () => (await run2.queue.get(item.id))?.state === 'sent');
       // Resubmitting the same message (a client retry after a lost 250) does not queue it again.
@@ -86,6 +94,7 @@ describe('outgoing queue', () => {
       await sol.close();
 
       sol = await Soledad.open({ dataDir, passphrase: 'pw' });
+      open.push(sol);
       const run3 = await startDaemon(sol.local, port, km);
       await new Promise((r) => setTimeout(r, 200));
       await run3.stop();
@@ -96,8 +105,9 @@ describe('outgoing queue', () => {
       const done = await sol.local.get<{ state: string }>('outgoing', item.id);
       assert.equal(done?.state, 'sent');
       assert.equal(await sol.local.hasBlob(item.blobId), false, 'bytes dropped once sent');
-      await sol.close();
     } finally {
+      // Stopping twice is harmless; this also cleans up after a failed assertion so the file never hangs.
+      for (const o of open) await o.close().catch(() => undefined);
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
