@@ -58,6 +58,7 @@ export class KeyManager {
   private readonly now: () => Date;
   private readonly log;
   private ownCache: { doc: OwnKeyDoc; until: number } | null = null;
+  private renewing: Promise<unknown> | null = null;
   /** Addresses no source had a key for, until when (ms). */
   private readonly misses = new Map<string, number>();
 
@@ -90,6 +91,12 @@ export class KeyManager {
   private async requireOwnKey(): Promise<OwnKeyDoc> {
     const own = await this.ownKey();
     if (!own) throw new KeyManagerError('no-own-key', `no keypair for ${this.address} yet`);
+    // A daemon runs for months: renew (and republish) in the background when expiry comes close.
+    if (own.expiresAt && !this.renewing && Date.parse(own.expiresAt) - this.now().getTime() < (this.opts.renewBeforeDays ?? 30) * DAY) {
+      this.renewing = this.ensureOwnKey()
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'renewing own key failed'))
+        .finally(() => (this.renewing = null));
+    }
     return own;
   }
 

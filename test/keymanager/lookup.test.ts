@@ -174,9 +174,9 @@ describe('key lookup chain', () => {
   });
 
   it('asks the directory again after a week, so a revocation published there is seen', async () => {
-    let now = new Date();
-    const km = new KeyManager(await options({ now: () => now }));
     const h = await pub('hank@example.org');
+    let now = new Date(); // after the key's creation: a key is not valid before it exists
+    const km = new KeyManager(await options({ now: () => now }));
     served.provider.set('hank@example.org', h.publicArmored);
     assert.ok((await km.lookup('hank@example.org')).found);
     const key = await openpgp.readPrivateKey({ armoredKey: h.privateArmored });
@@ -207,5 +207,14 @@ describe('key lookup chain', () => {
     assert.equal(served.puts.filter((p) => p.address === 'pub@example.org').length, 2, 'republished after renewal');
     const info = await readAnyKey(served.provider.get('pub@example.org')!);
     assert.equal((await info.getExpirationTime() as Date).toISOString(), renewed.expiresAt);
+
+    // A long-running daemon renews on use, without a restart.
+    now = new Date(Date.parse(renewed.expiresAt!) - 5 * 24 * 3600 * 1000);
+    await km.autocryptHeader();
+    const deadline = Date.now() + 5000;
+    while (served.puts.filter((p) => p.address === 'pub@example.org').length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const again = await km.ownKey();
+    assert.ok(Date.parse(again!.expiresAt!) > Date.parse(renewed.expiresAt!), 'renewed in the background');
+    assert.equal(served.puts.filter((p) => p.address === 'pub@example.org').length, 3);
   });
 });
