@@ -57,7 +57,12 @@ test('quickstart from an empty HOME: welcome mail decrypted and verified over IM
     assert.match(seen.header, /X-Sealmail-Encryption: decrypted/);
     assert.match(seen.header, /X-Sealmail-Signature: valid; fpr=[0-9A-F]{40}/);
 
-    const status = runCli(env, ['status']);
+    // The daemon rewrites its status file every 2 s: poll until it reflects the delivery.
+    let status = runCli(env, ['status']);
+    for (let i = 0; i < 20 && !/1 processed/.test(status.stdout); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = runCli(env, ['status']);
+    }
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stdout, /alice@sealmail\.localhost/);
     assert.match(status.stdout, /1 processed/);
