@@ -2,7 +2,7 @@
 // on 127.0.0.1:2013 with the account's local password; every recipient gets
 // its own signed (and, with a key, encrypted) copy, written to the outgoing
 // queue before we answer 250.
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { secretsEqual } from '../util/secret-compare.js';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
@@ -40,13 +40,6 @@ export interface SmtpGateway {
   close(): Promise<void>;
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-
-/** Constant-time comparison of passwords of any length. */
-function passwordMatches(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
 async function collect(stream: Readable, max: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -76,7 +69,7 @@ export async function startSmtpGateway(opts: SmtpGatewayOptions): Promise<SmtpGa
     logger: false,
     onAuth(auth, _session, cb) {
       const account = byAddress.get(String(auth.username ?? '').toLowerCase());
-      if (!account || !passwordMatches(auth.password ?? '', account.password)) {
+      if (!account || !secretsEqual(auth.password ?? '', account.password)) {
         log.warn({ user: auth.username }, 'authentication failed');
         return cb(new SmtpError(535, '5.7.8', 'Authentication failed: wrong address or local password'));
       }
