@@ -4,9 +4,15 @@
 //
 // The changes feed behaves like CouchDB's: one entry per document, its latest
 // version, ordered by the seq of its last write.
+//
+// Several devices may share one instance to stand for a synced store. Their
+// writes then race (read, change, write) the way concurrent edits on two
+// replicas do; registerMerge makes a write of that type join what is stored,
+// as Soledad's conflict resolution joins the two revisions after a sync.
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import type { ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
+import type { MergeFn } from './conflicts.js';
 
 interface Slot {
   seq: number;
@@ -25,9 +31,15 @@ export class MemoryDocumentStore implements DocumentStore {
   private readonly blobs = new Map<string, Buffer>();
   private readonly events = new EventEmitter();
   private closed = false;
+  private readonly merges = new Map<string, MergeFn>();
 
   constructor() {
     this.events.setMaxListeners(0);
+  }
+
+  /** Every later write of that type is merged with the stored version (replication conflicts). */
+  registerMerge<T>(type: string, merge: MergeFn<T>): void {
+    this.merges.set(type, merge as MergeFn);
   }
 
   /** Current last seq of the changes feed. */
@@ -140,6 +152,9 @@ export class MemoryDocumentStore implements DocumentStore {
 
   private write(type: string, id: string, content: unknown | null): void {
     if (this.closed) throw new Error('document store is closed');
+    const merge = this.merges.get(type);
+    const stored = this.docs.get(key(type, id))?.content;
+    if (merge && content !== null && stored !== undefined && stored !== null) content = merge(stored, content);
     const slot: Slot = { seq: ++this.seq, type, id, content };
     this.docs.set(key(type, id), slot);
     this.log.push(slot);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
-import { openMailStore, type EntryDoc, type OpenedMailStore } from '../../src/mail/store/index.js';
+import { openMailStore, MAIL_MERGE_RULES, type EntryDoc, type OpenedMailStore } from '../../src/mail/store/index.js';
 import { activeFlags } from '../../src/mail/store/documents.js';
 
 const BOXES = ['INBOX', 'Archive'] as const;
@@ -59,6 +59,10 @@ test('two devices acting at once converge on what the store says', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(fc.tuple(act, act), { minLength: 1, maxLength: 12 }), async (rounds) => {
       const docs = new MemoryDocumentStore();
+      // Concurrent read-change-write on one entry is what a sync conflict is;
+      // the shared store resolves it with the rules the daemon registers.
+      docs.registerMerge('entry', MAIL_MERGE_RULES.entry.merge);
+      docs.registerMerge('mailbox', MAIL_MERGE_RULES.mailbox.merge);
       const a = await openMailStore({ docs, local: new MemoryDocumentStore() });
       const b = await openMailStore({ docs, local: new MemoryDocumentStore() });
       try {
