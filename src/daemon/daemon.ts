@@ -17,6 +17,7 @@ import { startControlSocket } from './control.js';
 import { UserError } from '../util/user-error.js';
 import { secretsEqual } from '../util/secret-compare.js';
 import { logger } from '../util/log.js';
+import { AuthThrottle } from '../util/auth-throttle.js';
 
 const log = logger('daemon');
 
@@ -68,6 +69,7 @@ async function maybeStartProvider(opts: DaemonOptions): Promise<Provider | null>
     httpPort: e.httpPort,
     mxPort: e.mxPort,
     submissionPort: e.submissionPort,
+    ...(e.relay ? { relay: e.relay } : {}),
     ...(opts.providerScrypt ? { scrypt: opts.providerScrypt } : {}),
   });
 }
@@ -132,12 +134,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await queue.start();
     cleanups.push(() => queue.stop());
 
+    // One throttle for both: guesses spread over IMAP and SMTP still share one budget.
+    const authThrottle = new AuthThrottle();
     const smtp = await startSmtpGateway({
+      authThrottle,
       host: config.smtp.host,
       port: config.smtp.port,
       tls,
       queue,
-      accounts: accounts.map((a) => ({ address: a.config.address, password: a.config.localPassword, keymanager: a.keys, alwaysEncrypt: a.config.alwaysEncrypt })),
+      accounts: accounts.map((a) => ({
+        address: a.config.address,
+        password: a.config.localPassword,
+        keymanager: a.keys,
+        // Read at each RCPT: `sealmail account set --always-encrypt` changes it in the running daemon.
+        get alwaysEncrypt() {
+          return a.config.alwaysEncrypt;
+        },
+      })),
     });
     cleanups.push(() => smtp.close());
 
@@ -145,6 +158,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       host: config.imap.host,
       port: config.imap.port,
       tls,
+      authThrottle,
       authenticate: async (user, password) => {
         const a = byAddress.get(user.toLowerCase());
         return a && secretsEqual(password, a.config.localPassword) ? a.mail : null;

@@ -18,6 +18,7 @@ import { ResponseWriter } from './response/writer.js';
 import { continuation, tagged, untaggedStatus } from './response/responses.js';
 import { atom } from './response/values.js';
 import { ImapSession, type PlaintextAuthPolicy } from './session.js';
+import type { AuthThrottle } from '../util/auth-throttle.js';
 
 export interface ConnectionOptions {
   registry: CommandRegistry;
@@ -29,6 +30,7 @@ export interface ConnectionOptions {
   /** Inactivity allowed before authentication (shorter: an idle anonymous connection only costs). */
   preAuthTimeoutMs: number;
   failedLoginDelayMs: number;
+  authThrottle: AuthThrottle;
   /** Consecutive BAD commands before the server says BYE. */
   maxBadCommands: number;
   log: Logger;
@@ -66,6 +68,7 @@ export class ImapConnection {
       authenticate: opts.authenticate,
       allowPlaintextAuth: opts.allowPlaintextAuth,
       failedLoginDelayMs: opts.failedLoginDelayMs,
+      authThrottle: opts.authThrottle,
       isLoopback,
       isSecure: () => this.tls,
       canStartTls: () => !this.tls && opts.secureContext !== null,

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { MailStore } from '../mail/mailstore.js';
 import { logger } from '../util/log.js';
+import { AuthThrottle } from '../util/auth-throttle.js';
 import type { CommandRegistry } from './command.js';
 import { createDefaultRegistry } from './commands/index.js';
 import { ImapConnection } from './connection.js';
@@ -26,6 +27,8 @@ export interface ImapServerOptions {
   preAuthTimeoutMs?: number;
   /** Delay before answering a failed login (default 1 s). */
   failedLoginDelayMs?: number;
+  /** Spaces login attempts across connections after failures (default: one per server, based on failedLoginDelayMs). */
+  authThrottle?: AuthThrottle;
   /** Consecutive BAD commands before BYE (default 20). */
   maxBadCommands?: number;
   /** Command registry (default: all commands of src/imap/commands). */
@@ -45,6 +48,7 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
   const secureContext = opts.tls ? tls.createSecureContext({ key: opts.tls.key, cert: opts.tls.cert }) : null;
   const live = new Set<ImapConnection>();
   let nextId = 1;
+  const authThrottle = opts.authThrottle ?? new AuthThrottle({ baseDelayMs: opts.failedLoginDelayMs ?? 1000 });
 
   const server = net.createServer((socket) => {
     const id = nextId++;
@@ -58,6 +62,7 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
       idleTimeoutMs: opts.idleTimeoutMs ?? 30 * 60 * 1000,
       preAuthTimeoutMs: opts.preAuthTimeoutMs ?? Math.min(60_000, opts.idleTimeoutMs ?? 60_000),
       failedLoginDelayMs: opts.failedLoginDelayMs ?? 1000,
+      authThrottle,
       maxBadCommands: opts.maxBadCommands ?? 20,
       log: connLog,
     });

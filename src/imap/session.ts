@@ -13,6 +13,7 @@ import { SelectedMailbox } from './selected.js';
 import { mailboxFromToken, mailboxValue } from './mailbox-names.js';
 import type { ImapValue } from './response/values.js';
 import type { Token } from './wire/tokens.js';
+import type { AuthThrottle } from '../util/auth-throttle.js';
 
 /** Failed LOGIN/AUTHENTICATE attempts on one connection before it is closed. */
 const MAX_FAILED_LOGINS = 3;
@@ -30,6 +31,8 @@ export interface SessionHost {
   allowPlaintextAuth: PlaintextAuthPolicy;
   /** Pause after a failed login (slows password guessing). */
   failedLoginDelayMs: number;
+  /** Shared by all connections: spaces attempts once passwords have been wrong. */
+  authThrottle: AuthThrottle;
   isLoopback: boolean;
   isSecure(): boolean;
   /** Is STARTTLS possible now (certificate configured, not yet TLS)? */
@@ -100,8 +103,10 @@ export class ImapSession {
 
   /** Check a password; on success the session is authenticated. Failures wait a moment, then throw NO [AUTHENTICATIONFAILED]. */
   async login(user: string, password: string): Promise<void> {
+    await this.host.authThrottle.beforeAttempt();
     const store = await this.host.authenticate(user, password);
     if (!store) {
+      this.host.authThrottle.recordFailure();
       this.failedLogins++;
       this.log.info({ user, failures: this.failedLogins }, 'authentication failed');
       await new Promise((resolve) => setTimeout(resolve, this.host.failedLoginDelayMs));

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { LookupResult } from '../keymanager/index.js';
 import { logger } from '../util/log.js';
+import { AuthThrottle } from '../util/auth-throttle.js';
 import { prepareOutgoing, type GatewayKeys } from './compose.js';
 import { SmtpError } from './errors.js';
 import type { OutgoingQueue } from './queue.js';
@@ -32,6 +33,10 @@ export interface SmtpGatewayOptions {
   queue: OutgoingQueue;
   /** Largest accepted message; default 25 MB. */
   maxSize?: number;
+  /** Delay before answering a wrong password (default 1 s). */
+  failedAuthDelayMs?: number;
+  /** Spaces AUTH attempts across connections after failures (default: one per gateway; the daemon shares the IMAP server's). */
+  authThrottle?: AuthThrottle;
 }
 
 export interface SmtpGateway {
@@ -53,6 +58,8 @@ async function collect(stream: Readable, max: number): Promise<Buffer | null> {
 export async function startSmtpGateway(opts: SmtpGatewayOptions): Promise<SmtpGateway> {
   const byAddress = new Map(opts.accounts.map((a) => [a.address.toLowerCase(), a]));
   const maxSize = opts.maxSize ?? 25 * 1024 * 1024;
+  const failedAuthDelayMs = opts.failedAuthDelayMs ?? 1000;
+  const authThrottle = opts.authThrottle ?? new AuthThrottle({ baseDelayMs: failedAuthDelayMs });
   // Per connection: the key decision made at RCPT, applied at DATA.
   const decisions = new Map<string, Map<string, LookupResult>>();
   const accountOf = (session: SMTPServerSession): Account | undefined => byAddress.get(String(session.user ?? '').toLowerCase());
@@ -68,12 +75,17 @@ export async function startSmtpGateway(opts: SmtpGatewayOptions): Promise<SmtpGa
     size: maxSize,
     logger: false,
     onAuth(auth, _session, cb) {
-      const account = byAddress.get(String(auth.username ?? '').toLowerCase());
-      if (!account || !secretsEqual(auth.password ?? '', account.password)) {
-        log.warn({ user: auth.username }, 'authentication failed');
-        return cb(new SmtpError(535, '5.7.8', 'Authentication failed: wrong address or local password'));
-      }
-      cb(null, { user: account.address });
+      void authThrottle.beforeAttempt().then(() => {
+        const account = byAddress.get(String(auth.username ?? '').toLowerCase());
+        if (!account || !secretsEqual(auth.password ?? '', account.password)) {
+          authThrottle.recordFailure();
+          log.warn({ user: auth.username }, 'authentication failed');
+          const refuse = (): void => cb(new SmtpError(535, '5.7.8', 'Authentication failed: wrong address or local password'));
+          setTimeout(refuse, failedAuthDelayMs);
+          return;
+        }
+        cb(null, { user: account.address });
+      });
     },
     onMailFrom(address, session, cb) {
       const from = address.address.toLowerCase();
