@@ -1,0 +1,122 @@
+// A real SMTP gateway for the security tests: a real KeyManager over a real
+// Soledad store, the real outgoing queue relaying to a local sink, and a raw
+// line-based SMTP client that sends exactly the bytes it is given.
+import net from 'node:net';
+import { TempSoledads } from '../keymanager/temp-soledad.js';
+import { KeyManager } from '../../src/keymanager/index.js';
+import { OutgoingQueue, startSmtpGateway, type SmtpGateway } from '../../src/smtp/index.js';
+import type { SmtpGatewayOptions } from '../../src/smtp/gateway.js';
+import { SINK_TOKEN, SINK_USER, startSink, type Sink } from '../smtp/sink.js';
+
+export const SMTP_USER = SINK_USER;
+export const SMTP_PASSWORD = 'local-password-123';
+
+export interface SmtpEnv {
+  gateway: SmtpGateway;
+  sink: Sink;
+  close(): Promise<void>;
+}
+
+export async function startSmtpEnv(extra: Partial<SmtpGatewayOptions> = {}): Promise<SmtpEnv> {
+  const stores = new TempSoledads();
+  const sink = await startSink();
+  const keys = new KeyManager({ store: await stores.create(), address: SMTP_USER, wkd: false });
+  await keys.ensureOwnKey();
+  const queue = new OutgoingQueue({
+    store: (await stores.create()).local,
+    relay: { host: '127.0.0.1', port: sink.port, user: SINK_USER, token: SINK_TOKEN },
+    deliverBounce: async () => undefined,
+    backoff: { initialMs: 50 },
+  });
+  await queue.start();
+  const gateway = await startSmtpGateway({
+    port: 0,
+    queue,
+    accounts: [{ address: SMTP_USER, password: SMTP_PASSWORD, keymanager: keys, alwaysEncrypt: false }],
+    ...extra,
+  });
+  return {
+    gateway,
+    sink,
+    async close() {
+      await gateway.close();
+      await queue.stop();
+      await sink.close();
+      await stores.closeAll();
+    },
+  };
+}
+
+/** A raw SMTP connection: write bytes, wait for replies by pattern. */
+export class RawSmtp {
+  private buf = '';
+  private waiters: Array<() => void> = [];
+  closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf += d.toString('latin1');
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static async open(port: number): Promise<RawSmtp> {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const c = new RawSmtp(socket);
+    await c.readUntil(/^220 .*\r\n/m);
+    return c;
+  }
+
+  write(data: string | Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(data);
+  }
+
+  /** Everything received up to the end of the first match of `re` (consumed). */
+  async readUntil(re: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(this.buf);
+      if (m) {
+        const end = m.index + m[0].length;
+        const out = this.buf.slice(0, end);
+        this.buf = this.buf.slice(end);
+        return out;
+      }
+      if (this.closed) throw new Error(`connection closed; got: ${JSON.stringify(this.buf.slice(0, 500))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timeout waiting for ${re}; got: ${JSON.stringify(this.buf.slice(0, 500))}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Sends one line and returns the final line of the reply (code + space). */
+  async command(line: string): Promise<string> {
+    this.write(line + '\r\n');
+    return this.readUntil(/^\d{3} [^\r\n]*\r\n/m);
+  }
+
+  async authPlain(user: string, password: string): Promise<string> {
+    return this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString('base64')}`);
+  }
+
+  /** Everything received and not yet consumed. */
+  pending(): string {
+    return this.buf;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
