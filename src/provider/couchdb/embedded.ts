@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import PouchDB from 'pouchdb';
 import expressPouchDB from 'express-pouchdb';
 import { logger } from '../../util/log.js';
+import { isMultipartRelated, MultipartError, parseMultipartDoc, readBody } from './multipart.js';
 
 export interface EmbeddedCouchOptions {
   /** Directory holding one LevelDB per database; created if missing. */
@@ -44,7 +45,13 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
     const entries = await fs.promises.readdir(dataDir, { withFileTypes: true });
     return new Set(entries.filter((e) => e.isDirectory() && !e.name.includes('-mrview-')).map((e) => e.name));
   };
-  const Base = PouchDB.defaults({ prefix: dataDir + path.sep } as PouchDB.Configuration.DatabaseConfiguration);
+  // Revisions of documents written through this server's own API are random
+  // (CouchDB-style `N-<32 hex>`), not PouchDB's default MD5 of the whole JSON
+  // body: that hashes every attachment's data again (after base64 decoding
+  // and verifying it), the largest single cost of storing an MX delivery,
+  // and it cannot hash a binary attachment at all. Replicated writes carry
+  // their revisions and are not affected.
+  const Base = PouchDB.defaults({ prefix: dataDir + path.sep, deterministic_revs: false } as PouchDB.Configuration.DatabaseConfiguration);
   class TrackedPouch extends (Base as unknown as new (name?: string, o?: object) => PouchDB.Database) {
     constructor(name?: string, o?: object) {
       super(name, o);
@@ -82,7 +89,28 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
     inMemoryConfig: true,
   });
 
-  const server = http.createServer(app);
+  const server = http.createServer((req, res) => {
+    if (req.method === 'PUT' && isMultipartRelated(req.headers['content-type'])) void multipartPut(req, res);
+    else app(req, res);
+  });
+  // A multipart/related document PUT (./multipart.ts) is parsed here and
+  // handed to express-pouchdb's ordinary JSON PUT route as an already
+  // parsed body (body-parser skips a request marked `_body`).
+  const multipartPut = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    try {
+      const contentType = req.headers['content-type']!;
+      const doc = parseMultipartDoc(await readBody(req), contentType);
+      Object.assign(req, { body: doc, _body: true });
+      req.headers['content-type'] = 'application/json';
+      app(req, res);
+    } catch (err) {
+      const status = err instanceof MultipartError ? err.status : 500;
+      const reason = err instanceof MultipartError ? err.reason : 'could not read the request';
+      if (!(err instanceof MultipartError)) log.warn({ err: (err as Error).message }, 'multipart document PUT failed');
+      if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: status === 413 ? 'too_large' : 'bad_request', reason }));
+    }
+  };
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
     sockets.add(s);

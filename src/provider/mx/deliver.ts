@@ -1,9 +1,10 @@
 // Delivery into a user's database, shared by the MX and the submission
 // server for local recipients: the raw message (after a per-recipient
 // Received: header) is encrypted with OpenPGP to the recipient's public key,
-// binary (in one call up to 256 KB, streaming above), and POSTed as an
-// *incoming* document (format:
-// src/soledad/types.ts IncomingDoc) whose JSON body is itself streamed, the
+// binary (in one call up to 256 KB, streaming above), and stored as an
+// *incoming* document (format: src/soledad/types.ts IncomingDoc): a small
+// message's ciphertext goes raw in one multipart/related PUT; a large one's,
+// whose length is not known before the end, in a streamed JSON body with the
 // ciphertext inlined as base64. Plaintext exists only in memory, in bounded
 // chunks; on any failure no document is left behind (those already written
 // for other recipients are removed) and the caller answers 451.
@@ -128,10 +129,17 @@ export class Deliverer {
       const input = await plaintextInput(plaintext);
       const message = await openpgp.createMessage({ binary: input });
       const encrypted = await openpgp.encrypt({ message, encryptionKeys: recipient.key, format: 'binary' });
-      const ciphertext = encrypted instanceof Uint8Array ? [encrypted] : (encrypted as AsyncIterable<Uint8Array>);
       const id = INCOMING_PREFIX + crypto.randomUUID();
-      const body = incomingDocJson(id, receivedAt, ciphertext);
-      const rev = await this.couch.postStreamedDoc(recipient.db, body, signal);
+      let rev: string;
+      if (encrypted instanceof Uint8Array) {
+        // Known length: one multipart/related PUT carrying the raw ciphertext.
+        const doc = { _id: id, sealmail: 'incoming', v: 1, receivedAt };
+        const attachment = { name: INCOMING_ATTACHMENT, contentType: 'application/pgp-encrypted', data: encrypted };
+        rev = await this.couch.putDocWithAttachments(recipient.db, doc, [attachment], signal);
+      } else {
+        const body = incomingDocJson(id, receivedAt, encrypted as AsyncIterable<Uint8Array>);
+        rev = await this.couch.postStreamedDoc(recipient.db, body, signal);
+      }
       stored.push({ db: recipient.db, id, rev });
     };
 

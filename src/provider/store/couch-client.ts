@@ -2,6 +2,7 @@
 // sessions, keys) and for MX delivery. It speaks to the embedded server or to
 // an Apache CouchDB given by URL; credentials in that URL become a Basic
 // Authorization header (fetch refuses URLs carrying credentials).
+import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
@@ -97,18 +98,51 @@ export class CouchClient {
 
   /**
    * POSTs one document whose JSON body is produced as a stream (used for
-   * inline base64 attachments too large to hold as a string). node:http with
-   * a keep-alive agent rather than fetch: no web-stream conversions on the
-   * MX hot path. Aborting `signal` (or the body failing) aborts the request,
-   * so the server sees truncated JSON and stores nothing.
+   * inline base64 attachments too large to hold as a string). Aborting
+   * `signal` (or the body failing) aborts the request, so the server sees
+   * truncated JSON and stores nothing.
    */
   postStreamedDoc(db: string, body: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<string> {
-    const url = new URL(encodeURIComponent(db), this.baseUrl);
-    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json', accept: 'application/json' };
+    return this.send('POST', encodeURIComponent(db), 'application/json', body, signal);
+  }
+
+  /**
+   * Creates a document with binary attachments in one request: CouchDB's
+   * multipart/related PUT (the document JSON, its stubs saying
+   * `"follows": true` with their length, then each attachment's raw bytes),
+   * so no base64 encoding on either side. Returns the new rev.
+   */
+  putDocWithAttachments(
+    db: string,
+    doc: CouchDoc & Record<string, unknown>,
+    attachments: Array<{ name: string; contentType: string; data: Uint8Array }>,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const boundary = 'sealmail-' + crypto.randomBytes(18).toString('base64url');
+    const stubs: Record<string, unknown> = {};
+    for (const a of attachments) stubs[a.name] = { follows: true, content_type: a.contentType, length: a.data.byteLength };
+    const parts: Buffer[] = [Buffer.from(`--${boundary}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify({ ...doc, _attachments: stubs })}`)];
+    for (const a of attachments) {
+      parts.push(Buffer.from(`\r\n--${boundary}\r\ncontent-type: ${a.contentType}\r\n\r\n`));
+      parts.push(Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength));
+    }
+    parts.push(Buffer.from(`\r\n--${boundary}--\r\n`));
+    const path = `${encodeURIComponent(db)}/${encodeURIComponent(doc._id)}`;
+    return this.send('PUT', path, `multipart/related; boundary="${boundary}"`, parts, signal);
+  }
+
+  /**
+   * One write over node:http with the keep-alive agent rather than fetch: no
+   * web-stream conversions on the MX hot path. Resolves with the new rev.
+   */
+  private send(method: string, path: string, contentType: string, body: AsyncIterable<Buffer> | Buffer[], signal?: AbortSignal): Promise<string> {
+    const url = new URL(path, this.baseUrl);
+    const headers: http.OutgoingHttpHeaders = { 'content-type': contentType, accept: 'application/json' };
+    if (Array.isArray(body)) headers['content-length'] = body.reduce((n, b) => n + b.length, 0);
     if (this.authorization) headers.authorization = this.authorization;
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise<string>((resolve, reject) => {
-      const req = lib.request(url, { method: 'POST', headers, agent: this.agent, signal });
+      const req = lib.request(url, { method, headers, agent: this.agent, signal });
       req.setNoDelay(true);
       req.on('error', reject);
       req.on('response', (res) => {
@@ -127,6 +161,11 @@ export class CouchClient {
           else reject(new CouchError(status, parsed.error ?? 'unknown', parsed.reason ?? String(res.statusMessage)));
         });
       });
+      if (Array.isArray(body)) {
+        for (const b of body) req.write(b);
+        req.end();
+        return;
+      }
       const source = Readable.from(body);
       source.on('error', (err) => req.destroy(err));
       source.pipe(req);
