@@ -18,10 +18,12 @@ async function adminOnlyCouch(upstreamUrl: string, user: string, pass: string) {
   const expected = 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
   const upstream = new URL(upstreamUrl);
   let refused = 0;
-  // When set, a document POST to a user database is cut off after its first bytes (a storage failure mid-upload).
+  // When set, a document write to a user database (POST of a streamed body or
+  // multipart PUT) is cut off after its first bytes (a storage failure mid-upload).
   let failUploads = false;
   const server = http.createServer((req, res) => {
-    if (failUploads && req.method === 'POST' && /^\/user-[0-9a-f]+$/.test(req.url ?? '')) {
+    const upload = (req.method === 'POST' && /^\/user-[0-9a-f]+$/.test(req.url ?? '')) || (req.method === 'PUT' && /^\/user-[0-9a-f]+\/[^/]+$/.test(req.url ?? ''));
+    if (failUploads && upload) {
       req.once('data', () => req.socket.destroy());
       return;
     }
