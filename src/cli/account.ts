@@ -1,13 +1,15 @@
 // `sealmail account create|login|list|remove`.
 import { rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultConfig, saveConfig, type AccountConfig } from '../daemon/config.js';
 import { accountDir, openAccount } from '../daemon/account.js';
 import { generateLocalPassword } from '../daemon/credentials.js';
+import { controlRequest } from '../daemon/control.js';
 import { promptPassphrase, readPassphraseFile } from '../daemon/passphrase.js';
 import { settingsText } from '../daemon/settings.js';
 import { UserError } from '../util/user-error.js';
-import { cliContext, requireConfig } from './context.js';
+import { cliContext, findAccount, requireConfig } from './context.js';
 import { readDaemonStatus } from './info.js';
 
 interface AccountOpts {
@@ -35,7 +37,7 @@ async function addAccount(address: string, o: AccountOpts, mode: 'new' | 'restor
     providerUrl: o.provider,
     localPassword: generateLocalPassword(),
     alwaysEncrypt: o.alwaysEncrypt === true,
-    ...(o.passphraseFile ? { passphraseFile: o.passphraseFile } : {}),
+    ...(o.passphraseFile ? { passphraseFile: resolve(o.passphraseFile) } : {}),
   };
   const passphrase = await newPassphrase(o, mode === 'new');
   console.log(mode === 'new' ? `creating ${address} at ${o.provider} ...` : `restoring ${address} from ${o.provider} ...`);
@@ -69,6 +71,25 @@ export function registerAccount(program: Command): void {
     .action(() => {
       const config = requireConfig(cliContext());
       for (const a of config.accounts) console.log(`${a.address}  provider ${a.providerUrl}${a.alwaysEncrypt ? '  always-encrypt' : ''}`);
+    });
+  account
+    .command('set <address>')
+    .description("change an account's settings (applied to the running daemon too)")
+    .option('--always-encrypt', 'refuse to send to recipients without a usable key (5xx at RCPT)')
+    .option('--no-always-encrypt', 'send signed-only to recipients without a key')
+    .action(async (address: string, o: { alwaysEncrypt?: boolean }) => {
+      const ctx = cliContext();
+      const config = requireConfig(ctx);
+      const account = findAccount(config, address);
+      if (o.alwaysEncrypt === undefined) throw new UserError('nothing to change: give --always-encrypt or --no-always-encrypt');
+      account.alwaysEncrypt = o.alwaysEncrypt;
+      saveConfig(ctx.paths.configFile, config);
+      let applied = '';
+      if (readDaemonStatus(ctx.paths.dataDir)) {
+        await controlRequest(join(ctx.paths.dataDir, 'control.sock'), { method: 'account.set', account: account.address, params: { alwaysEncrypt: o.alwaysEncrypt ? 'yes' : 'no' } });
+        applied = ' (the running daemon uses it now)';
+      }
+      console.log(`${account.address}: always-encrypt ${account.alwaysEncrypt ? 'on' : 'off'}${applied}`);
     });
   account
     .command('remove <address>')

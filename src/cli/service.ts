@@ -9,7 +9,9 @@ import { resolvePaths } from '../daemon/paths.js';
 
 const ENTRY = resolve(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sealmail.js'));
 
+/** SEALMAIL_NO_SYSTEMCTL=1 only writes/removes the unit file (tests, containers, packaging). */
 function hasSystemd(): boolean {
+  if (process.env.SEALMAIL_NO_SYSTEMCTL) return false;
   const r = spawnSync('systemctl', ['--user', 'show-environment'], { stdio: 'ignore' });
   return r.status === 0;
 }

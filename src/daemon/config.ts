@@ -22,12 +22,23 @@ export interface AccountConfig {
   passphraseFile?: string;
 }
 
+/** A smarthost the provider hands mail for other domains to (no MX lookup of its own). */
+export interface RelayHostConfig {
+  host: string;
+  port: number;
+  /** Implicit TLS (port 465 style); otherwise STARTTLS when the smarthost offers it. */
+  secure?: boolean;
+  auth?: { user: string; pass: string };
+}
+
 export interface EmbeddedProviderConfig {
   domain: string;
   host: string;
   httpPort: number;
   mxPort: number;
   submissionPort: number;
+  /** Where mail to other domains goes; without it such recipients are refused (550). */
+  relay?: RelayHostConfig;
 }
 
 export interface SealmailConfig {
@@ -46,8 +57,46 @@ export class ConfigError extends Error {
 export const DEFAULT_IMAP: ListenConfig = { host: '127.0.0.1', port: 1984 };
 export const DEFAULT_SMTP: ListenConfig = { host: '127.0.0.1', port: 2013 };
 
-export function defaultConfig(): SealmailConfig {
-  return { version: 1, imap: { ...DEFAULT_IMAP }, smtp: { ...DEFAULT_SMTP }, accounts: [] };
+/** A port from the environment (SEALMAIL_IMAP_PORT ...), or the default. */
+export function envPort(name: string, dflt: number, env: NodeJS.ProcessEnv = process.env): number {
+  const v = env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}=${v} is not a port number`);
+  return n;
+}
+
+/**
+ * A new configuration. SEALMAIL_IMAP_PORT / SEALMAIL_SMTP_PORT choose other
+ * local ports when it is created (e.g. a second daemon on the same machine);
+ * afterwards the file is what counts.
+ */
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): SealmailConfig {
+  return {
+    version: 1,
+    imap: { ...DEFAULT_IMAP, port: envPort('SEALMAIL_IMAP_PORT', DEFAULT_IMAP.port, env) },
+    smtp: { ...DEFAULT_SMTP, port: envPort('SEALMAIL_SMTP_PORT', DEFAULT_SMTP.port, env) },
+    accounts: [],
+  };
+}
+
+/** SEALMAIL_PROVIDER_RELAY=smtp://[user:pass@]host:port (or smtps://, or host:port) for the embedded provider. */
+export function parseRelayUrl(value: string): RelayHostConfig {
+  const url = /^[a-z]+:\/\//i.test(value) ? value : `smtp://${value}`;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`the relay ${value} is not smtp://[user:pass@]host:port`);
+  }
+  if (u.protocol !== 'smtp:' && u.protocol !== 'smtps:') throw new ConfigError(`the relay ${value} must be an smtp:// or smtps:// URL`);
+  if (!u.hostname || !u.port) throw new ConfigError(`the relay ${value} needs a host and a port`);
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(u.port),
+    ...(u.protocol === 'smtps:' ? { secure: true } : {}),
+    ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
+  };
 }
 
 export function loadConfig(file: string): SealmailConfig | null {
@@ -98,6 +147,7 @@ function validateConfig(value: unknown, file: string): SealmailConfig {
       fail('"embeddedProvider" needs domain, host, httpPort, mxPort, submissionPort');
     } else {
       embeddedProvider = { domain: e.domain, host: e.host, httpPort: e.httpPort as number, mxPort: e.mxPort as number, submissionPort: e.submissionPort as number };
+      if (e.relay !== undefined) embeddedProvider.relay = validateRelay(e.relay, fail);
     }
   }
   return {
@@ -107,6 +157,15 @@ function validateConfig(value: unknown, file: string): SealmailConfig {
     ...(embeddedProvider ? { embeddedProvider } : {}),
     accounts,
   };
+}
+
+function validateRelay(r: unknown, fail: (what: string) => never): RelayHostConfig {
+  const bad = (): never => fail('"embeddedProvider.relay" needs host, port, optional secure and auth {user, pass}');
+  if (!isObject(r) || typeof r.host !== 'string' || !isPort(r.port)) return bad();
+  if (r.secure !== undefined && typeof r.secure !== 'boolean') return bad();
+  if (r.auth !== undefined && (!isObject(r.auth) || typeof r.auth.user !== 'string' || typeof r.auth.pass !== 'string')) return bad();
+  const auth = r.auth as { user: string; pass: string } | undefined;
+  return { host: r.host, port: r.port as number, ...(r.secure ? { secure: true } : {}), ...(auth ? { auth: { user: auth.user, pass: auth.pass } } : {}) };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -37,6 +37,11 @@ const HANDLERS: Record<string, Handler> = {
     await a.keys.pin(p.address ?? '', p.fingerprint ?? '');
     return `pinned ${p.fingerprint} for ${p.address}`;
   },
+  // The configuration file is saved by the CLI; this makes the running daemon follow it at once.
+  'account.set': async (a, p) => {
+    if (p.alwaysEncrypt !== undefined) a.config.alwaysEncrypt = p.alwaysEncrypt === 'yes';
+    return { alwaysEncrypt: a.config.alwaysEncrypt };
+  },
   'passphrase.change': async (a, p) => {
     await a.soledad.changePassphrase(p.current ?? '', p.next ?? '');
     return 'passphrase changed';

@@ -12,21 +12,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import nodemailer from 'nodemailer';
-import { defaultConfig, type SealmailConfig, type AccountConfig } from './config.js';
+import { defaultConfig, envPort, parseRelayUrl, type SealmailConfig, type AccountConfig, type EmbeddedProviderConfig } from './config.js';
 import { generateLocalPassword, generatePassphrase } from './credentials.js';
 import { writePrivateFile, type SealmailPaths } from './paths.js';
 import { UserError } from '../util/user-error.js';
 
 export const QUICKSTART_DOMAIN = 'sealmail.localhost';
 export const DEMO_LOCAL_PART = 'demo';
-
-const envPort = (name: string, dflt: number): number => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`${name}=${v} is not a port number`);
-  return n;
-};
 
 function localPart(): string {
   const name = (process.env.SEALMAIL_USER ?? userInfo().username ?? 'me').toLowerCase().replace(/[^a-z0-9._-]/g, '');
@@ -39,14 +31,15 @@ export function quickstartConfig(paths: SealmailPaths): SealmailConfig {
     throw new UserError(`${paths.dataDir} holds account data but ${paths.configFile} is missing; restore the configuration, or move the data directory away to start afresh`);
   }
   const config = defaultConfig();
-  config.imap.port = envPort('SEALMAIL_IMAP_PORT', config.imap.port);
-  config.smtp.port = envPort('SEALMAIL_SMTP_PORT', config.smtp.port);
-  const provider = {
+  const relay = process.env.SEALMAIL_PROVIDER_RELAY;
+  const provider: EmbeddedProviderConfig = {
     domain: QUICKSTART_DOMAIN,
     host: '127.0.0.1',
     httpPort: envPort('SEALMAIL_PROVIDER_HTTP_PORT', 1986),
     mxPort: envPort('SEALMAIL_PROVIDER_MX_PORT', 1925),
     submissionPort: envPort('SEALMAIL_PROVIDER_SUBMISSION_PORT', 1987),
+    // Mail to other domains: a smarthost, e.g. your ISP's (kept in the config file, 0600).
+    ...(relay ? { relay: parseRelayUrl(relay) } : {}),
   };
   config.embeddedProvider = provider;
   const providerUrl = `http://${provider.host}:${provider.httpPort}/`;

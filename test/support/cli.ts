@@ -1,7 +1,9 @@
 // Runs the real `sealmail` CLI as a child process in a private HOME, the way
 // a user would, and python3's imaplib as the mail client.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import nodemailer from 'nodemailer';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from './ports.js';
@@ -84,4 +86,112 @@ export function pythonImap<T>(script: string, args: Record<string, string | numb
   const r = spawnSync('python3', ['-c', script], { env: { ...process.env, ...Object.fromEntries(Object.entries(args).map(([k, v]) => [k, String(v)])) }, encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`python3 failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+}
+
+/** The config file of a CLI environment (SEALMAIL_CONFIG_DIR or $HOME/.config/sealmail). */
+export interface CliConfigFile {
+  accounts: Array<{ address: string; localPassword: string; passphraseFile?: string; alwaysEncrypt: boolean }>;
+  imap: { port: number };
+  smtp: { port: number };
+  embeddedProvider?: { httpPort: number; host: string };
+}
+
+export function readCliConfig(env: NodeJS.ProcessEnv): CliConfigFile {
+  const dir = env.SEALMAIL_CONFIG_DIR ?? join(env.HOME!, '.config', 'sealmail');
+  return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as CliConfigFile;
+}
+
+/** `sealmail status --json` polled (the daemon rewrites it every 2 s) until `until` holds; returns the last one. */
+export async function pollStatus<T = Record<string, unknown>>(env: NodeJS.ProcessEnv, until: (s: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = runCli(env, ['status', '--json']);
+    const s = r.status === 0 ? (JSON.parse(r.stdout) as T) : null;
+    if (s && until(s)) return s;
+    if (Date.now() > deadline) throw new Error(`status never matched: ${r.stdout}${r.stderr}`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+/**
+ * A plain SMTP dialogue (no TLS, AUTH PLAIN) that returns every reply, so a
+ * test sees exactly what the gateway answered at each step.
+ */
+export async function smtpDialogue(port: number, user: string, password: string, commands: string[]): Promise<string[]> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setEncoding('utf8');
+  let buffer = '';
+  const waiters: Array<(reply: string) => void> = [];
+  socket.on('data', (d: string) => {
+    buffer += d;
+    // A reply ends with a line "NNN text" (a space after the code, RFC 5321 4.2).
+    let m: RegExpExecArray | null;
+    while ((m = /(?:^|\r\n)(\d{3}) [^\r\n]*\r\n/.exec(buffer))) {
+      const end = m.index + m[0].length;
+      const reply = buffer.slice(0, end).replace(/^\r\n/, '');
+      buffer = buffer.slice(end);
+      waiters.shift()?.(reply.trim());
+    }
+  });
+  const next = (): Promise<string> => new Promise((resolve) => waiters.push(resolve));
+  const send = (line: string): Promise<string> => {
+    const p = next();
+    socket.write(line + '\r\n');
+    return p;
+  };
+  const replies = [await next()];
+  replies.push(await send('EHLO test.localhost'));
+  replies.push(await send(`AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString('base64')}`));
+  for (const c of commands) replies.push(await send(c));
+  socket.end('QUIT\r\n');
+  return replies;
+}
+
+/** Sends one text message through a daemon's SMTP gateway with nodemailer, the way a mail client would. */
+export async function sendThroughGateway(port: number, user: string, password: string, mail: { to: string; subject: string; text: string }): Promise<{ accepted: string[]; rejected: string[] }> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, auth: { user, pass: password } });
+  try {
+    const info = await transport.sendMail({ from: user, ...mail });
+    return { accepted: info.accepted.map(String), rejected: info.rejected.map(String) };
+  } finally {
+    transport.close();
+  }
+}
+
+/**
+ * python3 imaplib: waits (up to WAIT seconds) for a message whose Subject
+ * contains SUBJECT in MAILBOX, then prints its UID, FLAGS, the X-Sealmail
+ * headers and its full text (BODY.PEEK[], so \Seen is not set).
+ */
+export const IMAP_FIND_MESSAGE = `
+import imaplib, json, os, time
+m = imaplib.IMAP4('127.0.0.1', int(os.environ['PORT']))
+m.login(os.environ['USER_ADDR'], os.environ['PASSWORD'])
+deadline = time.time() + float(os.environ.get('WAIT', '40'))
+found = []
+while True:
+    m.select(os.environ.get('MAILBOX', 'INBOX'), readonly=True)
+    typ, data = m.uid('SEARCH', None, 'SUBJECT', '"' + os.environ['SUBJECT'] + '"')
+    found = data[0].split()
+    if found or time.time() > deadline:
+        break
+    time.sleep(0.3)
+out = {'count': len(found)}
+if found:
+    uid = found[-1].decode()
+    typ, data = m.uid('FETCH', uid, '(FLAGS BODY.PEEK[])')
+    meta = data[0][0].decode()
+    out.update({'uid': uid, 'flags': meta.split('FLAGS (')[1].split(')')[0].split(), 'raw': data[0][1].decode('utf-8', 'replace')})
+    typ, data = m.status(os.environ.get('MAILBOX', 'INBOX'), '(MESSAGES UIDVALIDITY)')
+    out['status'] = data[0].decode()
+m.logout()
+print(json.dumps(out))
+`;
+
+export interface FoundMessage {
+  count: number;
+  uid?: string;
+  flags?: string[];
+  raw?: string;
+  status?: string;
 }
