@@ -9,7 +9,6 @@
 // Each figure is the best of 5 (listing) or 3 (bodies) timed runs after a warm-up run.
 // Usage: npx tsx bench/imap-fetch.ts [--quick]   (--quick: 1,000 messages, 200 bodies)
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +17,7 @@ import { openMailStore } from '../src/mail/store/index.js';
 import { startImapServer } from '../src/imap/server.js';
 import { startDovecot } from '../test/support/dovecot.js';
 import { printResults, type BenchResult } from './result.js';
+import { Driver, fillMaildir } from './imap-driver.js';
 
 const KDF = { N: 2 ** 10, r: 8, p: 1 }; // account creation is not measured
 const WORDS = ['lorem', 'ipsum', 'dolor', 'sit', 'amet', 'mail', 'crypto', 'key', 'seal', 'leap', 'bitmask', 'imap', 'offline', 'sync'];
@@ -43,64 +43,6 @@ export function benchMessage(i: number): Buffer {
   return Buffer.from(
     [...head, 'Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: text/plain', '', text, '--b', 'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', '', b64, '--b--', ''].join('\r\n'),
   );
-}
-
-/** The load driver: raw socket, one command at a time, counts bytes, keeps only the tail of the stream. */
-class Driver {
-  private tail = '';
-  private received = 0;
-  private waiter: (() => void) | null = null;
-  private seq = 0;
-  private constructor(private readonly sock: net.Socket) {
-    sock.on('data', (d: Buffer) => {
-      this.received += d.length;
-      this.tail = (this.tail + d.toString('latin1')).slice(-512);
-      this.waiter?.();
-    });
-  }
-
-  static async open(port: number): Promise<Driver> {
-    const sock = net.connect(port, '127.0.0.1');
-    await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-    const d = new Driver(sock);
-    await d.until(/^\* OK/m);
-    return d;
-  }
-
-  private async until(re: RegExp): Promise<void> {
-    while (!re.test(this.tail)) await new Promise<void>((resolve) => (this.waiter = resolve));
-    this.waiter = null;
-  }
-
-  /** Sends a command, waits for its tagged OK; returns bytes received and milliseconds. */
-  async command(text: string): Promise<{ bytes: number; ms: number; tail: string }> {
-    const tag = `Z${++this.seq}Q`;
-    this.tail = '';
-    const start = this.received;
-    const t = performance.now();
-    this.sock.write(`${tag} ${text}\r\n`);
-    await this.until(new RegExp(`\\r\\n${tag} (OK|NO|BAD)[^\\r]*\\r\\n$|^${tag} (OK|NO|BAD)`, 'm'));
-    const ms = performance.now() - t;
-    if (!new RegExp(`${tag} OK`).test(this.tail)) throw new Error(`${text}: ${this.tail.slice(-200)}`);
-    return { bytes: this.received - start, ms, tail: this.tail };
-  }
-
-  close(): void {
-    this.sock.destroy();
-  }
-}
-
-/**
- * Dovecot's INBOX filled by writing the Maildir directly (APPEND fsyncs each
- * message: 10k would take minutes); file names sort in message order, which
- * is the order Dovecot assigns UIDs in on its next sync.
- */
-async function fillMaildir(driver: Driver, maildir: string, messages: Buffer[]): Promise<void> {
-  await driver.command('SELECT INBOX'); // creates the Maildir
-  const cur = path.join(maildir, 'cur');
-  fs.mkdirSync(cur, { recursive: true });
-  messages.forEach((m, i) => fs.writeFileSync(path.join(cur, `${1_700_000_000 + i}.M${i}P1.bench:2,`), m));
-  await driver.command('UNSELECT');
 }
 
 /** The first (cold: caches empty) run, then the best of `runs` more. */
