@@ -1,13 +1,14 @@
 // `sealmail install-service` / `uninstall-service`: the systemd user unit.
 import { spawnSync } from 'node:child_process';
 import { resolve, join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { renderUnit, unitPath, writeUnit, removeUnit, UNIT_NAME } from '../daemon/service.js';
 import { readPassphraseFile } from '../daemon/passphrase.js';
 import { resolvePaths } from '../daemon/paths.js';
 
-const ENTRY = resolve(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sealmail.js'));
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ENTRY = join(ROOT, 'bin', 'sealmail.js');
 
 /** SEALMAIL_NO_SYSTEMCTL=1 only writes/removes the unit file (tests, containers, packaging). */
 function hasSystemd(): boolean {
@@ -37,6 +38,7 @@ export function registerService(program: Command): void {
         renderUnit({
           node: process.execPath,
           entry: ENTRY,
+          documentation: pathToFileURL(join(ROOT, 'README.md')).href,
           passphraseFile: opts.passphraseFile ? resolve(opts.passphraseFile) : undefined,
           environment: { SEALMAIL_CONFIG_DIR: paths.configDir, SEALMAIL_DATA_DIR: paths.dataDir },
         }),

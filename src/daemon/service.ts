@@ -17,6 +17,8 @@ export interface UnitOptions {
   entry: string;
   /** A 0600 file holding the passphrase, passed as a systemd credential. */
   passphraseFile?: string;
+  /** Where the user's guide is (a file:// or https:// URL); `man:sealmail(1)` does not exist. */
+  documentation?: string;
   /** Environment to pin (XDG dirs), so the service sees the same config as the user's shell. */
   environment?: Record<string, string>;
 }
@@ -26,7 +28,7 @@ export function renderUnit(opts: UnitOptions): string {
   return [
     '[Unit]',
     'Description=sealmail end-to-end encrypted mail daemon (local IMAP and SMTP)',
-    'Documentation=man:sealmail(1)',
+    ...(opts.documentation ? [`Documentation=${quoteUnitValue(opts.documentation)}`] : []),
     'After=network-online.target',
     'Wants=network-online.target',
     '',
