@@ -13,6 +13,7 @@ import { isSealed } from './doc-crypto.js';
 
 const PAGE = 500;
 const NOTED_FLUSH = 2000;
+const MAX_EXTRA_PASSES = 50;
 
 export class TypeIndex {
   /** Stored ids written or seen by this process whose entry may not be persisted yet. */
@@ -60,6 +61,14 @@ export class TypeIndex {
   }
 
   private async catchUp(): Promise<void> {
+    // Read up to at least the last write made before this catch-up began. A
+    // single changes() pass is not enough: PouchDB's LevelDB adapter reads a
+    // snapshot of the by-sequence store but the live doc metadata, and skips an
+    // entry whose document was rewritten after the snapshot; the rewrite's
+    // entry lies beyond the snapshot, so that pass ends without the document
+    // (an existing doc updated during a query went missing from it). A further
+    // pass from the same point finds the rewrite.
+    const target = Number((await this.db.info()).update_seq);
     let since: string | number = 0;
     let checkpointRev: string | undefined;
     try {
@@ -69,6 +78,7 @@ export class TypeIndex {
     } catch {
       // first run: index everything
     }
+    let extraPasses = 0;
     for (;;) {
       const res = await this.db.changes({ since, limit: PAGE });
       const entries = new Map<string, string>();
@@ -94,10 +104,15 @@ export class TypeIndex {
         // Existing entries answer 409, which is fine: an id's type never changes.
         await this.indexDb.bulkDocs([...entries].map(([docId, type]) => ({ _id: `${this.ns}/${this.tag(type)}/${docId}` })));
       }
+      const advanced = res.last_seq !== since;
       since = res.last_seq;
-      const saved = await this.indexDb.put({ _id: this.checkpointId, _rev: checkpointRev, seq: since } as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
-      checkpointRev = saved.rev;
-      if (res.results.length < PAGE) break;
+      if (advanced || entries.size > 0) {
+        const saved = await this.indexDb.put({ _id: this.checkpointId, _rev: checkpointRev, seq: since } as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
+        checkpointRev = saved.rev;
+      }
+      if (res.results.length >= PAGE) continue;
+      // Bounded: a document rewritten on every pass cannot hold the caller forever.
+      if (!(Number(since) < target) || ++extraPasses > MAX_EXTRA_PASSES) break;
     }
   }
 }
