@@ -26,6 +26,11 @@ export interface FetchDeps {
   open(raw: Buffer): Promise<{ raw: Buffer; status: MessageStatus }>;
   /** Stores the message in a mailbox; idempotent for the same deliveryId. */
   deliver(mailbox: string, raw: Buffer, opts: { deliveryId: string; internalDate: number }): Promise<void>;
+  /**
+   * Yields whenever the account's own keys change (imported, renewed, synced
+   * from another device): documents kept as undecryptable are tried again.
+   */
+  keyChanges?(signal: AbortSignal): AsyncIterable<unknown>;
 }
 
 export interface FetchStats {
@@ -40,6 +45,8 @@ export class FetchLoop {
   private readonly attempts = new Map<string, number>();
   private controller: AbortController | null = null;
   private running: Promise<void> | null = null;
+  /** One document at a time: the live feed and key-change retries share this queue. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: FetchDeps) {}
 
@@ -47,7 +54,8 @@ export class FetchLoop {
   start(): void {
     if (this.running) return;
     this.controller = new AbortController();
-    this.running = this.follow(this.controller.signal);
+    const { signal } = this.controller;
+    this.running = Promise.all([this.follow(signal), this.retryOnKeyChanges(signal)]).then(() => undefined);
   }
 
   async stop(): Promise<void> {
@@ -72,11 +80,41 @@ export class FetchLoop {
     }
   }
 
-  /** One incoming document, start to finish. Never throws. */
-  async process(doc: IncomingDoc): Promise<boolean> {
+  private async retryOnKeyChanges(signal: AbortSignal): Promise<void> {
+    if (!this.deps.keyChanges) return;
+    try {
+      for await (const _ of this.deps.keyChanges(signal)) {
+        if (signal.aborted) break;
+        if (this.stats.undecryptable.size === 0 && this.stats.failed === 0) continue;
+        log.info({ kept: this.stats.undecryptable.size }, 'keys changed; trying kept incoming messages again');
+        await this.drain();
+      }
+    } catch (err) {
+      if (!signal.aborted) log.error({ err: (err as Error).message }, 'key change feed stopped');
+    }
+  }
+
+  /** One incoming document, start to finish, after any document already being processed. Never throws. */
+  process(doc: IncomingDoc): Promise<boolean> {
+    const run = this.queue.then(() => this.processNow(doc));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async processNow(doc: IncomingDoc): Promise<boolean> {
+    let ciphertext: Readable;
+    try {
+      ciphertext = await doc.open();
+    } catch (err) {
+      // Listed, then removed before we got to it (a key-change retry, or another device of the account did it).
+      if ((err as { status?: number }).status === 404) return false;
+      this.stats.failed++;
+      log.error({ id: doc.id, err: (err as Error).message }, 'could not read incoming message; kept for retry');
+      return false;
+    }
     let plain: Buffer;
     try {
-      plain = await this.deps.decrypt(await doc.open());
+      plain = await this.deps.decrypt(ciphertext);
     } catch (err) {
       await this.reportUndecryptable(doc, err as Error);
       return false;
@@ -99,15 +137,21 @@ export class FetchLoop {
   }
 
   private async reportUndecryptable(doc: IncomingDoc, err: Error): Promise<void> {
-    const attempts = (this.attempts.get(doc.id) ?? 0) + 1;
+    const earlier = Math.max(this.attempts.get(doc.id) ?? 0, doc.note?.attempts ?? 0);
+    const attempts = earlier + 1;
     this.attempts.set(doc.id, attempts);
     this.stats.undecryptable.add(doc.id);
     log.warn({ id: doc.id, attempts, reason: err.message }, 'incoming message could not be decrypted; kept');
     try {
+      // The notice goes in before the note is written: a note means the user
+      // was told, so a retry (or a restart) never reports it again, even when
+      // the reason's wording changed. A crash in between only repeats the
+      // notice's delivery, which the store dedupes (same deliveryId and bytes).
+      if (earlier === 0) {
+        const notice = await undecryptableNotice(doc, err.message);
+        await this.deps.deliver('INBOX', notice, { deliveryId: `notice:${doc.id}`, internalDate: Date.parse(doc.receivedAt) || 0 });
+      }
       await this.deps.markIncoming(doc.id, { error: err.message, attempts });
-      // The notice's deliveryId is derived from the doc id: reported once, however often we retry.
-      const notice = await undecryptableNotice(doc, err.message);
-      await this.deps.deliver('INBOX', notice, { deliveryId: `notice:${doc.id}`, internalDate: Date.parse(doc.receivedAt) || 0 });
     } catch (noticeErr) {
       log.error({ id: doc.id, err: (noticeErr as Error).message }, 'could not report undecryptable message');
     }
