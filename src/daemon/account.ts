@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { Soledad, WrongPassphraseError, type KdfParams } from '../soledad/index.js';
-import { KeyManager } from '../keymanager/index.js';
+import { KeyManager, OWN_KEY_DOC } from '../keymanager/index.js';
 import { decryptIncoming } from '../keymanager/incoming.js';
 import { openMailStore, MAIL_MERGE_RULES, type OpenedMailStore } from '../mail/store/index.js';
 import { FetchLoop } from '../fetch/loop.js';
@@ -117,6 +117,12 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       },
       deliver: async (mailbox, raw, o) => {
         await mail.deliver(mailbox, raw, o);
+      },
+      // Our key doc changes when a key is imported or renewed, here or on another device (by sync).
+      keyChanges: async function* (signal) {
+        for await (const change of soledad.changes({ since: 'now', live: true, signal })) {
+          if (change.type === OWN_KEY_DOC) yield change.id;
+        }
       },
     });
     return {
