@@ -2,10 +2,12 @@
 // a loopback port), one account opened the way the daemon opens it (Soledad
 // syncing through the gateway, keymanager, mail store, FetchLoop), and the
 // IMAP server in front of its mail store, plus small senders and waiters.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
+import * as openpgp from 'openpgp';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { openAccount, type AccountRuntime } from '../../src/daemon/account.js';
 import { startImapServer, type ImapServer } from '../../src/imap/server.js';
@@ -103,4 +105,36 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
 /** A CRLF message from header lines and a body. */
 export function message(headers: string[], body: string): Buffer {
   return Buffer.from(`${headers.join('\r\n')}\r\n\r\n${body}`, 'utf8');
+}
+
+/** Writes an incoming document into the account's provider database through the gateway, as the MX does. */
+export async function putIncoming(fx: FetchAccountFixture, payload: Buffer, receivedAt = new Date().toISOString()): Promise<string> {
+  const id = `incoming-${crypto.randomUUID()}`;
+  const { couchUrl, token } = fx.account.session;
+  const res = await fetch(`${couchUrl.replace(/\/$/, '')}/${id}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      sealmail: 'incoming',
+      v: 1,
+      receivedAt,
+      _attachments: { 'message.pgp': { content_type: 'application/pgp-encrypted', data: payload.toString('base64') } },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`PUT ${id}: ${res.status} ${await res.text()}`);
+  return id;
+}
+
+/** The raw message encrypted (binary OpenPGP) to one public key, as the MX stores it. */
+export async function encryptTo(armoredPublicKey: string, raw: Buffer): Promise<Buffer> {
+  const encryptionKeys = await openpgp.readKey({ armoredKey: armoredPublicKey });
+  const data = await openpgp.encrypt({ message: await openpgp.createMessage({ binary: raw }), encryptionKeys, format: 'binary' });
+  return Buffer.from(data as Uint8Array);
+}
+
+/** Ids of the incoming documents now in the account's local store. */
+export async function incomingIds(account: AccountRuntime): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const doc of account.soledad.incoming({ live: false })) ids.push(doc.id);
+  return ids;
 }
