@@ -213,18 +213,23 @@ export class EncryptedStore implements DocumentStore {
     // Local PouchDB seqs are integers; CouchDB's are opaque strings (keep those as they are).
     const given = opts.since === 'now' ? (await this.db.info()).update_seq : (opts.since ?? 0);
     let since: string | number = typeof given === 'string' && /^\d+$/.test(given) ? Number(given) : given;
-    // Catch up in pages, then (live) follow PouchDB's live feed.
+    // Catch up in pages, then (live) follow PouchDB's live feed. The abort is
+    // checked after every change handed out: the consumer may abort while it
+    // holds one, and an abort that fell during catch-up must not start (and
+    // then wait forever on) the live feed, whose listener would never fire.
+    const stopped = (): boolean => opts.signal?.aborted === true || this.closed;
     for (;;) {
-      if (opts.signal?.aborted || this.closed) return;
+      if (stopped()) return;
       const res = await this.db.changes({ since, limit: BATCH, include_docs: true });
       for (const r of res.results) {
+        if (stopped()) return;
         const change = this.toChange<T>(r);
         if (change) yield change;
       }
       since = res.last_seq;
       if (res.results.length < BATCH) break;
     }
-    if (!opts.live) return;
+    if (!opts.live || stopped()) return;
     const feed = new Feed<PouchDB.Core.ChangesResponseChange<Record<string, unknown>>>();
     const live = this.db.changes({ since, live: true, include_docs: true, return_docs: false } as PouchDB.Core.ChangesOptions);
     live.on('change', (c) => feed.push(c));
@@ -234,6 +239,7 @@ export class EncryptedStore implements DocumentStore {
     this.feeds.add(feed as Feed<unknown>);
     try {
       for await (const r of feed) {
+        if (stopped()) return;
         const change = this.toChange<T>(r);
         if (change) yield change;
       }

@@ -168,3 +168,56 @@ test('the type index survives a restart and is rebuilt from the documents if its
     await s.cleanup();
   }
 });
+
+/** Iterates `it` until it ends, failing if that takes longer than `ms` (a feed that misses its abort hangs). */
+async function drainWithin<T>(it: AsyncIterable<T>, onItem: (x: T) => void, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`feed still running ${ms} ms after the abort`)), ms);
+  });
+  try {
+    await Promise.race([(async () => { for await (const x of it) onItem(x); })(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('changes(): an abort during catch-up ends the feed at once, mid-page, and the live phase never starts', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    // More than one catch-up page (200), so the abort falls inside a page.
+    await sol.bulkPut(Array.from({ length: 450 }, (_, i) => ({ type: 'entry', id: `e${i}`, content: { i } })));
+    const controller = new AbortController();
+    const seen: string[] = [];
+    await drainWithin(sol.changes({ live: true, signal: controller.signal }), (c) => {
+      seen.push(c.id);
+      if (seen.length === 10) controller.abort();
+    }, 20_000);
+    assert.equal(seen.length, 10, 'nothing is handed out after the abort');
+    assert.deepEqual(seen, Array.from({ length: 10 }, (_, i) => `e${i}`));
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('changes(): an abort on the last change of the catch-up ends a live feed (it used to wait for the next write)', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    await sol.bulkPut(Array.from({ length: 5 }, (_, i) => ({ type: 'entry', id: `e${i}`, content: { i } })));
+    const controller = new AbortController();
+    const seen: string[] = [];
+    await drainWithin(sol.changes({ live: true, signal: controller.signal }), (c) => {
+      seen.push(c.id);
+      if (seen.length === 5) controller.abort();
+    }, 20_000);
+    assert.equal(seen.length, 5);
+    // Also an already-aborted signal: nothing at all, and the feed ends.
+    const none: string[] = [];
+    await drainWithin(sol.changes({ live: true, signal: AbortSignal.abort() }), (c) => none.push(c.id), 20_000);
+    assert.deepEqual(none, []);
+  } finally {
+    await s.cleanup();
+  }
+});
