@@ -14,11 +14,23 @@ export interface RemoteSpec {
   headers?: Record<string, string>;
 }
 
+/**
+ * Every changes() call PouchDB runs adds a 'destroyed' listener to its
+ * database until it completes, and each write makes every live feed run one
+ * (pouchdb-core Changes.eventFunction). Live feeds of the mail index, the
+ * fetch loop, conflict resolution and replication, plus the paged reads of
+ * queries and the type index, legitimately exceed Node's default of 10 at
+ * once; a real leak (a feed per session never cancelled) still trips this.
+ */
+const MAX_LISTENERS = 100;
+
 export function openLocal(dataDir: string, name: string): Pouch {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // auto_compaction drops superseded revision bodies: old ciphertexts of
   // edited documents do not pile up on disk.
-  return new PouchDB(path.join(dataDir, name), { adapter: 'leveldb', auto_compaction: true } as PouchDB.Configuration.DatabaseConfiguration);
+  const db = new PouchDB(path.join(dataDir, name), { adapter: 'leveldb', auto_compaction: true } as PouchDB.Configuration.DatabaseConfiguration);
+  db.setMaxListeners(MAX_LISTENERS);
+  return db;
 }
 
 export function openRemote(remote: RemoteSpec): Pouch {
@@ -30,7 +42,9 @@ export function openRemote(remote: RemoteSpec): Pouch {
       return PouchDB.fetch(url, init as unknown as RequestInit);
     },
   };
-  return new PouchDB(remote.url, opts as unknown as PouchDB.Configuration.RemoteDatabaseConfiguration);
+  const db = new PouchDB(remote.url, opts as unknown as PouchDB.Configuration.RemoteDatabaseConfiguration);
+  db.setMaxListeners(MAX_LISTENERS);
+  return db;
 }
 
 /** PouchDB's 404 for a missing or deleted document. */
