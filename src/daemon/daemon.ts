@@ -3,7 +3,6 @@
 // loop; optionally the embedded provider (the quickstart) in the same process.
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import lockfile from 'proper-lockfile';
 import { startImapServer, type ImapServer } from '../imap/server.js';
 import { startSmtpGateway, OutgoingQueue, type SmtpGateway, type RelayConfig } from '../smtp/index.js';
 import { startProvider, type Provider } from '../provider/index.js';
@@ -14,6 +13,7 @@ import { ensurePrivateDir, type SealmailPaths } from './paths.js';
 import { ProviderClient } from './provider-client.js';
 import { loadOrCreateCertificate } from './tls.js';
 import { startControlSocket } from './control.js';
+import { lockDataDir } from './lock.js';
 import { UserError } from '../util/user-error.js';
 import { secretsEqual } from '../util/secret-compare.js';
 import { logger } from '../util/log.js';
@@ -78,13 +78,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { paths, config } = opts;
   if (config.accounts.length === 0) throw new UserError('no account is configured; run `sealmail account create` or start without a configuration for the quickstart');
   ensurePrivateDir(paths.dataDir);
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(paths.dataDir, { lockfilePath: join(paths.dataDir, 'daemon.lock'), stale: 30_000, update: 10_000 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new UserError(`another sealmail daemon is already running on ${paths.dataDir}`);
-    throw err;
-  }
+  const release = await lockDataDir(paths.dataDir);
   const cleanups: Array<() => Promise<void>> = [() => release()];
   const closeAll = async (): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err: Error) => log.error({ err: err.message }, 'shutdown step failed'));
