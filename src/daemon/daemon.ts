@@ -2,14 +2,13 @@
 // every configured account, each account with its synced store and fetch
 // loop; optionally the embedded provider (the quickstart) in the same process.
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { startImapServer, type ImapServer } from '../imap/server.js';
 import { startSmtpGateway, OutgoingQueue, type SmtpGateway, type RelayConfig } from '../smtp/index.js';
 import { startProvider, type Provider } from '../provider/index.js';
 import type { KdfParams } from '../soledad/index.js';
 import { openAccount, type AccountRuntime } from './account.js';
 import type { AccountConfig, SealmailConfig } from './config.js';
-import { ensurePrivateDir, type SealmailPaths } from './paths.js';
+import { ensurePrivateDir, writePrivateFile, type SealmailPaths } from './paths.js';
 import { ProviderClient } from './provider-client.js';
 import { loadOrCreateCertificate } from './tls.js';
 import { startControlSocket } from './control.js';
@@ -209,7 +208,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 function startStatusFile(daemon: Daemon, file: string, cleanups: Array<() => Promise<void>>): void {
   const write = async (): Promise<void> => {
     try {
-      writeFileSync(file, JSON.stringify(await daemon.status(), null, 2), { mode: 0o600 });
+      // Atomically (temp file + rename): `sealmail status` must never read half a file.
+      writePrivateFile(file, JSON.stringify(await daemon.status(), null, 2));
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'could not write the status file');
     }

@@ -180,8 +180,12 @@ out = {'count': len(found)}
 if found:
     uid = found[-1].decode()
     typ, data = m.uid('FETCH', uid, '(FLAGS BODY.PEEK[])')
-    meta = data[0][0].decode()
-    out.update({'uid': uid, 'flags': meta.split('FLAGS (')[1].split(')')[0].split(), 'raw': data[0][1].decode('utf-8', 'replace')})
+    # Unsolicited FETCH/EXISTS responses may come first: take the one carrying the literal.
+    part = [d for d in data if isinstance(d, tuple)]
+    if not part:
+        raise SystemExit('no BODY[] literal in ' + repr(data))
+    meta = part[0][0].decode()
+    out.update({'uid': uid, 'flags': meta.split('FLAGS (')[1].split(')')[0].split(), 'raw': part[0][1].decode('utf-8', 'replace')})
     typ, data = m.status(os.environ.get('MAILBOX', 'INBOX'), '(MESSAGES UIDVALIDITY)')
     out['status'] = data[0].decode()
 m.logout()
