@@ -201,7 +201,14 @@ export class KeyManager {
     const source = opts.source ?? 'import';
     const level = opts.level ?? DEFAULT_LEVEL[source];
     const fingerprints: string[] = [];
-    for (const key of await readAllKeys(armored)) {
+    let keys;
+    try {
+      keys = await readAllKeys(armored);
+    } catch (err) {
+      // OpenPGP.js reports damage as Error or TypeError alike: one error type, one sentence for the CLI.
+      throw new KeyManagerError('bad-key', `not an OpenPGP key block: ${(err as Error).message}`);
+    }
+    for (const key of keys) {
       const info = await inspect(key, this.now());
       const pub = key.isPrivate() ? key.toPublic() : key;
       for (const addr of info.addresses) await this.keyring.add(addr, pub.armor(), source, level);
