@@ -104,3 +104,36 @@ test('changes after the snapshot on this device (not yet in a snapshot) survive 
   await docs.close();
   await local.close();
 });
+
+test('a large batch keeps its UID records in batch documents; a rebuild without the snapshot reads them, later single records win', async () => {
+  const docs = new MemoryDocumentStore();
+  const other = await openMailStore({ docs, local: new MemoryDocumentStore() });
+  for (let i = 1; i <= 250; i++) await other.append(i % 5 ? 'INBOX' : 'Archive', message(i));
+  await other.close();
+
+  // This device sees the 250 messages in one first build: one UID-record write.
+  const local = new MemoryDocumentStore();
+  const s1 = await openMailStore({ docs, local });
+  const count = async (type: string) => {
+    let n = 0;
+    for await (const _ of local.query(type)) n++;
+    return n;
+  };
+  assert.equal(await count('uid-batch'), 1);
+  assert.equal(await count('uid'), 0);
+  await s1.storeFlags('INBOX', [7], 'add', ['\\Flagged']);
+  await s1.expunge('INBOX', [3]);
+  const before = await state(s1);
+  await s1.close();
+  assert.ok((await count('uid')) >= 1, 'a single change is its own record');
+
+  // Without the snapshot every UID and MODSEQ comes from the records alone.
+  await local.delete('index-snapshot', 'current');
+  const s2 = await openMailStore({ docs, local });
+  assert.deepEqual(await state(s2), before);
+  const inbox = before.INBOX as { info: { uidNext: number } };
+  assert.equal((await s2.append('INBOX', message(999))).uid, inbox.info.uidNext);
+  await s2.close();
+  await docs.close();
+  await local.close();
+});

@@ -2,12 +2,43 @@
 // the UID and MODSEQ this device gave each entry, and each mailbox's
 // UIDVALIDITY. UIDs are this daemon's own (the mail client only talks to its
 // own daemon), so they must survive restarts but never travel.
-import type { DocumentStore } from '../../soledad/types.js';
+//
+// A UID record is kept as its own document ('uid', id = entry id) when a few
+// are written at once, and as part of a 'uid-batch' document (many records,
+// written once, never rewritten) when a batch is large: the first index build
+// of 100k messages then writes ~50 documents instead of 100k (each PouchDB
+// document write costs ~50-80 µs plus its type-index entry). Both kinds live
+// in the same local changes feed; read in feed order, the latest write of an
+// entry's record wins, whichever kind carried it.
+import type { Doc, DocumentStore } from '../../soledad/types.js';
+import { randomId } from './ids.js';
 
 export const LOCAL = {
   uid: 'uid',
+  uidBatch: 'uid-batch',
   mailboxState: 'mailbox-state',
 } as const;
+
+/** From this many records on, a batch is written as 'uid-batch' documents. */
+const BATCH_FROM = 100;
+/** Records per 'uid-batch' document (~60 B each: well under 256 KiB of JSON). */
+const PER_BATCH_DOC = 2000;
+
+/** A 'uid-batch' document: [entry id, m, u, s, f, x] per record. */
+interface UidBatch {
+  r: Array<[string, string, number, number, string, 0 | 1]>;
+}
+
+/** The documents that persist these UID records (one per record, or batch documents for many). */
+export function uidRecordDocs(records: Array<{ id: string; record: UidRecord }>): Doc[] {
+  if (records.length < BATCH_FROM) return records.map(({ id, record }) => ({ type: LOCAL.uid, id, content: record }));
+  const docs: Doc[] = [];
+  for (let i = 0; i < records.length; i += PER_BATCH_DOC) {
+    const r: UidBatch['r'] = records.slice(i, i + PER_BATCH_DOC).map(({ id, record: x }) => [id, x.m, x.u, x.s, x.f, x.x]);
+    docs.push({ type: LOCAL.uidBatch, id: randomId(), content: { r } satisfies UidBatch });
+  }
+  return docs;
+}
 
 /** What this device last showed of an entry. */
 export interface UidRecord {
@@ -46,7 +77,9 @@ export async function loadDeviceState(local: DocumentStore, since?: string): Pro
     localSeq = c.seq;
     if (c.content === null) continue;
     if (c.type === LOCAL.uid) records.set(c.id, c.content as UidRecord);
-    else if (c.type === LOCAL.mailboxState) states.set(c.id, c.content as MailboxState);
+    else if (c.type === LOCAL.uidBatch) {
+      for (const [id, m, u, s, f, x] of (c.content as UidBatch).r) records.set(id, { m, u, s, f, x });
+    } else if (c.type === LOCAL.mailboxState) states.set(c.id, c.content as MailboxState);
   }
   return { records, states, localSeq };
 }

@@ -5,11 +5,11 @@
 // is a no-op. UIDs and MODSEQs are assigned here, the first time this device
 // sees an entry (or a visible change of it), and persisted in `local` before
 // anyone is told (UID never reused: RFC 3501 2.3.1.1; MODSEQ: RFC 7162 3).
-import type { Doc, DocumentStore } from '../../soledad/types.js';
+import type { DocumentStore } from '../../soledad/types.js';
 import type { MailboxChange, MailboxInfo, MessageMeta } from '../mailstore.js';
 import { activeFlags, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
-import { LOCAL, type MailboxState, type UidRecord } from './device-state.js';
+import { LOCAL, uidRecordDocs, type MailboxState, type UidRecord } from './device-state.js';
 
 export interface EntryRec {
   id: string;
@@ -47,7 +47,7 @@ export class MailIndex {
   private states = new Map<string, MailboxState>();
 
   /** While a batch runs: UID records to persist and changes to announce once they are. */
-  private pending: { records: Doc<UidRecord>[]; changes: MailboxChange[] } | null = null;
+  private pending: { records: Array<{ id: string; record: UidRecord }>; changes: MailboxChange[] } | null = null;
 
   constructor(
     private readonly local: DocumentStore,
@@ -61,13 +61,13 @@ export class MailIndex {
    */
   async batch<T>(fn: () => Promise<T>): Promise<T> {
     if (this.pending) return fn();
-    const pending: { records: Doc<UidRecord>[]; changes: MailboxChange[] } = { records: [], changes: [] };
+    const pending: NonNullable<MailIndex['pending']> = { records: [], changes: [] };
     this.pending = pending;
     try {
       return await fn();
     } finally {
       this.pending = null;
-      if (pending.records.length > 0) await this.local.bulkPut(pending.records);
+      if (pending.records.length > 0) await this.local.bulkPut(uidRecordDocs(pending.records));
       for (const c of pending.changes) this.announce(c);
     }
   }
@@ -238,7 +238,7 @@ export class MailIndex {
       f: rec.flags.join(' '),
       x: rec.doc.expunged !== null ? 1 : 0,
     };
-    if (this.pending) this.pending.records.push({ type: LOCAL.uid, id: rec.id, content: record });
+    if (this.pending) this.pending.records.push({ id: rec.id, record });
     else await this.local.put(LOCAL.uid, rec.id, record);
   }
 
