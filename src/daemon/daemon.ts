@@ -76,6 +76,9 @@ async function maybeStartProvider(opts: DaemonOptions): Promise<Provider | null>
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { paths, config } = opts;
   if (config.accounts.length === 0) throw new UserError('no account is configured; run `sealmail account create` or start without a configuration for the quickstart');
+  // Everything this process creates from now on (LevelDB stores, blobs, the embedded provider's
+  // data) is private to the user: LevelDB and PouchDB create with the default umask (0644/0755).
+  process.umask(0o077);
   ensurePrivateDir(paths.dataDir);
   const release = await lockDataDir(paths.dataDir);
   const cleanups: Array<() => Promise<void>> = [() => release()];
