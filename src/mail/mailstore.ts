@@ -9,6 +9,7 @@
 // the same message in two mailboxes shares one blob and one structure.
 import type { Readable } from 'node:stream';
 import type { MessageStructure } from './structure/types.js';
+import type { SummaryCache } from './store/summary-cache.js';
 
 export type SpecialUse = '\\All' | '\\Archive' | '\\Drafts' | '\\Flagged' | '\\Junk' | '\\Sent' | '\\Trash';
 
@@ -120,6 +121,8 @@ export interface MailStore {
   structure(hash: string): Promise<MessageStructure>;
   /** The raw bytes [start, end) of a message's content, streamed. */
   read(hash: string, start?: number, end?: number): Readable;
+  /** ENVELOPE/BODY/BODYSTRUCTURE bytes and search fields by content hash, when the store keeps them (kept across restarts). */
+  readonly summaries?: SummaryCache;
 
   /** Live changes, for IDLE and unsolicited responses. Returns an unsubscribe function. */
   subscribe(listener: (change: MailboxChange) => void): () => void;

@@ -84,7 +84,8 @@ async function handle(session: ImapSession, args: FetchArgs, uid: boolean): Prom
   const content = async (meta: MessageMeta): Promise<FetchMessage> => {
     if (needs === 'none') return { meta };
     if (needs === 'rendered') {
-      const hit = cache.get(meta.hash);
+      // Right after a start the persisted summaries may still be loading: waiting for them beats a structure read.
+      const hit = cache.get(meta.hash) ?? (await cache.loaded, cache.get(meta.hash));
       if (hit) return { meta, rendered: hit };
     }
     const structure = await store.structure(meta.hash);

@@ -25,6 +25,8 @@ export interface Analyzer {
 export interface StoredContent {
   hash: string;
   size: number;
+  /** The structure, when this call derived it (the content was new here). */
+  structure?: MessageStructure;
 }
 
 /** Sources up to this size are hashed and analyzed in memory. */
@@ -65,11 +67,12 @@ export async function storeContent(
   try {
     await docs.putBlob(spool, rest());
     const hash = hasher.digest('hex');
+    let structure: MessageStructure | null = null;
     await once(hash, async () => {
       if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, docs.readBlob(spool));
-      await ensureStructure(docs, hash, () => analyzer.analyzeStream(docs.readBlob(hash)), size);
+      structure = await ensureStructure(docs, hash, () => analyzer.analyzeStream(docs.readBlob(hash)), size);
     });
-    return { hash, size };
+    return { hash, size, structure: structure ?? undefined };
   } finally {
     await docs.deleteBlob(spool).catch(() => undefined);
   }
@@ -78,12 +81,12 @@ export async function storeContent(
 /** Per content hash, the store in progress: the same bytes stored twice at once are written once. */
 const inFlight = new Map<string, Promise<unknown>>();
 
-async function once(hash: string, fn: () => Promise<void>): Promise<void> {
+async function once<T>(hash: string, fn: () => Promise<T>): Promise<T> {
   for (let busy = inFlight.get(hash); busy; busy = inFlight.get(hash)) await busy.catch(() => undefined);
   const run = fn();
   inFlight.set(hash, run);
   try {
-    await run;
+    return await run;
   } finally {
     inFlight.delete(hash);
   }
@@ -91,28 +94,29 @@ async function once(hash: string, fn: () => Promise<void>): Promise<void> {
 
 async function storeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer): Promise<StoredContent> {
   const hash = createHash('sha256').update(raw).digest('hex');
-  await once(hash, () => writeBuffer(docs, analyzer, raw, hash));
-  return { hash, size: raw.length };
+  const structure = await once(hash, () => writeBuffer(docs, analyzer, raw, hash));
+  return { hash, size: raw.length, structure: structure ?? undefined };
 }
 
-async function writeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer, hash: string): Promise<void> {
+async function writeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer, hash: string): Promise<MessageStructure | null> {
   // Independent writes: the bytes and the structure derived from them.
-  await Promise.all([
+  const [, structure] = await Promise.all([
     (async () => {
       if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, raw);
     })(),
     ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length),
   ]);
+  return structure;
 }
 
-/** Writes the structure doc unless present. Bad input never fails a store: the fallback is a flat text body. */
+/** Writes the structure doc unless present (then returns it; null when it was there). Bad input never fails a store: the fallback is a flat text body. */
 async function ensureStructure(
   docs: DocumentStore,
   hash: string,
   analyze: () => Promise<MessageStructure>,
   size: number,
-): Promise<void> {
-  if (await docs.get(DOC.structure, hash)) return;
+): Promise<MessageStructure | null> {
+  if (await docs.get(DOC.structure, hash)) return null;
   let structure: MessageStructure;
   try {
     structure = await analyze();
@@ -121,6 +125,7 @@ async function ensureStructure(
     structure = fallbackStructure(size);
   }
   await docs.put(DOC.structure, hash, structure);
+  return structure;
 }
 
 /**

@@ -26,6 +26,7 @@ import { DOC, activeFlags, canonicalFlags, newEntry, newMailbox, withFlags, type
 import { mergeEntry, mergeMailbox } from './merge.js';
 import { entryId, randomId } from './ids.js';
 import { MailIndex, type EntryRec, type MailboxSlot } from './mail-index.js';
+import { SummaryCache } from './summary-cache.js';
 import { checkNewName, compareNames, isInferior, normalizeName, parentNames } from './mailbox-names.js';
 import { logger } from '../../util/log.js';
 
@@ -49,6 +50,8 @@ export class DocumentMailStore implements MailStore {
   private readonly listeners = new Set<(change: MailboxChange) => void>();
   /** Structures are immutable: a small LRU spares FETCH 1:* BODYSTRUCTURE a decrypt per message. */
   private readonly structures = new Map<string, MessageStructure>();
+  /** What listings and header searches need, by content hash (see summary-cache.ts). */
+  readonly summaries = new SummaryCache();
   /** Highest stamp observed from other writers (to skip needless clock updates). */
   private maxSeen = '';
 
@@ -57,7 +60,17 @@ export class DocumentMailStore implements MailStore {
     readonly index: MailIndex,
     private readonly analyzer: Analyzer,
     readonly clock: HybridLogicalClock,
-  ) {}
+    /** Device-local store: the summaries are kept there across restarts. */
+    private readonly local?: DocumentStore,
+  ) {
+    if (local) this.summaries.startLoading(local, analyzer.version ?? 0);
+  }
+
+  /** Persists the summary cache (on close); a failure only costs structure reads after the next start. */
+  async saveSummaries(): Promise<void> {
+    if (!this.local) return;
+    await this.summaries.save(this.local, this.analyzer.version ?? 0).catch((err: Error) => log.warn({ err: err.message }, 'summaries not saved'));
+  }
 
   /** Runs index-changing work one at a time, in call order. */
   serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -195,6 +208,8 @@ export class DocumentMailStore implements MailStore {
     // APPEND to a missing mailbox: NO [TRYCREATE] (RFC 3501 6.3.11); checked before reading the source.
     this.slot(mailbox, 'TRYCREATE');
     const content = await storeContent(this.docs, this.analyzer, source);
+    // A message just stored is the next one a client lists (IDLE, then FETCH ENVELOPE).
+    if (content.structure) this.summaries.put(content.hash, content.structure);
     return this.serial(async () => {
       const slot = this.slot(mailbox, 'TRYCREATE');
       const id = entryId(slot.id, content.hash, opts.deliveryId);

@@ -57,7 +57,7 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
   const state = await loadDeviceState(local, snap?.localSeq);
   index.adopt(state.records, state.states);
   let localSeq = state.localSeq;
-  store = new DocumentMailStore(docs, index, opts.analyzer ?? defaultAnalyzer, clock);
+  store = new DocumentMailStore(docs, index, opts.analyzer ?? defaultAnalyzer, clock, local);
   const s = store;
 
   const apply = async (c: DocChange): Promise<void> => {
@@ -183,6 +183,7 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
       await snapshotRun?.catch(() => undefined);
       if (sinceSnapshot > 0 || index.modseq !== modseqAtSnapshot) await takeSnapshot().catch((err: Error) => log.warn({ err: err.message }, 'index snapshot failed'));
       await s.serial(async () => undefined);
+      await s.saveSummaries();
     },
   }) as OpenedMailStore;
 }
