@@ -15,6 +15,11 @@ import { SoledadError } from './errors.js';
 export const BLOB_TYPE = '\u0000blob';
 const CHUNK_TYPE = '\u0000blob-chunk';
 const ATTACHMENT = 'c';
+/** Blob metadata documents kept decrypted (a few hundred bytes each): a read is then one chunk fetch, not two document reads more. */
+const META_CACHE = 20_000;
+/** Decrypted chunks kept for re-reads (clients fetch a message's header, then its parts): bytes, and only of small blobs. */
+const CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
+const CHUNK_CACHE_MAX_CHUNKS = 8;
 
 interface BlobMeta {
   size: number;
@@ -31,6 +36,10 @@ interface MetaStore {
 }
 
 export class BlobStore {
+  private readonly metas = new Map<string, BlobMeta>();
+  private readonly plain = new Map<string, Buffer>();
+  private plainBytes = 0;
+
   constructor(
     private readonly meta: MetaStore,
     private readonly db: Pouch,
@@ -82,7 +91,9 @@ export class BlobStore {
       pending = Buffer.concat(parts as Uint8Array[]);
     }
     await flush(pending ?? Buffer.alloc(0), true);
-    await this.meta.put<BlobMeta>(BLOB_TYPE, id, { size, chunks: index, chunkBytes: CHUNK_DATA_BYTES, writeId });
+    const meta: BlobMeta = { size, chunks: index, chunkBytes: CHUNK_DATA_BYTES, writeId };
+    await this.meta.put<BlobMeta>(BLOB_TYPE, id, meta);
+    this.remember(id, meta);
     if (previous && previous.writeId !== writeId) await this.removeChunks(id, previous);
     return { size };
   }
@@ -106,19 +117,54 @@ export class BlobStore {
     return (await this.meta.get<BlobMeta>(BLOB_TYPE, id))?.size ?? null;
   }
 
+  /** The blob's metadata, from the cache unless `fresh`. */
+  private async metaOf(id: string, fresh = false): Promise<BlobMeta | null> {
+    const known = fresh ? undefined : this.metas.get(id);
+    if (known) return known;
+    const meta = await this.meta.get<BlobMeta>(BLOB_TYPE, id);
+    if (meta) this.remember(id, meta);
+    else this.metas.delete(id);
+    return meta;
+  }
+
+  private remember(id: string, meta: BlobMeta): void {
+    this.metas.delete(id);
+    this.metas.set(id, meta);
+    if (this.metas.size > META_CACHE) this.metas.delete(this.metas.keys().next().value!);
+  }
+
   read(id: string, start = 0, end?: number): Readable {
     return Readable.from(this.chunks(id, start, end), { objectMode: false });
   }
 
   private async *chunks(id: string, start: number, end?: number): AsyncGenerator<Buffer> {
-    const meta = await this.meta.get<BlobMeta>(BLOB_TYPE, id);
+    const meta = await this.metaOf(id);
     if (!meta) throw new SoledadError(`no blob ${id}`, 'NOT_FOUND');
-    const stop = Math.min(end ?? meta.size, meta.size);
+    yield* this.chunksOf(id, meta, start, Math.min(end ?? meta.size, meta.size), true);
+  }
+
+  private async *chunksOf(id: string, meta: BlobMeta, start: number, stop: number, mayRetry: boolean): AsyncGenerator<Buffer> {
     if (start < 0 || start >= stop) return;
     const first = Math.floor(start / meta.chunkBytes);
     const lastNeeded = Math.floor((stop - 1) / meta.chunkBytes);
+    // One chunk read ahead of the one being consumed: the store's latency overlaps the consumer's work.
+    let ahead: Promise<Buffer> | null = null;
     for (let i = first; i <= lastNeeded; i++) {
-      const data = await this.readChunk(id, meta, i);
+      const current: Promise<Buffer> = ahead ?? this.readChunk(id, meta, i);
+      ahead = i < lastNeeded ? this.readChunk(id, meta, i + 1) : null;
+      ahead?.catch(() => undefined); // awaited on the next turn; this only keeps an early failure from being "unhandled"
+      let data: Buffer;
+      try {
+        data = await current;
+      } catch (err) {
+        // The cached metadata may be of a write another device has since
+        // replaced (same bytes, other chunks): read it again, go on from the same byte.
+        if (!mayRetry || !(err instanceof SoledadError) || err.code !== 'BLOB_INCOMPLETE') throw err;
+        const fresh = await this.metaOf(id, true);
+        if (!fresh || fresh.writeId === meta.writeId || fresh.size !== meta.size) throw err;
+        yield* this.chunksOf(id, fresh, Math.max(start, i * meta.chunkBytes), stop, false);
+        return;
+      }
       const offset = i * meta.chunkBytes;
       yield data.subarray(Math.max(0, start - offset), Math.min(data.length, stop - offset));
     }
@@ -126,6 +172,12 @@ export class BlobStore {
 
   private async readChunk(id: string, meta: BlobMeta, index: number): Promise<Buffer> {
     const docId = this.chunkId(id, meta.writeId, index);
+    const cached = this.plain.get(docId);
+    if (cached) {
+      this.plain.delete(docId);
+      this.plain.set(docId, cached);
+      return cached;
+    }
     let sealed: Buffer;
     try {
       sealed = (await this.db.getAttachment(docId, ATTACHMENT)) as Buffer;
@@ -136,10 +188,23 @@ export class BlobStore {
     const data = openChunk(this.keys, this.ns, this.binding(id, meta.writeId, index, index === meta.chunks - 1), sealed);
     const expected = index === meta.chunks - 1 ? meta.size - index * meta.chunkBytes : meta.chunkBytes;
     if (data.length !== expected) throw new SoledadError(`blob ${id}: chunk ${index} has the wrong length`, 'BLOB_INCOMPLETE');
+    if (meta.chunks <= CHUNK_CACHE_MAX_CHUNKS) this.keepPlain(docId, data);
     return data;
   }
 
+  private keepPlain(docId: string, data: Buffer): void {
+    // A chunk id names one write's chunk: its bytes never change.
+    this.plain.set(docId, data);
+    this.plainBytes += data.length;
+    while (this.plainBytes > CHUNK_CACHE_BYTES) {
+      const [oldId, old] = this.plain.entries().next().value!;
+      this.plain.delete(oldId);
+      this.plainBytes -= old.length;
+    }
+  }
+
   async delete(id: string): Promise<void> {
+    this.metas.delete(id);
     const meta = await this.meta.get<BlobMeta>(BLOB_TYPE, id);
     if (!meta) return;
     await this.meta.delete(BLOB_TYPE, id);
