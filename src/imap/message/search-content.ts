@@ -42,8 +42,45 @@ function textParts(node: PartNode, out: Array<{ kind: 'text' | 'header'; node: P
   return out;
 }
 
+/** What BODY search reads of one part: byte ranges, transfer encoding and charset. */
+interface TextPart {
+  kind: 'text' | 'header';
+  headerStart: number;
+  headerEnd: number;
+  bodyStart: number;
+  bodyEnd: number;
+  encoding: string;
+  params: { charset?: string };
+}
+
+/**
+ * The text parts of each message, by content hash, for every SEARCH of a
+ * store: a few hundred bytes each instead of a structure document read (and
+ * decrypted) per message per search. Content is immutable; bounded in entries.
+ */
+const TEXT_PLANS = 50_000;
+const textPlans = new WeakMap<MailStore, Map<string, TextPart[]>>();
+
+function plansOf(store: MailStore): Map<string, TextPart[]> {
+  let plans = textPlans.get(store);
+  if (!plans) textPlans.set(store, (plans = new Map()));
+  return plans;
+}
+
+function textPlan(node: PartNode): TextPart[] {
+  return textParts(node).map(({ kind, node: n }) => ({
+    kind,
+    headerStart: n.headerStart,
+    headerEnd: n.headerEnd,
+    bodyStart: n.bodyStart,
+    bodyEnd: n.bodyEnd,
+    encoding: n.encoding,
+    params: { charset: n.params.charset },
+  }));
+}
+
 /** A part's body with its transfer encoding undone (unknown encodings as stored). */
-function decodedBody(store: MailStore, hash: string, node: PartNode): Readable {
+function decodedBody(store: MailStore, hash: string, node: Pick<PartNode, 'bodyStart' | 'bodyEnd' | 'encoding'>): Readable {
   const raw = store.read(hash, node.bodyStart, node.bodyEnd);
   const encoding = node.encoding.toLowerCase();
   const decoder: Transform | null = encoding === 'base64' ? new Base64Decoder() : encoding === 'quoted-printable' ? new QuotedPrintableDecoder() : null;
@@ -118,12 +155,22 @@ export function createSearchContent(store: MailStore, opts: { cacheSize?: number
 
   const rendered = renderedCache(store);
   return {
-    fields: async (meta) => (rendered.get(meta.hash) ?? rendered.put(meta.hash, await structure(meta))).search,
+    fields: async (meta) => {
+      const hit = rendered.get(meta.hash) ?? (await rendered.loaded, rendered.get(meta.hash));
+      return (hit ?? rendered.put(meta.hash, await structure(meta))).search;
+    },
     headerValues: async (meta, name) => (await fields(meta)).filter((f) => f.name === name).map((f) => f.value),
     headerText: async (meta) => (await fields(meta)).map((f) => `${f.name}: ${f.value}`).join('\n'),
     bodyContains: async (meta, needle) => {
-      const s = await structure(meta);
-      for (const { kind, node } of textParts(s.root)) {
+      const plans = plansOf(store);
+      let plan = plans.get(meta.hash);
+      if (!plan) {
+        plan = textPlan((await structure(meta)).root);
+        if (plans.size >= TEXT_PLANS) plans.delete(plans.keys().next().value!);
+        plans.set(meta.hash, plan);
+      }
+      for (const node of plan) {
+        const kind = node.kind;
         if (kind === 'header') {
           const raw = await readAll(store.read(meta.hash, node.headerStart, node.headerEnd));
           const text = decodeFields(raw).map((f) => `${f.name}: ${f.value}`).join('\n');

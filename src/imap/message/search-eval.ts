@@ -113,23 +113,28 @@ function allMatch(keys: SearchKey[], from: number, msg: SearchMessage, scope: Se
 }
 
 /** Messages whose content is being read at the same time (overlaps the store's read latency). */
-const CONCURRENCY = 16;
+const CONCURRENCY = 32;
 
 /** The matching messages, in order. Metadata-only keys are answered synchronously. */
 export async function searchMessages(key: SearchKey, messages: readonly SearchMessage[], scope: SearchScope): Promise<SearchMessage[]> {
   const hit = new Uint8Array(messages.length);
-  let pending: Array<Promise<void>> = [];
-  for (let i = 0; i < messages.length; i++) {
+  // A sliding window: a new message starts as soon as any one finishes (not batch by batch).
+  const running = new Set<Promise<void>>();
+  let failure: unknown = null;
+  for (let i = 0; i < messages.length && failure === null; i++) {
     const r = matches(key, messages[i]!, scope);
     if (r === true) hit[i] = 1;
     else if (r !== false) {
-      pending.push(r.then((v) => void (hit[i] = v ? 1 : 0)));
-      if (pending.length >= CONCURRENCY) {
-        await Promise.all(pending);
-        pending = [];
-      }
+      const p: Promise<void> = r.then(
+        (v) => void (hit[i] = v ? 1 : 0),
+        (err: unknown) => void (failure ??= err),
+      );
+      running.add(p);
+      void p.then(() => running.delete(p));
+      if (running.size >= CONCURRENCY) await Promise.race(running);
     }
   }
-  await Promise.all(pending);
+  await Promise.all(running);
+  if (failure !== null) throw failure;
   return messages.filter((_, i) => hit[i] === 1);
 }
