@@ -1,6 +1,7 @@
 // The sending side of bench/provider-mx.ts, in its own process (as the
 // internet is): sends the message mix to the MX over `concurrency` SMTP
-// connections and reports the wall time until the last 250 (= stored).
+// connections and reports the wall time until the last 250 (= stored) and
+// its own CPU time over that span.
 // Not a benchmark itself (no `run` export): bench/run-all.ts imports every
 // file, so the sending happens only when this file is the forked main module.
 // argv: <mxPort> <count> <concurrency>
@@ -8,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import nodemailer from 'nodemailer';
 import { message, sizeMix } from './provider-mx-mix.js';
 
-async function send(port: number, count: number, concurrency: number): Promise<number> {
+async function send(port: number, count: number, concurrency: number): Promise<{ seconds: number; cpuSeconds: number }> {
   // Messages are built before the clock starts: generating them is not the MX's work.
   const messages = sizeMix(count).map((size, i) => message(i, size));
   const transports = Array.from({ length: concurrency }, () =>
@@ -16,6 +17,7 @@ async function send(port: number, count: number, concurrency: number): Promise<n
   );
   let next = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     transports.map(async (t) => {
       for (let i = next++; i < count; i = next++) {
@@ -24,14 +26,15 @@ async function send(port: number, count: number, concurrency: number): Promise<n
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   for (const t of transports) t.close();
-  return seconds;
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 if (process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const [port, count, concurrency] = process.argv.slice(2).map(Number) as [number, number, number];
   send(port, count, concurrency).then(
-    (seconds) => process.send!({ seconds }),
+    (result) => process.send!(result),
     (err: unknown) => {
       console.error(err);
       process.exit(1);

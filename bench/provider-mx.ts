@@ -19,6 +19,10 @@ const CONCURRENCY = 4;
 interface Measured {
   msgPerSec: number;
   rawMsgPerSec: number;
+  /** CPU time (all threads) of the provider process per message, and of the raw encryption: steadier than rates on a shared machine. */
+  cpuMsPerMsg: number;
+  rawCpuMsPerMsg: number;
+  senderCpuMsPerMsg: number;
   mbPerSec: number;
   rssGrowthMb: number;
 }
@@ -43,29 +47,39 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
     // Peer: raw openpgp encryption of the same messages, one after another
     // (only the encryption is timed, not building the message).
     let rawSeconds = 0;
+    const rawCpu0 = process.cpuUsage();
     for (let i = 0; i < n; i++) {
       const bytes = message(i, sizes[i]!);
       const t0 = performance.now();
       await openpgp.encrypt({ message: await openpgp.createMessage({ binary: bytes }), encryptionKeys: key, format: 'binary' });
       rawSeconds += (performance.now() - t0) / 1000;
     }
+    const rawCpu = process.cpuUsage(rawCpu0);
 
     // MX: a sender process with CONCURRENCY SMTP connections (this process is the provider only).
     const rssBefore = process.memoryUsage().rss;
+    const cpu0 = process.cpuUsage();
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 25);
     const sender = fork(fileURLToPath(new URL('./provider-mx-sender.ts', import.meta.url)), [String(provider.mxPort), String(n), String(CONCURRENCY)], {
       execArgv: ['--import', 'tsx'],
     });
-    const mxSeconds = await new Promise<number>((resolve, reject) => {
-      sender.once('message', (m: { seconds: number }) => resolve(m.seconds));
+    const { seconds: mxSeconds, cpuSeconds: senderCpuSeconds } = await new Promise<{ seconds: number; cpuSeconds: number }>((resolve, reject) => {
+      sender.once('message', (m: { seconds: number; cpuSeconds: number }) => resolve(m));
       sender.once('exit', (code) => reject(new Error(`sender exited with ${code}`)));
     });
+    const cpu = process.cpuUsage(cpu0);
     clearInterval(sampler);
 
     const info = (await (await fetch(userDb, { headers: { authorization: `Bearer ${token}` } })).json()) as { doc_count: number };
     if (info.doc_count !== n) throw new Error(`expected ${n} incoming documents, found ${info.doc_count}`);
-    return { msgPerSec: n / mxSeconds, rawMsgPerSec: n / rawSeconds, mbPerSec: totalBytes / 1048576 / mxSeconds, rssGrowthMb: (rssPeak - rssBefore) / 1048576 };
+    return {
+      msgPerSec: n / mxSeconds,
+      rawMsgPerSec: n / rawSeconds,
+      cpuMsPerMsg: (cpu.user + cpu.system) / 1000 / n,
+      rawCpuMsPerMsg: (rawCpu.user + rawCpu.system) / 1000 / n,
+      senderCpuMsPerMsg: (senderCpuSeconds * 1000) / n,
+      mbPerSec: totalBytes / 1048576 / mxSeconds, rssGrowthMb: (rssPeak - rssBefore) / 1048576 };
   } finally {
     await provider.close();
   }
@@ -113,7 +127,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         unit: 'msg/s',
         peer: { name: 'raw openpgp encrypt, same msgs', value: embedded.rawMsgPerSec },
         goal: '>= 300 msg/s',
-        note: `${mixNote}; ${embedded.mbPerSec.toFixed(1)} MB/s; ${CONCURRENCY} SMTP connections from a sender process; embedded CouchDB in the provider process`,
+        note: `${mixNote}; ${embedded.mbPerSec.toFixed(1)} MB/s; ${CONCURRENCY} SMTP connections from a sender process; embedded CouchDB in the provider process; provider CPU ${embedded.cpuMsPerMsg.toFixed(1)} ms/msg (raw encrypt ${embedded.rawCpuMsPerMsg.toFixed(1)}, sender ${embedded.senderCpuMsPerMsg.toFixed(1)})`,
       },
       {
         name: 'provider MX accept → stored, CouchDB in its own process',
@@ -121,7 +135,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         unit: 'msg/s',
         peer: { name: 'raw openpgp encrypt, same msgs', value: split.rawMsgPerSec },
         goal: '>= 300 msg/s',
-        note: `same mix; ${split.mbPerSec.toFixed(1)} MB/s; the scale-out shape (couchUrl)`,
+        note: `same mix; ${split.mbPerSec.toFixed(1)} MB/s; the scale-out shape (couchUrl); MX process CPU ${split.cpuMsPerMsg.toFixed(1)} ms/msg`,
       },
       {
         name: 'provider MX peak RSS growth during the run',
