@@ -6,6 +6,7 @@
 // and by the incoming doc's id), so a kill at any moment followed by a restart
 // loses nothing and duplicates nothing.
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingDoc } from '../soledad/types.js';
 import { logger } from '../util/log.js';
 import { applyStatusHeaders, type MessageStatus } from './status-headers.js';
@@ -48,7 +49,15 @@ export class FetchLoop {
   /** One document at a time: the live feed and key-change retries share this queue. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: FetchDeps) {}
+  /** First wait before following a failed feed again (doubles up to a minute). */
+  private readonly retryMs: number;
+
+  constructor(
+    private readonly deps: FetchDeps,
+    opts: { retryMs?: number } = {},
+  ) {
+    this.retryMs = opts.retryMs ?? 1000;
+  }
 
   /** Starts following the incoming feed; resolves once started. */
   start(): void {
@@ -69,29 +78,48 @@ export class FetchLoop {
     for await (const doc of this.deps.incoming({ live: false })) await this.process(doc);
   }
 
-  private async follow(signal: AbortSignal): Promise<void> {
-    try {
+  /**
+   * Runs a feed consumer until the loop stops. A feed that fails (a broken
+   * changes feed, a store error) is followed again after a backoff instead of
+   * leaving the account without incoming mail until the next start; a feed
+   * that simply ends (its store is closing) is not.
+   */
+  private async keepFollowing(what: string, signal: AbortSignal, consume: () => Promise<void>): Promise<void> {
+    let delay = this.retryMs;
+    while (!signal.aborted) {
+      try {
+        await consume();
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        log.error({ err: (err as Error).message, retryInMs: delay }, `${what} failed; following it again`);
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, 60_000);
+      }
+    }
+  }
+
+  private follow(signal: AbortSignal): Promise<void> {
+    // Each pass lists the existing documents first, so nothing that arrived while the feed was down is missed.
+    return this.keepFollowing('incoming feed', signal, async () => {
       for await (const doc of this.deps.incoming({ live: true, signal })) {
         if (signal.aborted) break;
         await this.process(doc);
       }
-    } catch (err) {
-      if (!signal.aborted) log.error({ err: (err as Error).message }, 'incoming feed stopped');
-    }
+    });
   }
 
-  private async retryOnKeyChanges(signal: AbortSignal): Promise<void> {
-    if (!this.deps.keyChanges) return;
-    try {
-      for await (const _ of this.deps.keyChanges(signal)) {
+  private retryOnKeyChanges(signal: AbortSignal): Promise<void> {
+    const { keyChanges } = this.deps;
+    if (!keyChanges) return Promise.resolve();
+    return this.keepFollowing('key change feed', signal, async () => {
+      for await (const _ of keyChanges(signal)) {
         if (signal.aborted) break;
         if (this.stats.undecryptable.size === 0 && this.stats.failed === 0) continue;
         log.info({ kept: this.stats.undecryptable.size }, 'keys changed; trying kept incoming messages again');
         await this.drain();
       }
-    } catch (err) {
-      if (!signal.aborted) log.error({ err: (err as Error).message }, 'key change feed stopped');
-    }
+    });
   }
 
   /** One incoming document, start to finish, after any document already being processed. Never throws. */
