@@ -192,7 +192,12 @@ export function hasSimple(request: FetchRequest, name: SimpleItem): boolean {
  * What of the structure document a request needs: nothing, only the
  * pre-rendered ENVELOPE/BODY/BODYSTRUCTURE, or the MIME tree (sections).
  */
+/** BODY[], BODY.PEEK[], RFC822 (with or without a partial): the message's bytes 0..RFC822.SIZE, which needs no structure. */
+export function isWholeMessage(item: FetchItem): boolean {
+  return item.kind === 'section' && !item.binary && item.section.part.length === 0 && item.section.text === null;
+}
+
 export function structureNeeds(request: FetchRequest): 'none' | 'rendered' | 'tree' {
-  if (request.items.some((i) => i.kind !== 'simple')) return 'tree';
+  if (request.items.some((i) => i.kind !== 'simple' && !isWholeMessage(i))) return 'tree';
   return request.items.some((i) => i.kind === 'simple' && (i.name === 'ENVELOPE' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE')) ? 'rendered' : 'none';
 }

@@ -9,7 +9,7 @@ import { findPart, readSection, resolveSection, type SectionData } from '../../m
 import type { MessageStructure } from '../../mail/structure/types.js';
 import { ImapError, type ImapResponseCodeName } from '../errors.js';
 import { atom, list, literal, num, raw, str, streamed, type ImapValue } from '../response/values.js';
-import type { FetchItem, FetchRequest } from './fetch-items.js';
+import { isWholeMessage, type FetchItem, type FetchRequest } from './fetch-items.js';
 import type { Rendered } from './rendered-cache.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -85,8 +85,12 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
         return [atom('BODYSTRUCTURE'), raw(needRendered(msg).bodystructure)];
     }
   }
-  const structure = needStructure(msg);
   const read = (start: number, end: number): Readable => store.read(meta.hash, start, end);
+  if (isWholeMessage(item) && item.kind === 'section') {
+    // The whole message: its size is known without the structure document.
+    return [atom(item.partial ? `${item.label}<${item.partial.start}>` : item.label), await literalValue(await readSection(read, { kind: 'range', start: 0, end: meta.size }, item.partial), false)];
+  }
+  const structure = needStructure(msg);
   if (item.kind === 'binary.size') {
     return [atom(item.label), num(await binarySize(read, structure, item.part))];
   }
