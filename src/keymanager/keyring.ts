@@ -60,6 +60,14 @@ export class Keyring {
     if (!info.addresses.includes(addr)) {
       throw new KeyManagerError('address-mismatch', `key ${info.fingerprint} has no user ID for ${addr}`);
     }
+    // A copy whose self-signature does not verify (damaged, or forged by someone without the
+    // secret key) would poison the stored key: merged with a good copy later, it keeps it unusable.
+    // Expired and revoked keys are still taken (a revocation must be able to arrive).
+    const unverifiable = await key.verifyPrimaryKey(this.now()).then(() => null, (err: Error) => err.message);
+    const expired = info.expiresAt !== null && Date.parse(info.expiresAt) <= this.now().getTime();
+    if (unverifiable !== null && !info.revoked && !expired) {
+      throw new KeyManagerError('bad-key', `key ${info.fingerprint} has no valid self-signature (${unverifiable})`);
+    }
     const doc = await this.load(addr);
     const now = this.now().toISOString();
     const existing = doc.keys.find((k) => k.fingerprint === info.fingerprint);
