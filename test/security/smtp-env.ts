@@ -4,12 +4,15 @@
 import net from 'node:net';
 import { TempSoledads } from '../keymanager/temp-soledad.js';
 import { KeyManager } from '../../src/keymanager/index.js';
+import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
 import { OutgoingQueue, startSmtpGateway, type SmtpGateway } from '../../src/smtp/index.js';
 import type { SmtpGatewayOptions } from '../../src/smtp/gateway.js';
 import { SINK_TOKEN, SINK_USER, startSink, type Sink } from '../smtp/sink.js';
 
 export const SMTP_USER = SINK_USER;
 export const SMTP_PASSWORD = 'local-password-123';
+/** Has a key in the sender's keyring; any other recipient gets signed-only mail. */
+export const ENCRYPTED_RECIPIENT = 'erin@example.net';
 
 export interface SmtpEnv {
   gateway: SmtpGateway;
@@ -22,6 +25,10 @@ export async function startSmtpEnv(extra: Partial<SmtpGatewayOptions> = {}): Pro
   const sink = await startSink();
   const keys = new KeyManager({ store: await stores.create(), address: SMTP_USER, wkd: false });
   await keys.ensureOwnKey();
+  // A recipient with a key, so hostile data also goes through PGP/MIME encryption.
+  const recipient = new KeyManager({ store: new MemoryDocumentStore(), address: ENCRYPTED_RECIPIENT, wkd: false });
+  await recipient.ensureOwnKey();
+  await keys.importKeys(await recipient.exportPublicKey());
   const queue = new OutgoingQueue({
     store: (await stores.create()).local,
     relay: { host: '127.0.0.1', port: sink.port, user: SINK_USER, token: SINK_TOKEN },
