@@ -4,13 +4,22 @@
 // PouchDB/CouchDB replication; the provider's authenticating gateway sits in
 // front of it, and an Apache CouchDB cluster given by URL can replace it.
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import PouchDB from 'pouchdb';
 import expressPouchDB from 'express-pouchdb';
 import { logger } from '../../util/log.js';
+import { CouchError, type InProcessWriter } from '../store/couch-client.js';
 import { isMultipartRelated, MultipartError, parseMultipartDoc, readBody } from './multipart.js';
+
+// express-pouchdb's own cache of open databases (not part of its typed
+// surface): in-process writes must use the same PouchDB objects as its HTTP
+// routes, or its live _changes feeds would not hear of them.
+const { getOrCreateDB } = createRequire(import.meta.url)('express-pouchdb/lib/create-or-delete-dbs') as {
+  getOrCreateDB(PouchDB: unknown, name: string): Promise<PouchDB.Database>;
+};
 
 export interface EmbeddedCouchOptions {
   /** Directory holding one LevelDB per database; created if missing. */
@@ -24,6 +33,8 @@ export interface EmbeddedCouchOptions {
 export interface EmbeddedCouch {
   /** Base URL with a trailing slash, e.g. `http://127.0.0.1:5984/`. */
   url: string;
+  /** Direct writes for the provider's own hot paths in this process (CouchClient's `inProcess`). */
+  local: InProcessWriter;
   /** Stops accepting connections, drops open ones and closes every LevelDB. */
   close(): Promise<void>;
 }
@@ -128,9 +139,37 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
   const url = `http://${urlHost}:${port}/`;
   log.info({ url, dataDir }, 'embedded CouchDB server listening');
 
+  const database = async (name: string): Promise<PouchDB.Database> => {
+    if (closing) throw new CouchError(503, 'unavailable', 'the server is stopping');
+    if (!(await TrackedPouch.allDbs()).includes(name)) throw new CouchError(404, 'not_found', 'Database does not exist.');
+    return getOrCreateDB(TrackedPouch, name);
+  };
+  const asCouchError = (err: unknown): CouchError => {
+    if (err instanceof CouchError) return err;
+    const e = err as { status?: number; name?: string; message?: string };
+    return new CouchError(e.status ?? 500, e.name ?? 'error', e.message ?? String(err));
+  };
+  const local: InProcessWriter = {
+    async put(db, doc) {
+      try {
+        return (await (await database(db)).put(doc)).rev;
+      } catch (err) {
+        throw asCouchError(err);
+      }
+    },
+    async remove(db, id, rev) {
+      try {
+        await (await database(db)).remove(id, rev);
+      } catch (err) {
+        throw asCouchError(err);
+      }
+    },
+  };
+
   let closing: Promise<void> | null = null;
   return {
     url,
+    local,
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

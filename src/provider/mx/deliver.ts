@@ -2,11 +2,10 @@
 // server for local recipients: the raw message (after a per-recipient
 // Received: header) is encrypted with OpenPGP to the recipient's public key,
 // binary (in one call up to 256 KB, streaming above), and stored as an
-// *incoming* document (format: src/soledad/types.ts IncomingDoc): a small
-// message's ciphertext goes raw in one multipart/related PUT; a large one's,
-// whose length is not known before the end, in a streamed JSON body with the
-// ciphertext inlined as base64. Plaintext exists only in memory, in bounded
-// chunks; on any failure no document is left behind (those already written
+// *incoming* document (format: src/soledad/types.ts IncomingDoc) in one
+// write (CouchClient.createDocWithAttachment: in-process into the embedded
+// server, else raw bytes in a multipart PUT, else streamed base64).
+// Plaintext exists only in memory, in bounded chunks; on any failure no document is left behind (those already written
 // for other recipients are removed) and the caller answers 451.
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -39,28 +38,6 @@ export interface DeliveryRequest {
   onExtraBranches?(branches: Readable[], signal: AbortSignal): Promise<void>;
   /** Bytes prepended to every extra branch (e.g. a Received: field without a `for` clause). */
   extraPrefix?(): Buffer;
-}
-
-// Streams the CouchDB JSON body of an incoming document, base64-encoding the
-// ciphertext in 3-byte-aligned pieces so the chunks concatenate correctly.
-async function* incomingDocJson(id: string, receivedAt: string, ciphertext: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
-  const head = {
-    _id: id,
-    sealmail: 'incoming',
-    v: 1,
-    receivedAt,
-  };
-  const open = JSON.stringify(head).slice(0, -1);
-  yield Buffer.from(`${open},"_attachments":{${JSON.stringify(INCOMING_ATTACHMENT)}:{"content_type":"application/pgp-encrypted","data":"`);
-  let carry = Buffer.alloc(0);
-  for await (const chunk of ciphertext) {
-    const buf = carry.length ? Buffer.concat([carry, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const cut = buf.length - (buf.length % 3);
-    // base64 is ASCII: latin1 conversion is a plain copy, far cheaper than UTF-8.
-    if (cut > 0) yield Buffer.from(buf.subarray(0, cut).toString('base64'), 'latin1');
-    carry = Buffer.from(buf.subarray(cut));
-  }
-  yield Buffer.from(carry.toString('base64') + '"}}}', 'latin1');
 }
 
 // Messages up to this size are encrypted in one call (OpenPGP.js streaming
@@ -130,16 +107,9 @@ export class Deliverer {
       const message = await openpgp.createMessage({ binary: input });
       const encrypted = await openpgp.encrypt({ message, encryptionKeys: recipient.key, format: 'binary' });
       const id = INCOMING_PREFIX + crypto.randomUUID();
-      let rev: string;
-      if (encrypted instanceof Uint8Array) {
-        // Known length: one multipart/related PUT carrying the raw ciphertext.
-        const doc = { _id: id, sealmail: 'incoming', v: 1, receivedAt };
-        const attachment = { name: INCOMING_ATTACHMENT, contentType: 'application/pgp-encrypted', data: encrypted };
-        rev = await this.couch.putDocWithAttachments(recipient.db, doc, [attachment], signal);
-      } else {
-        const body = incomingDocJson(id, receivedAt, encrypted as AsyncIterable<Uint8Array>);
-        rev = await this.couch.postStreamedDoc(recipient.db, body, signal);
-      }
+      const doc = { _id: id, sealmail: 'incoming', v: 1, receivedAt };
+      const data = encrypted instanceof Uint8Array ? encrypted : (encrypted as AsyncIterable<Uint8Array>);
+      const rev = await this.couch.createDocWithAttachment(recipient.db, doc, { name: INCOMING_ATTACHMENT, contentType: 'application/pgp-encrypted', data }, signal);
       stored.push({ db: recipient.db, id, rev });
     };
 
@@ -166,8 +136,7 @@ export class Deliverer {
   private async rollback(stored: Array<{ db: string; id: string; rev: string }>): Promise<void> {
     for (const s of stored) {
       try {
-        const res = await this.couch.request('DELETE', `${encodeURIComponent(s.db)}/${encodeURIComponent(s.id)}?rev=${encodeURIComponent(s.rev)}`);
-        await res.body?.cancel();
+        await this.couch.deleteDoc(s.db, s.id, s.rev);
       } catch (err) {
         log.error({ err: (err as Error).message, id: s.id }, 'could not remove a partially delivered document');
       }
