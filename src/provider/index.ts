@@ -62,12 +62,15 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
 
   try {
     let couchUrl = opts.couchUrl;
+    let embedded: EmbeddedCouch | null = null;
     if (!couchUrl) {
-      const embedded: EmbeddedCouch = await startEmbeddedCouch({ dataDir: path.join(opts.dataDir, 'couch'), host: '127.0.0.1' });
-      cleanups.push(() => embedded.close());
-      couchUrl = embedded.url;
+      const started = await startEmbeddedCouch({ dataDir: path.join(opts.dataDir, 'couch'), host: '127.0.0.1' });
+      embedded = started;
+      cleanups.push(() => started.close());
+      couchUrl = started.url;
     }
-    const couch = new CouchClient(couchUrl);
+    // With the embedded server, document writes (MX deliveries) go to it in-process.
+    const couch = new CouchClient(couchUrl, embedded?.local);
     cleanups.push(() => couch.close());
     const accounts = await Accounts.open(couch, domains, { ...DEFAULT_SCRYPT, ...opts.scrypt });
     const sessions = await Sessions.open(couch, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
