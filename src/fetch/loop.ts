@@ -32,7 +32,15 @@ export interface FetchDeps {
    * from another device): documents kept as undecryptable are tried again.
    */
   keyChanges?(signal: AbortSignal): AsyncIterable<unknown>;
+  /** Device-local memory of the status given to a message being delivered (see FetchLoop.stableStatus). */
+  statusMemo?: {
+    get(id: string): Promise<MessageStatus | null>;
+    put(id: string, status: MessageStatus): Promise<void>;
+    delete(id: string): Promise<void>;
+  };
 }
+
+const isPlain = (s: MessageStatus): boolean => s.encryption === 'none' && s.signature === 'none';
 
 export interface FetchStats {
   processed: number;
@@ -149,10 +157,12 @@ export class FetchLoop {
     }
     try {
       const opened = await this.deps.open(plain);
-      const message = applyStatusHeaders(opened.raw, opened.status);
+      const status = await this.stableStatus(doc.id, opened.status);
+      const message = applyStatusHeaders(opened.raw, status);
       const internalDate = Date.parse(doc.receivedAt) || Date.now();
       await this.deps.deliver('INBOX', message, { deliveryId: doc.id, internalDate });
       await this.deps.removeIncoming(doc.id);
+      if (!isPlain(opened.status)) await this.deps.statusMemo?.delete(doc.id);
       this.stats.processed++;
       this.stats.undecryptable.delete(doc.id);
       log.debug({ id: doc.id, size: doc.size }, 'incoming message stored');
@@ -162,6 +172,25 @@ export class FetchLoop {
       log.error({ id: doc.id, err: (err as Error).message }, 'could not store incoming message; kept for retry');
       return false;
     }
+  }
+
+  /**
+   * The status to put on the message. The store dedupes a repeated delivery
+   * only when the bytes are the same, and a signature's status can change
+   * between a crash past delivery and the retry (the signer's key arrived
+   * meanwhile: unknown-key → valid), which would store the message twice. So
+   * the first attempt's status is remembered (device-locally) and reused.
+   * Plain mail (no encryption, no signature) has nothing that can change and
+   * costs no extra write.
+   */
+  private async stableStatus(id: string, fresh: MessageStatus): Promise<MessageStatus> {
+    const memo = this.deps.statusMemo;
+    if (!memo || isPlain(fresh)) return fresh;
+    const earlier = await memo.get(id);
+    // A different encryption outcome means different bytes anyway (the inner layer opened this time).
+    if (earlier && earlier.encryption === fresh.encryption) return earlier;
+    await memo.put(id, fresh);
+    return fresh;
   }
 
   private async reportUndecryptable(doc: IncomingDoc, err: Error): Promise<void> {
