@@ -12,6 +12,7 @@ import type { AccountConfig } from './config.js';
 import { providerPassword } from './credentials.js';
 import { ProviderClient, type ProviderSession } from './provider-client.js';
 import { ensurePrivateDir, writePrivateFile } from './paths.js';
+import { PullProgressTracker, remainingChanges, type PullProgress } from './sync-progress.js';
 import { UserError } from '../util/user-error.js';
 import { logger } from '../util/log.js';
 
@@ -22,6 +23,8 @@ export interface AccountRuntime {
   mail: OpenedMailStore;
   fetch: FetchLoop;
   session: ProviderSession;
+  /** Documents pulled from the provider by the live sync (`sealmail status`). */
+  pullProgress: PullProgressTracker;
   close(): Promise<void>;
 }
 
@@ -36,6 +39,8 @@ export interface OpenAccountOptions {
   kdf?: KdfParams;
   /** scrypt cost of the provider login password (tests use small ones). */
   loginCost?: number;
+  /** Progress of the initial pull of a restore (a new device). */
+  onRestoreProgress?: (p: PullProgress) => void;
 }
 
 export function accountDir(dataDir: string, address: string): string {
@@ -90,13 +95,26 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
   let soledad: Soledad;
   try {
     if (opts.create === 'new') soledad = await Soledad.create({ dataDir: storeDir, passphrase: opts.passphrase, remote, kdf: opts.kdf });
-    else if (opts.create === 'restore') soledad = await Soledad.restore({ dataDir: storeDir, passphrase: opts.passphrase, remote });
+    else if (opts.create === 'restore') {
+      const restoring = new PullProgressTracker(remote, opts.onRestoreProgress);
+      // From scratch, everything in the provider's changes feed is to be pulled.
+      restoring.begin(opts.onRestoreProgress ? await remainingChanges(remote, 0) : null);
+      soledad = await Soledad.restore({ dataDir: storeDir, passphrase: opts.passphrase, remote, onPull: (c) => restoring.change(c) });
+      restoring.end();
+    }
     else soledad = await Soledad.open({ dataDir: storeDir, passphrase: opts.passphrase, remote });
   } catch (err) {
     if (err instanceof WrongPassphraseError) throw new UserError(`wrong passphrase for ${config.address}`);
     throw err;
   }
   try {
+    const pullProgress = new PullProgressTracker(remote);
+    soledad.on('sync-change', (info: { direction: string; change: Parameters<PullProgressTracker['change']>[0] }) => {
+      if (info.direction === 'pull') pullProgress.change(info.change);
+    });
+    soledad.on('sync', (s: { state: string }) => {
+      if (s.state === 'idle') pullProgress.end();
+    });
     soledad.registerMerge('entry', MAIL_MERGE_RULES.entry);
     soledad.registerMerge('mailbox', MAIL_MERGE_RULES.mailbox);
     const keys = new KeyManager({
@@ -118,6 +136,11 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       deliver: async (mailbox, raw, o) => {
         await mail.deliver(mailbox, raw, o);
       },
+      statusMemo: {
+        get: (id) => soledad.local.get<MessageStatus>('fetch:status', id),
+        put: (id, status) => soledad.local.put('fetch:status', id, status),
+        delete: (id) => soledad.local.delete('fetch:status', id),
+      },
       // Our key doc changes when a key is imported or renewed, here or on another device (by sync).
       keyChanges: async function* (signal) {
         for await (const change of soledad.changes({ since: 'now', live: true, signal })) {
@@ -132,6 +155,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       mail,
       fetch,
       session,
+      pullProgress,
       async close() {
         await fetch.stop();
         await mail.close();
