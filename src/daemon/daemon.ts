@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startImapServer, type ImapServer } from '../imap/server.js';
 import { startSmtpGateway, OutgoingQueue, type SmtpGateway, type RelayConfig } from '../smtp/index.js';
 import { startProvider, type Provider } from '../provider/index.js';
-import type { KdfParams } from '../soledad/index.js';
+import type { KdfParams, SyncStatus } from '../soledad/index.js';
 import { openAccount, type AccountRuntime } from './account.js';
 import type { AccountConfig, SealmailConfig } from './config.js';
 import { ensurePrivateDir, writePrivateFile, type SealmailPaths } from './paths.js';
@@ -107,13 +107,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const byAddress = new Map(accounts.map((a) => [a.config.address, a]));
 
     // Where each sender's mail is relayed: its provider's submission server, authenticated with its token.
+    // Asked of the provider at start and again when sync reconnects: the
+    // daemon starts while the provider is unreachable (mail waits in the queue).
     const relays = new Map<string, RelayConfig>();
-    for (const a of accounts) {
-      const submission = provider && config.embeddedProvider
-        ? { host: config.embeddedProvider.host, port: provider.submissionPort }
-        : (await new ProviderClient(a.config.providerUrl).info()).submission;
-      relays.set(a.config.address, { ...submission, user: a.config.address, token: a.session.token });
-    }
+    const resolveRelays = async (): Promise<void> => {
+      for (const a of accounts) {
+        if (relays.has(a.config.address)) continue;
+        try {
+          const submission = provider && config.embeddedProvider
+            ? { host: config.embeddedProvider.host, port: provider.submissionPort }
+            : (await new ProviderClient(a.config.providerUrl).info()).submission;
+          relays.set(a.config.address, { ...submission, user: a.config.address, token: a.session.token });
+        } catch (err) {
+          log.warn({ account: a.config.address, err: (err as Error).message }, 'provider unreachable; outgoing mail waits in the queue');
+        }
+      }
+    };
+    await resolveRelays();
     // One device-local queue (in the first account's local store) serves every account.
     const queue = new OutgoingQueue({
       store: accounts[0]!.soledad.local,
@@ -129,6 +139,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     await queue.start();
     cleanups.push(() => queue.stop());
+    // Sync reconnecting after an outage means the provider is back: relay the
+    // queued mail now rather than at its backoff time (up to hours later).
+    for (const a of accounts) {
+      let offline = false;
+      a.soledad.on('sync', (s: SyncStatus) => {
+        if (!s.connected) offline = true;
+        else if (offline) {
+          offline = false;
+          void resolveRelays().then(() => queue.flush());
+        }
+      });
+    }
 
     // One throttle for both: guesses spread over IMAP and SMTP still share one budget.
     const authThrottle = new AuthThrottle();
