@@ -27,8 +27,12 @@ const MAX_LISTENERS = 100;
 export function openLocal(dataDir: string, name: string): Pouch {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // auto_compaction drops superseded revision bodies: old ciphertexts of
-  // edited documents do not pile up on disk.
-  const db = new PouchDB(path.join(dataDir, name), { adapter: 'leveldb', auto_compaction: true } as PouchDB.Configuration.DatabaseConfiguration);
+  // edited documents do not pile up on disk. Random revision ids instead of
+  // PouchDB's default md5 of the JSON document: that JSON renders a blob
+  // chunk's 32 KiB attachment as an array of numbers (milliseconds per chunk
+  // written), and buys nothing here — a sealed document has a random nonce,
+  // so two devices never write identical bodies that a content hash would unify.
+  const db = new PouchDB(path.join(dataDir, name), { adapter: 'leveldb', auto_compaction: true, deterministic_revs: false } as PouchDB.Configuration.DatabaseConfiguration);
   db.setMaxListeners(MAX_LISTENERS);
   return db;
 }
