@@ -56,11 +56,24 @@ function canQuote(bytes: Buffer, utf8: boolean): boolean {
 export class PieceBuilder {
   private readonly pieces: Piece[] = [];
   private text: Buffer[] = [];
+  /** Consecutive string parts (atoms, numbers, parentheses) become one Buffer, not one each. */
+  private pending = '';
 
   constructor(private readonly opts: SerializeOptions) {}
 
   push(s: string | Buffer): void {
-    this.text.push(typeof s === 'string' ? Buffer.from(s, 'utf8') : s);
+    if (typeof s === 'string') {
+      this.pending += s;
+      return;
+    }
+    this.flushPending();
+    this.text.push(s);
+  }
+
+  private flushPending(): void {
+    if (this.pending === '') return;
+    this.text.push(Buffer.from(this.pending, 'utf8'));
+    this.pending = '';
   }
 
   value(v: ImapValue): void {
@@ -127,7 +140,8 @@ export class PieceBuilder {
   }
 
   private flushText(): void {
-    if (this.text.length > 0) this.pieces.push(Buffer.concat(this.text));
+    this.flushPending();
+    if (this.text.length > 0) this.pieces.push(this.text.length === 1 ? this.text[0]! : Buffer.concat(this.text));
     this.text = [];
   }
 
