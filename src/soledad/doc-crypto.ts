@@ -103,10 +103,31 @@ export function isSealed(doc: unknown): doc is SealedFields & { _id: string } {
 
 /** Decrypts and authenticates a stored document; throws DocumentIntegrityError naming docId. */
 export function openDoc(keys: DerivedKeys, ns: string, docId: string, fields: SealedFields): OpenedDoc {
+  return openDocOf(keys, ns, docId, fields, null)!;
+}
+
+/** The plaintext prefix of a document of each type: sealDoc writes {"t":<type>,... first. */
+const typePrefixes = new Map<string, Buffer>();
+function typePrefix(type: string): Buffer {
+  let p = typePrefixes.get(type);
+  if (!p) {
+    p = Buffer.from(`{"t":${JSON.stringify(type)},`);
+    if (typePrefixes.size < 1000) typePrefixes.set(type, p);
+  }
+  return p;
+}
+
+/**
+ * Like openDoc, but returns null, after authenticating and before parsing,
+ * when the document is not of one of `types` (null = any type): a reader that
+ * wants entries need not parse every structure document's JSON.
+ */
+export function openDocOf(keys: DerivedKeys, ns: string, docId: string, fields: SealedFields, types: readonly string[] | null): OpenedDoc | null {
   if (fields.v !== SCHEME_VERSION) throw new DocumentIntegrityError(docId, `unknown scheme version ${fields.v}`);
   const iv = Buffer.from(fields.n, 'base64');
   const body = Buffer.from(fields.c, 'base64');
   const plain = unpad(unseal(keys.docKey, docAad(ns, docId), body, docId, iv, body), docId);
+  if (types && !types.some((t) => { const p = typePrefix(t); return plain.length > p.length && plain.subarray(0, p.length).equals(p); })) return null;
   let parsed: { t: unknown; i: unknown; c: unknown };
   try {
     parsed = JSON.parse(plain.toString('utf8'));

@@ -4,7 +4,7 @@
 // namespace, for the device-local one.
 import type { Readable } from 'node:stream';
 import type { ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
-import { docIdFor, isSealed, openDoc, sealDoc, type OpenedDoc } from './doc-crypto.js';
+import { docIdFor, isSealed, openDoc, openDocOf, sealDoc, type OpenedDoc } from './doc-crypto.js';
 import type { DerivedKeys } from './secrets.js';
 import { isConflict, isNotFound, type Pouch } from './pouch.js';
 import { TypeIndex } from './type-index.js';
@@ -53,9 +53,10 @@ export class EncryptedStore implements DocumentStore {
     return { ...sealDoc(this.keys, this.ns, docId, doc) };
   }
 
-  private tryOpen(docId: string, doc: unknown): OpenedDoc | null {
+  private tryOpen(docId: string, doc: unknown, types: readonly string[] | null = null): OpenedDoc | null {
     try {
-      return this.open(docId, doc);
+      if (!isSealed(doc)) throw new DocumentIntegrityError(docId, 'not a sealed document');
+      return openDocOf(this.keys, this.ns, docId, doc, types);
     } catch (err) {
       log.warn({ docId, err: (err as Error).message }, 'skipping a document that fails its integrity check');
       return null;
@@ -218,12 +219,13 @@ export class EncryptedStore implements DocumentStore {
     // holds one, and an abort that fell during catch-up must not start (and
     // then wait forever on) the live feed, whose listener would never fire.
     const stopped = (): boolean => opts.signal?.aborted === true || this.closed;
+    const types = opts.types ?? null;
     for (;;) {
       if (stopped()) return;
       const res = await this.db.changes({ since, limit: BATCH, include_docs: true });
       for (const r of res.results) {
         if (stopped()) return;
-        const change = this.toChange<T>(r);
+        const change = this.toChange<T>(r, types);
         if (change) yield change;
       }
       since = res.last_seq;
@@ -240,7 +242,7 @@ export class EncryptedStore implements DocumentStore {
     try {
       for await (const r of feed) {
         if (stopped()) return;
-        const change = this.toChange<T>(r);
+        const change = this.toChange<T>(r, types);
         if (change) yield change;
       }
     } finally {
@@ -250,9 +252,9 @@ export class EncryptedStore implements DocumentStore {
     }
   }
 
-  private toChange<T>(r: PouchDB.Core.ChangesResponseChange<Record<string, unknown>>): DocChange<T> | null {
+  private toChange<T>(r: PouchDB.Core.ChangesResponseChange<Record<string, unknown>>, types: readonly string[] | null): DocChange<T> | null {
     if (!isSealed(r.doc)) return null; // incoming docs, blob chunks, the wrapped secret, loser deletions
-    const opened = this.tryOpen(r.id, r.doc);
+    const opened = this.tryOpen(r.id, r.doc, types);
     if (!opened || opened.type.startsWith('\u0000')) return null; // internal types (blob metadata)
     return { seq: String(r.seq), type: opened.type, id: opened.id, content: r.deleted ? null : (opened.content as T | null) };
   }

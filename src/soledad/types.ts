@@ -25,6 +25,12 @@ export interface ChangesOptions {
   /** Keep waiting for new changes (until the signal aborts or the store closes). */
   live?: boolean;
   signal?: AbortSignal;
+  /**
+   * Only documents of these types are wanted: a store may skip the others
+   * without decoding them (Soledad does), or still yield them, so readers
+   * check the type anyway.
+   */
+  types?: readonly string[];
 }
 
 export interface DocumentStore {

@@ -221,3 +221,33 @@ test('changes(): an abort on the last change of the catch-up ends a live feed (i
     await s.cleanup();
   }
 });
+
+test('changes({ types }): only the wanted types, caught up and live; the others are skipped (still authenticated)', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    await sol.put('entry', 'e1', { n: 1 });
+    await sol.put('structure', 's1', { big: 'x'.repeat(5000) });
+    await sol.put('mailbox', 'INBOX', { name: 'INBOX' });
+    await sol.put('entryish', 'x1', { n: 0 }); // a type whose name starts like a wanted one
+    await sol.putBlob('b1', Buffer.from('blob bytes'));
+    const types = ['entry', 'mailbox'];
+    assert.deepEqual((await collect(sol.changes({ types }))).map((c) => [c.type, c.id, c.content]), [
+      ['entry', 'e1', { n: 1 }],
+      ['mailbox', 'INBOX', { name: 'INBOX' }],
+    ]);
+    const controller = new AbortController();
+    const live: string[] = [];
+    const following = drainWithin(sol.changes({ since: 'now', live: true, types, signal: controller.signal }), (c) => {
+      live.push(`${c.type}/${c.id}`);
+      if (c.id === 'e2') controller.abort();
+    }, 20_000);
+    await sol.put('structure', 's2', { n: 2 });
+    await sol.delete('mailbox', 'INBOX');
+    await sol.put('entry', 'e2', { n: 2 });
+    await following;
+    assert.deepEqual(live, ['mailbox/INBOX', 'entry/e2']);
+  } finally {
+    await s.cleanup();
+  }
+});
