@@ -81,7 +81,10 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
       for (const c of todo) await apply(c);
     });
   };
-  for await (const c of docs.changes({ since: docsSeq })) {
+  // Only entries and mailboxes: Soledad then skips structures and blob
+  // metadata (most of a real store) without parsing them.
+  const types = [DOC.entry, DOC.mailbox];
+  for await (const c of docs.changes({ since: docsSeq, types })) {
     chunk.push(c);
     if (chunk.length >= 1000) await applyChunk();
     docsSeq = c.seq;
@@ -156,7 +159,7 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
   const feed = (async () => {
     while (!abort.signal.aborted) {
       try {
-        for await (const c of docs.changes({ since: received, live: true, signal: abort.signal })) {
+        for await (const c of docs.changes({ since: received, live: true, signal: abort.signal, types })) {
           if (abort.signal.aborted) return;
           received = c.seq;
           pending.push(c);
