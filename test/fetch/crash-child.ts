@@ -2,9 +2,12 @@
 // (test/support/fetch-crash.ts), which SIGKILLs it at random moments.
 // Opens the account as the daemon does (Soledad syncing through the
 // provider's gateway, keymanager, mail store, FetchLoop).
-//   SM_MODE=run:    start the live fetch loop, print "ready", run until killed.
+//   SM_MODE=run:    start the live fetch loop, print "ready", run until killed
+//                   (SM_IMPORT_KEY: first import this correspondent's key).
 //   SM_MODE=finish: sync and drain until no incoming document is left, then
-//                   print one JSON line describing the INBOX and exit.
+//                   print one JSON line describing the INBOX (per message:
+//                   our two status header lines, and the SHA-256 of the rest)
+//                   and exit.
 import { createHash } from 'node:crypto';
 import { openAccount } from '../../src/daemon/account.js';
 import { LOCAL_PASSWORD, LOGIN_COST } from '../support/fetch-account.js';
@@ -29,6 +32,7 @@ async function incomingLeft(): Promise<number> {
 }
 
 if (process.env.SM_MODE === 'run') {
+  if (process.env.SM_IMPORT_KEY) await account.keys.importKeys(process.env.SM_IMPORT_KEY);
   account.fetch.start();
   process.stdout.write('ready\n');
 } else {
@@ -40,13 +44,16 @@ if (process.env.SM_MODE === 'run') {
     if ((await incomingLeft()) === 0) break;
   }
   const { messages } = await account.mail.messages('INBOX');
-  const hashes: string[] = [];
+  const stored: Array<{ status: string; rest: string }> = [];
   for (const meta of messages) {
-    const h = createHash('sha256');
-    for await (const chunk of account.mail.read(meta.hash)) h.update(chunk as Buffer);
-    hashes.push(h.digest('hex'));
+    const chunks: Buffer[] = [];
+    for await (const chunk of account.mail.read(meta.hash)) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    let cut = 0;
+    for (let i = 0; i < 2; i++) cut = raw.indexOf('\r\n', cut) + 2;
+    stored.push({ status: raw.subarray(0, cut).toString('latin1'), rest: createHash('sha256').update(raw.subarray(cut)).digest('hex') });
   }
-  const report = { messages: hashes, incoming: await incomingLeft(), stats: { ...account.fetch.stats, undecryptable: account.fetch.stats.undecryptable.size } };
+  const report = { messages: stored, incoming: await incomingLeft(), stats: { ...account.fetch.stats, undecryptable: account.fetch.stats.undecryptable.size } };
   await account.close();
   process.stdout.write(`${JSON.stringify(report)}\n`);
   process.exit(0);

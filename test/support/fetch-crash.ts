@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openAccount } from '../../src/daemon/account.js';
-import { applyStatusHeaders } from '../../src/fetch/status-headers.js';
+import * as openpgp from 'openpgp';
 import { startTestProvider, type TestProvider } from '../provider/helpers.js';
 import { encryptTo, LOCAL_PASSWORD, LOGIN_COST, TEST_KDF } from './fetch-account.js';
 
@@ -113,17 +113,26 @@ export async function runCrashTrials(opts: CrashRunOptions): Promise<CrashRunRes
     await setup.close();
     const env = { SM_ADDRESS: ADDRESS, SM_PROVIDER_URL: provider.httpUrl, SM_DATA_DIR: dataDir, SM_PASSPHRASE: PASSPHRASE };
 
-    const expected = new Map<string, string>(); // sha256 of the stored message → its Message-ID
+    // Carol signs some of the messages; halfway through, Alice learns her key
+    // (their status changes from unknown-key to valid while some are half done).
+    const carol = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'carol@elsewhere.net' }], format: 'object' });
+    const carolFpr = carol.privateKey.getFingerprint().toUpperCase();
+    const expected = new Map<string, { messageId: string; signed: boolean }>(); // sha256 of the original → what it is
     const putBatch = async (batch: number): Promise<void> => {
       const docs = [];
       for (let i = 0; i < batchSize; i++) {
         const messageId = `<b${batch}m${i}.${seed}@elsewhere.net>`;
+        const signed = i % 5 === 1;
         // Small messages of varied size, CRLF, one of them with bare LFs (kept byte-exact too).
-        const body = `Message ${i} of batch ${batch}\r\n${'x'.repeat(Math.floor(rand() * 2000))}\r\n`;
+        let body = `Message ${i} of batch ${batch}\r\n${'x'.repeat(Math.floor(rand() * 2000))}\r\n`;
+        if (signed) {
+          const text = await openpgp.sign({ message: await openpgp.createCleartextMessage({ text: body }), signingKeys: carol.privateKey });
+          body = text.replace(/\r?\n/g, '\r\n');
+        }
         const sep = i === 0 ? '\n' : '\r\n';
-        const raw = Buffer.from(`From: bob@elsewhere.net${sep}To: ${ADDRESS}${sep}Subject: batch ${batch} #${i}${sep}Message-ID: ${messageId}${sep}${sep}${body}`);
-        const stored = applyStatusHeaders(raw, { encryption: 'none', signature: 'none' });
-        expected.set(createHash('sha256').update(stored).digest('hex'), messageId);
+        const from = signed ? 'carol@elsewhere.net' : 'bob@elsewhere.net';
+        const raw = Buffer.from(`From: ${from}${sep}To: ${ADDRESS}${sep}Subject: batch ${batch} #${i}${sep}Message-ID: ${messageId}${sep}${sep}${body}`);
+        expected.set(createHash('sha256').update(raw).digest('hex'), { messageId, signed });
         docs.push({
           _id: `incoming-${batch}-${String(i).padStart(3, '0')}-${seed}`,
           sealmail: 'incoming',
@@ -148,11 +157,19 @@ export async function runCrashTrials(opts: CrashRunOptions): Promise<CrashRunRes
       const finish = startChild({ ...env, SM_MODE: 'finish' });
       const code = await finish.exited;
       if (code !== 0) throw new Error(`the clean run failed (exit ${code}, seed ${seed}):\n${finish.stderr()}`);
-      const report = JSON.parse(finish.stdout().trim().split('\n').pop()!) as { messages: string[]; incoming: number };
+      const report = JSON.parse(finish.stdout().trim().split('\n').pop()!) as { messages: Array<{ status: string; rest: string }>; incoming: number };
       const counts = new Map<string, number>();
-      for (const h of report.messages) counts.set(h, (counts.get(h) ?? 0) + 1);
       const problems: string[] = [];
-      for (const [h, id] of expected) if (counts.get(h) !== 1) problems.push(`${id}: ${counts.get(h) ?? 0} copies`);
+      for (const m of report.messages) {
+        counts.set(m.rest, (counts.get(m.rest) ?? 0) + 1);
+        const what = expected.get(m.rest);
+        if (!what) continue;
+        const statuses = what.signed
+          ? ['unknown-key', `valid; fpr=${carolFpr}`].map((sig) => `X-Sealmail-Encryption: none\r\nX-Sealmail-Signature: ${sig}\r\n`)
+          : ['X-Sealmail-Encryption: none\r\nX-Sealmail-Signature: none\r\n'];
+        if (!statuses.includes(m.status)) problems.push(`${what.messageId}: status ${JSON.stringify(m.status)}`);
+      }
+      for (const [h, what] of expected) if (counts.get(h) !== 1) problems.push(`${what.messageId}: ${counts.get(h) ?? 0} copies`);
       for (const h of counts.keys()) if (!expected.has(h)) problems.push(`unexpected message ${h.slice(0, 12)} (not byte-exact, or not ours)`);
       if (report.incoming !== 0) problems.push(`${report.incoming} incoming docs left locally`);
       const remote = await incomingAtProvider(couchUrl, token);
@@ -167,7 +184,8 @@ export async function runCrashTrials(opts: CrashRunOptions): Promise<CrashRunRes
     while (trials < opts.trials) {
       if (trials % killsPerBatch === 0) await putBatch(++batches);
       trials++;
-      const child = startChild({ ...env, SM_MODE: 'run' });
+      const learned: Record<string, string> = trials > opts.trials / 2 ? { SM_IMPORT_KEY: carol.publicKey.armor() } : {};
+      const child = startChild({ ...env, ...learned, SM_MODE: 'run' });
       const t0 = Date.now();
       let when: string;
       if (rand() < 0.25) {
