@@ -22,7 +22,7 @@ async function timedImapLogin(port: number, password: string): Promise<{ ms: num
   }
 }
 
-test('IMAP: each further wrong password from a fresh connection waits longer; the right one still works', { timeout: 60_000 }, async () => {
+test('IMAP: each further wrong password from a fresh connection waits longer; the right one still works', { timeout: 60_000 }, async (t) => {
   const h = await startHarness({ failedLoginDelayMs: BASE, authThrottle: new AuthThrottle({ baseDelayMs: BASE, maxDelayMs: 5000 }) });
   try {
     const times: number[] = [];
@@ -36,6 +36,7 @@ test('IMAP: each further wrong password from a fresh connection waits longer; th
     const seen = times.map(Math.round).join(', ');
     // Checks k and k+1 are >= BASE * 2^(k-1) apart, however fast the client comes back:
     // 6 attempts take >= (1+2+4+8+16) * BASE, where a fixed delay alone would give 6 * BASE.
+    t.diagnostic(`base ${BASE} ms; 6 wrong IMAP logins, each from a fresh connection: ${seen} ms, ${Math.round(total)} ms in all`);
     assert.ok(total >= 31 * BASE, `6 wrong attempts took ${Math.round(total)} ms in all (${seen})`);
     assert.ok(times[0]! >= BASE - 5 && times[0]! < 8 * BASE, `first failure answered after the fixed delay (${seen})`);
     assert.ok(times[5]! >= 10 * BASE, `the 6th wrong attempt waited for its slot (${seen})`);
@@ -48,7 +49,7 @@ test('IMAP: each further wrong password from a fresh connection waits longer; th
   }
 });
 
-test('IMAP: parallel guessing connections are spaced out, not answered together', { timeout: 60_000 }, async () => {
+test('IMAP: parallel guessing connections are spaced out, not answered together', { timeout: 60_000 }, async (t) => {
   const h = await startHarness({ failedLoginDelayMs: BASE, authThrottle: new AuthThrottle({ baseDelayMs: BASE, maxDelayMs: 5000 }) });
   try {
     assert.match((await timedImapLogin(h.server.port, 'first-wrong')).reply, /NO/);
@@ -63,6 +64,7 @@ test('IMAP: parallel guessing connections are spaced out, not answered together'
       }),
     );
     done.sort((a, b) => a - b);
+    t.diagnostic(`8 parallel wrong logins answered after ${done.map(Math.round).join(', ')} ms`);
     // 8 attempts in slots at least BASE apart: the last answer comes >= 7 * BASE after the start.
     assert.ok(done[7]! >= 7 * BASE, `8 parallel guesses all answered within ${Math.round(done[7]!)} ms (${done.map(Math.round).join(', ')})`);
   } finally {
@@ -70,7 +72,7 @@ test('IMAP: parallel guessing connections are spaced out, not answered together'
   }
 });
 
-test('SMTP gateway: wrong AUTH is 535 after a delay, later ones wait longer; right password still accepted', { timeout: 60_000 }, async () => {
+test('SMTP gateway: wrong AUTH is 535 after a delay, later ones wait longer; right password still accepted', { timeout: 60_000 }, async (t) => {
   const env = await startSmtpEnv({ failedAuthDelayMs: BASE, authThrottle: new AuthThrottle({ baseDelayMs: BASE, maxDelayMs: 5000 }) });
   try {
     const times: number[] = [];
@@ -86,6 +88,7 @@ test('SMTP gateway: wrong AUTH is 535 after a delay, later ones wait longer; rig
     }
     const total = performance.now() - start;
     const seen = times.map(Math.round).join(', ');
+    t.diagnostic(`5 wrong SMTP AUTHs, each from a fresh connection: ${seen} ms, ${Math.round(total)} ms in all`);
     assert.ok(total >= 15 * BASE, `5 wrong AUTHs took ${Math.round(total)} ms in all (${seen})`);
     assert.ok(times[0]! >= BASE - 5 && times[0]! < 8 * BASE, `first 535 after the fixed delay (${seen})`);
     assert.ok(times[4]! >= 5 * BASE, `the 5th wrong AUTH waited for its slot (${seen})`);
