@@ -63,7 +63,7 @@ export class DocumentMailStore implements MailStore {
     /** Device-local store: the summaries are kept there across restarts. */
     private readonly local?: DocumentStore,
   ) {
-    if (local) this.summaries.startLoading(local, analyzer.version ?? 0);
+    if (local) this.summaries.persistIn(local, analyzer.version ?? 0);
   }
 
   /** Persists the summary cache (on close); a failure only costs structure reads after the next start. */

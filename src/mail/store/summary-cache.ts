@@ -9,8 +9,9 @@
 // cache is bounded in bytes and drops the least recently used entries. It is
 // filled when a message is stored here and when a structure is read, and is
 // kept across restarts as one blob of the device-local (encrypted, never
-// synced) store, written on close and read back in the background on open —
-// so a restart does not mean reading 10k structure documents again.
+// synced) store, written on close and read back when first needed (not during
+// startup: up to 32 MB to decrypt and parse) — so a restart does not mean
+// reading 10k structure documents again.
 import type { DocumentStore } from '../../soledad/types.js';
 import type { MessageStructure, SearchFields } from '../structure/types.js';
 import { logger } from '../../util/log.js';
@@ -37,8 +38,8 @@ export class SummaryCache {
   private bytes = 0;
   /** Entries added since the last save (nothing to write when 0). */
   private added = 0;
-  /** Resolves once the persisted entries are in (at once when nothing is persisted). */
-  loaded: Promise<void> = Promise.resolve();
+  private loader: (() => Promise<void>) | null = null;
+  private loading: Promise<void> | null = null;
 
   constructor(private readonly maxBytes = DEFAULT_SUMMARY_CACHE_BYTES) {}
 
@@ -82,12 +83,19 @@ export class SummaryCache {
   }
 
   /**
-   * Starts reading the persisted entries (`version`: the analyzer's; entries
-   * of another version are not used, since its structures would be derived
-   * again). Entries already present stay; the persisted ones count as older.
+   * Where the persisted entries are (`version`: the analyzer's; entries of
+   * another version are not used, since its structures would be derived
+   * again). They are read on the first use of `loaded`; entries cached before
+   * that stay and count as more recent.
    */
-  startLoading(local: DocumentStore, version: number): void {
-    this.loaded = this.load(local, version).catch((err: Error) => log.warn({ err: err.message }, 'persisted summaries not read; they are rebuilt as messages are read'));
+  persistIn(local: DocumentStore, version: number): void {
+    this.loader = () => this.load(local, version).catch((err: Error) => log.warn({ err: err.message }, 'persisted summaries not read; they are rebuilt as messages are read'));
+  }
+
+  /** Resolves once the persisted entries are in; the first use starts reading them (at once when nothing is persisted). */
+  get loaded(): Promise<void> {
+    this.loading ??= this.loader ? this.loader() : Promise.resolve();
+    return this.loading;
   }
 
   private async load(local: DocumentStore, version: number): Promise<void> {
@@ -139,8 +147,8 @@ export class SummaryCache {
 
   /** Writes the entries to the local store (least recently used first), unless nothing was added since the last save. */
   async save(local: DocumentStore, version: number): Promise<void> {
-    await this.loaded;
     if (this.added === 0) return;
+    await this.loaded; // the persisted entries are kept with the new ones
     this.added = 0;
     const entries = [...this.entries];
     async function* lines(): AsyncGenerator<Buffer> {
