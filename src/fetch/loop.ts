@@ -42,6 +42,17 @@ export interface FetchDeps {
 
 const isPlain = (s: MessageStatus): boolean => s.encryption === 'none' && s.signature === 'none';
 
+/**
+ * Documents processed at once. Storing a message is a series of small
+ * writes, and every write wakes each live changes feed of the store (mail
+ * index, conflict resolution, replication); a few messages in flight share
+ * those wake-ups and overlap decryption with storage: ~2.4x the ingest rate
+ * of one at a time (bench/fetch-ingest.ts). Messages arriving together may
+ * get their UIDs in completion order rather than arrival order; their
+ * internal dates are the arrival times either way.
+ */
+const CONCURRENCY = 4;
+
 export interface FetchStats {
   processed: number;
   failed: number;
@@ -54,8 +65,10 @@ export class FetchLoop {
   private readonly attempts = new Map<string, number>();
   private controller: AbortController | null = null;
   private running: Promise<void> | null = null;
-  /** One document at a time: the live feed and key-change retries share this queue. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Documents being processed, by id: the live feed and key-change retries never run the same one twice at once. */
+  private readonly inflight = new Map<string, Promise<boolean>>();
+  /** Runs waiting for one of the CONCURRENCY slots (shared by the feed and retries). */
+  private readonly waiting: Array<() => void> = [];
 
   /** First wait before following a failed feed again (doubles up to a minute). */
   private readonly retryMs: number;
@@ -83,7 +96,22 @@ export class FetchLoop {
 
   /** Processes what is there now and returns (for tests, `sealmail` one-shot runs, and retries after key changes). */
   async drain(): Promise<void> {
-    for await (const doc of this.deps.incoming({ live: false })) await this.process(doc);
+    await this.consume(this.deps.incoming({ live: false }));
+  }
+
+  /** Processes a feed's documents, up to CONCURRENCY at once; returns once the feed ended and they are done. */
+  private async consume(docs: AsyncIterable<IncomingDoc>, signal?: AbortSignal): Promise<void> {
+    const pending = new Set<Promise<boolean>>();
+    try {
+      for await (const doc of docs) {
+        if (signal?.aborted) break;
+        const p: Promise<boolean> = this.process(doc).finally(() => pending.delete(p));
+        pending.add(p);
+        if (pending.size >= CONCURRENCY) await Promise.race(pending);
+      }
+    } finally {
+      await Promise.all(pending);
+    }
   }
 
   /**
@@ -109,12 +137,7 @@ export class FetchLoop {
 
   private follow(signal: AbortSignal): Promise<void> {
     // Each pass lists the existing documents first, so nothing that arrived while the feed was down is missed.
-    return this.keepFollowing('incoming feed', signal, async () => {
-      for await (const doc of this.deps.incoming({ live: true, signal })) {
-        if (signal.aborted) break;
-        await this.process(doc);
-      }
-    });
+    return this.keepFollowing('incoming feed', signal, () => this.consume(this.deps.incoming({ live: true, signal }), signal));
   }
 
   private retryOnKeyChanges(signal: AbortSignal): Promise<void> {
@@ -130,10 +153,20 @@ export class FetchLoop {
     });
   }
 
-  /** One incoming document, start to finish, after any document already being processed. Never throws. */
+  /** One incoming document, start to finish, once a slot is free (if it is already in flight: that run). Never throws. */
   process(doc: IncomingDoc): Promise<boolean> {
-    const run = this.queue.then(() => this.processNow(doc));
-    this.queue = run.catch(() => undefined);
+    const running = this.inflight.get(doc.id);
+    if (running) return running;
+    const run = (async () => {
+      if (this.inflight.size >= CONCURRENCY) await new Promise<void>((resolve) => this.waiting.push(resolve));
+      try {
+        return await this.processNow(doc);
+      } finally {
+        this.inflight.delete(doc.id);
+        this.waiting.shift()?.();
+      }
+    })();
+    this.inflight.set(doc.id, run);
     return run;
   }
 
