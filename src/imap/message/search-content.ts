@@ -58,7 +58,7 @@ interface TextPart {
  * store: a few hundred bytes each instead of a structure document read (and
  * decrypted) per message per search. Content is immutable; bounded in entries.
  */
-const TEXT_PLANS = 50_000;
+const TEXT_PLANS = 20_000;
 const textPlans = new WeakMap<MailStore, Map<string, TextPart[]>>();
 
 function plansOf(store: MailStore): Map<string, TextPart[]> {
