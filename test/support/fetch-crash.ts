@@ -63,6 +63,9 @@ interface Child {
   stderr(): string;
 }
 
+/** Children still running (killed when a run ends early, so none outlives the test). */
+const live = new Set<ChildProcess>();
+
 function startChild(env: Record<string, string>): Child {
   // node --import tsx directly (not the tsx CLI, which would put a wrapper process between us and the loop).
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, SEALMAIL_LOG_LEVEL: 'warn' };
@@ -73,6 +76,8 @@ function startChild(env: Record<string, string>): Child {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(proc);
+  proc.on('exit', () => live.delete(proc));
   let out = '';
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-8000)));
@@ -211,6 +216,7 @@ export async function runCrashTrials(opts: CrashRunOptions): Promise<CrashRunRes
     }
     return { trials, batches, messages: expected.size, killedWhileProcessing };
   } finally {
+    for (const proc of live) proc.kill('SIGKILL');
     await provider.dispose();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
