@@ -47,6 +47,8 @@ export interface SoledadCreateOptions extends SoledadOpenOptions {
 
 export interface SoledadRestoreOptions extends SoledadOpenOptions {
   remote: RemoteSpec;
+  /** Each replicated batch of the initial pull (PouchDB's change info: docs_read, last_seq, ...), for progress. */
+  onPull?: (change: { docs_read: number; docs_written: number; last_seq?: number | string; pending?: number }) => void;
 }
 
 type SecretDoc = WrappedSecret & { _id: string; _rev?: string; sealmail: 'secret' };
@@ -146,6 +148,8 @@ export class Soledad extends EventEmitter implements DocumentStore {
       throw new SoledadError(`an account already exists in ${opts.dataDir}`, 'EXISTS');
     }
     const soledad = new Soledad(mainDb, openLocal(opts.dataDir, LOCAL_DB), secret, { ...opts, liveSync: false });
+    const onPull = opts.onPull;
+    if (onPull) soledad.on('sync-change', (info: { direction: string; change: Parameters<typeof onPull>[0] }) => info.direction === 'pull' && onPull(info.change));
     try {
       // Pull only: everything here came from the remote (live sync pushes later writes).
       await soledad.sync!.syncOnce(() => soledad.resolver.drain(), { push: false });

@@ -153,7 +153,10 @@ export class SyncController extends EventEmitter {
   async syncOnce(between?: () => Promise<void>, opts: { push?: boolean } = {}): Promise<{ pulled: number; pushed: number }> {
     const batch_size = this.opts.batchSize ?? 100;
     try {
-      const pull = await this.local.replicate.from(this.remote, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
+      const pulling = this.local.replicate.from(this.remote, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
+      // Batches of a one-shot pull are reported like the live sync's (progress of a restore).
+      pulling.on('change', (change) => this.emit('change', { direction: 'pull', change }));
+      const pull = await pulling;
       await between?.();
       const push = opts.push === false ? { docs_written: 0 } : await this.local.replicate.to(this.remote, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
       this.set({ connected: true, pending: 0, lastSync: new Date().toISOString(), lastError: null, state: this.running ? this.current.state : 'idle' });
