@@ -33,30 +33,40 @@ interface ChildReport {
   messages: number;
 }
 
+/** Entry documents i in [start, end): 3 mailboxes, ~70% seen, some flagged and keywords, distinct hashes. */
+export function benchEntries(start: number, end: number): Array<{ type: 'entry'; id: string; content: EntryDoc }> {
+  const stamp = (n: number) => `${String(1_764_000_000_000 + n).padStart(13, '0')}.000000.benchnode`;
+  const out: Array<{ type: 'entry'; id: string; content: EntryDoc }> = [];
+  for (let i = start; i < end; i++) {
+    const flags: EntryDoc['flags'] = {};
+    if (i % 10 < 7) flags['\\Seen'] = [1, stamp(i)];
+    if (i % 50 === 0) flags['\\Flagged'] = [1, stamp(i)];
+    if (i % 20 === 0) flags[KEYWORDS[i % KEYWORDS.length]!] = [1, stamp(i)];
+    const hash = Buffer.alloc(32, 0).fill(i.toString(16)).toString('hex');
+    const doc: EntryDoc = {
+      v: 1,
+      mailbox: MAILBOXES[i % MAILBOXES.length]!,
+      hash,
+      size: 2000 + ((i * 7919) % 60000),
+      internalDate: 1_700_000_000_000 + i * 1000,
+      flags,
+      expunged: null,
+    };
+    out.push({ type: 'entry', id: `bench-${i}`, content: doc });
+  }
+  return out;
+}
+
+/** How many of `count` bench entries land in INBOX. */
+export function inboxShare(count: number): number {
+  let n = 0;
+  for (let i = 0; i < MAILBOXES.length; i++) if (MAILBOXES[i] === 'default-inbox') n += Math.floor((count - i - 1) / MAILBOXES.length) + 1;
+  return n;
+}
+
 export async function fill(dataDir: string, count: number): Promise<void> {
   const sol = await Soledad.create({ dataDir, passphrase: PASSPHRASE, kdf: KDF });
-  const stamp = (n: number) => `${String(1_764_000_000_000 + n).padStart(13, '0')}.000000.benchnode`;
-  for (let start = 0; start < count; start += 1000) {
-    const batch = [];
-    for (let i = start; i < Math.min(count, start + 1000); i++) {
-      const flags: EntryDoc['flags'] = {};
-      if (i % 10 < 7) flags['\\Seen'] = [1, stamp(i)];
-      if (i % 50 === 0) flags['\\Flagged'] = [1, stamp(i)];
-      if (i % 20 === 0) flags[KEYWORDS[i % KEYWORDS.length]] = [1, stamp(i)];
-      const hash = Buffer.alloc(32, 0).fill(i.toString(16)).toString('hex');
-      const doc: EntryDoc = {
-        v: 1,
-        mailbox: MAILBOXES[i % MAILBOXES.length],
-        hash,
-        size: 2000 + ((i * 7919) % 60000),
-        internalDate: 1_700_000_000_000 + i * 1000,
-        flags,
-        expunged: null,
-      };
-      batch.push({ type: 'entry', id: `bench-${i}`, content: doc });
-    }
-    await sol.bulkPut(batch);
-  }
+  for (let start = 0; start < count; start += 1000) await sol.bulkPut(benchEntries(start, Math.min(count, start + 1000)));
   await sol.close();
 }
 
