@@ -11,6 +11,7 @@ import { settingsText } from '../daemon/settings.js';
 import { UserError } from '../util/user-error.js';
 import { cliContext, findAccount, requireConfig } from './context.js';
 import { readDaemonStatus } from './info.js';
+import { pullProgressBar } from './progress.js';
 
 interface AccountOpts {
   provider: string;
@@ -41,8 +42,26 @@ async function addAccount(address: string, o: AccountOpts, mode: 'new' | 'restor
   };
   const passphrase = await newPassphrase(o, mode === 'new');
   console.log(mode === 'new' ? `creating ${address} at ${o.provider} ...` : `restoring ${address} from ${o.provider} ...`);
-  const runtime = await openAccount({ config: account, dataDir: ctx.paths.dataDir, passphrase, create: mode });
+  // The initial sync of a new device can take minutes: show it in a terminal.
+  const bar = mode === 'restore' ? pullProgressBar('restoring') : null;
+  let pulled = 0;
+  let runtime;
+  try {
+    runtime = await openAccount({
+      config: account,
+      dataDir: ctx.paths.dataDir,
+      passphrase,
+      create: mode,
+      onRestoreProgress: (p) => {
+        pulled = p.pulled;
+        bar?.update(p);
+      },
+    });
+  } finally {
+    bar?.stop();
+  }
   await runtime.close();
+  if (mode === 'restore') console.log(`restored ${pulled} documents from the provider`);
   config.accounts.push(account);
   saveConfig(ctx.paths.configFile, config);
   console.log(`${address} is ready.${readDaemonStatus(ctx.paths.dataDir) ? ' Restart the daemon to serve it.' : ''}\n`);

@@ -28,6 +28,15 @@ export function readDaemonStatus(dataDir: string): DaemonStatus | null {
   }
 }
 
+/** "pulling 120 of 450 documents (26%)" while catching up; what was pulled otherwise. */
+export function pullLine(p: DaemonStatus['accounts'][number]['progress']): string {
+  if (p.active) {
+    const of = p.total !== null && p.total > 0 ? ` of ${p.total} documents (${Math.floor((100 * p.pulled) / p.total)}%)` : ' documents';
+    return `pulling from the provider: ${p.pulled}${of}`;
+  }
+  return `pulled: ${p.sinceStart} documents since start${p.pulled > 0 ? ` (${p.pulled} in the last catch-up)` : ''}`;
+}
+
 function formatStatus(s: DaemonStatus): string {
   const lines = [
     `sealmail daemon running (pid ${s.pid}, since ${s.startedAt})`,
@@ -39,6 +48,7 @@ function formatStatus(s: DaemonStatus): string {
     lines.push(
       `  ${a.address}`,
       `    sync: ${a.sync.state}${a.sync.connected ? ', connected' : ''}, ${a.sync.pending} pending, last sync ${a.sync.lastSync ?? 'never'}${a.sync.lastError ? `, last error: ${a.sync.lastError}` : ''}`,
+      ...(a.progress ? [`    ${pullLine(a.progress)}`] : []),
       `    incoming: ${a.fetch.processed} processed, ${a.fetch.failed} failed, ${a.fetch.undecryptable} undecryptable`,
       `    outgoing: ${a.outgoing.queued} queued, ${a.outgoing.sent} sent, ${a.outgoing.bounced} bounced`,
     );

@@ -7,12 +7,13 @@ import { KeyManager, OWN_KEY_DOC } from '../keymanager/index.js';
 import { decryptIncoming } from '../keymanager/incoming.js';
 import { openMailStore, MAIL_MERGE_RULES, type OpenedMailStore } from '../mail/store/index.js';
 import { FetchLoop } from '../fetch/loop.js';
+import { importAttachedKeys } from '../fetch/attached-keys.js';
 import type { MessageStatus } from '../fetch/status-headers.js';
 import type { AccountConfig } from './config.js';
 import { providerPassword } from './credentials.js';
-import { ProviderClient, type ProviderSession } from './provider-client.js';
+import { ProviderClient, ProviderRefusedError, type ProviderSession } from './provider-client.js';
 import { ensurePrivateDir, writePrivateFile } from './paths.js';
-import { PullProgressTracker, remainingChanges, type PullProgress } from './sync-progress.js';
+import { PullProgressTracker, remainingChanges, trackPulls, type PullProgress } from './sync-progress.js';
 import { UserError } from '../util/user-error.js';
 import { logger } from '../util/log.js';
 
@@ -74,6 +75,10 @@ async function providerSession(opts: OpenAccountOptions, dir: string): Promise<P
       logger('daemon', { account: config.address }).warn({ err: (err as Error).message }, 'provider login failed; using the cached session');
       return cached;
     }
+    // The login password is derived from the passphrase: a refusal here is usually a mistyped passphrase.
+    if (err instanceof ProviderRefusedError && err.status === 401) {
+      throw new UserError(`wrong passphrase for ${config.address} (or no such account at ${config.providerUrl})`);
+    }
     throw err;
   }
 }
@@ -108,13 +113,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
     throw err;
   }
   try {
-    const pullProgress = new PullProgressTracker(remote);
-    soledad.on('sync-change', (info: { direction: string; change: Parameters<PullProgressTracker['change']>[0] }) => {
-      if (info.direction === 'pull') pullProgress.change(info.change);
-    });
-    soledad.on('sync', (s: { state: string }) => {
-      if (s.state === 'idle') pullProgress.end();
-    });
+    const pullProgress = trackPulls(soledad, remote);
     soledad.registerMerge('entry', MAIL_MERGE_RULES.entry);
     soledad.registerMerge('mailbox', MAIL_MERGE_RULES.mailbox);
     const keys = new KeyManager({
@@ -131,6 +130,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       decrypt: async (ciphertext) => decryptIncoming(ciphertext, await keys.decryptionKeys()),
       open: async (raw) => {
         const opened = await keys.openMessage(raw);
+        await importAttachedKeys(opened.raw, keys.keyring, config.address);
         return { raw: opened.raw, status: statusOf(opened) };
       },
       deliver: async (mailbox, raw, o) => {

@@ -42,6 +42,8 @@ export interface DaemonStatus {
   accounts: Array<{
     address: string;
     sync: ReturnType<AccountRuntime['soledad']['syncStatus']>;
+    /** Documents pulled from the provider: the current or last catch-up, and since start. */
+    progress: AccountRuntime['pullProgress']['progress'];
     fetch: { processed: number; failed: number; undecryptable: number };
     outgoing: { queued: number; sent: number; bounced: number };
   }>;
@@ -208,6 +210,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             return {
               address: a.config.address,
               sync: a.soledad.syncStatus(),
+              progress: a.pullProgress.progress,
               fetch: { processed: a.fetch.stats.processed, failed: a.fetch.stats.failed, undecryptable: a.fetch.stats.undecryptable.size },
               outgoing: {
                 queued: mine.filter((i) => i.state === 'queued').length,

@@ -15,6 +15,17 @@ export interface ProviderInfo {
   submission: { host: string; port: number };
 }
 
+/** The provider answered with an error status (the message is one sentence for the user). */
+export class ProviderRefusedError extends UserError {
+  override name = 'ProviderRefusedError';
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
 export class ProviderClient {
   private readonly base: string;
 
@@ -59,7 +70,7 @@ export class ProviderClient {
     }
     if (!res.ok) {
       const reason = json.reason ?? json.error ?? `HTTP ${res.status}`;
-      throw new UserError(`the provider refused ${method} ${path}: ${reason}`);
+      throw new ProviderRefusedError(`the provider refused ${method} ${path}: ${reason}`, res.status);
     }
     return json;
   }

@@ -7,8 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePorts } from '../support/ports.js';
-import { cliEnv, IMAP_FIND_MESSAGE, pythonImap, readCliConfig, runCli, sendThroughGateway, startCli, type FoundMessage, type RunningDaemon } from '../support/cli.js';
+import { cliEnv, IMAP_FIND_MESSAGE, pollStatus, pythonImap, readCliConfig, runCli, runCliInTerminal, secondDeviceEnv, sendThroughGateway, startCli, type FoundMessage, type RunningDaemon } from '../support/cli.js';
 
 /** On the first device: a folder of alice's own holding a copy of the welcome message, flagged in INBOX. */
 const ORGANISE = `
@@ -90,37 +89,32 @@ test('second device: account login restores mailboxes and flags, then sees new m
   const organised = pythonImap<{ flags: string }>(ORGANISE, { PORT: ports.imap, ...asAlice });
   assert.match(organised.flags, /\\Flagged/);
   // The first daemon pushes its changes continuously; wait until nothing is left to push.
-  await eventually(
-    'first device pushed its changes',
-    () => {
-      const r = runCli(env, ['status', '--json']);
-      return (r.status === 0 ? JSON.parse(r.stdout) : { error: r.stderr }) as { accounts?: Array<{ address: string; sync: { state: string; pending: number } }> };
-    },
-    (s) => s.accounts?.find((a) => a.address === alice.address)?.sync.state === 'idle' && s.accounts.every((a) => a.sync.pending === 0),
-  );
+  await pollStatus<{ accounts: Array<{ sync: { state: string; pending: number } }> }>(env, (s) => s.accounts.every((a) => a.sync.state === 'idle' && a.sync.pending === 0));
 
-  // The second device: its own config and data dirs, its own local ports.
-  const [imap2, smtp2] = await freePorts(2);
-  const env2: NodeJS.ProcessEnv = {
-    ...env,
-    SEALMAIL_CONFIG_DIR: join(home, 'device2/config'),
-    SEALMAIL_DATA_DIR: join(home, 'device2/data'),
-    SEALMAIL_IMAP_PORT: String(imap2),
-    SEALMAIL_SMTP_PORT: String(smtp2),
-  };
-  const providerUrl = `http://${config.embeddedProvider.host}:${config.embeddedProvider.httpPort}/`;
-  const wrong = join(home, 'wrong-passphrase');
-  const { writeFileSync } = await import('node:fs');
-  writeFileSync(wrong, 'not-the-passphrase\n', { mode: 0o600 });
-  const refused = runCli(env2, ['account', 'login', '--provider', providerUrl, alice.address, '--passphrase-file', wrong]);
-  assert.notEqual(refused.status, 0);
-  assert.match(refused.stderr, /^sealmail: /);
-  assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+  const device2 = await secondDeviceEnv({ home, env, ports });
+  const { env: env2, imapPort: imap2, providerUrl } = device2;
 
-  const login = runCli(env2, ['account', 'login', '--provider', providerUrl, alice.address, '--passphrase-file', alice.passphraseFile]);
+  // In a terminal (a pseudo-tty) the initial sync shows a progress bar that ends full.
+  const loginArgs = ['account', 'login', '--provider', providerUrl, alice.address, '--passphrase-file', alice.passphraseFile];
+  const inTerminal = runCliInTerminal(env2, loginArgs);
+  let login: { status: number | null; stdout: string; stderr: string };
+  if (inTerminal) {
+    login = { status: inTerminal.status, stdout: inTerminal.output, stderr: inTerminal.output };
+    // The total is known from the start (asked from the provider), and the bar ends full.
+    const total = /restoring \[[^\]]*\] 0% \| 0\/(\d+) documents/.exec(inTerminal.output)?.[1];
+    assert.ok(total, `a progress bar from 0 of the total: ${inTerminal.output}`);
+    assert.match(inTerminal.output, new RegExp(`restoring \\[[^\\]]*\\] 100% \\| ${total}/${total} documents`));
+    assert.match(inTerminal.output, new RegExp(`restored ${total} documents from the provider`));
+  } else {
+    t.diagnostic('util-linux `script` not installed: the progress bar is not exercised');
+    login = runCli(env2, loginArgs);
+  }
   assert.equal(login.status, 0, login.stderr);
   assert.match(login.stdout, new RegExp(`restoring ${alice.address.replace('.', '\\.')}`));
+  const restoredDocs = Number(/restored (\d+) documents from the provider/.exec(login.stdout)?.[1]);
+  assert.ok(restoredDocs >= 5, `restored ${restoredDocs} documents`);
   assert.match(login.stdout, new RegExp(`port ${imap2}`), 'the new config uses the ports asked for');
+
   const config2 = readCliConfig(env2);
   assert.equal(config2.imap.port, imap2);
   assert.equal(config2.embeddedProvider, undefined, 'the second device runs no provider of its own');

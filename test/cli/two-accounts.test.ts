@@ -1,18 +1,18 @@
 // Two accounts on the quickstart's embedded provider, through the real CLI:
-// alice writes to the demo account through her SMTP gateway (the key comes
-// from the provider's directory, so the message is encrypted) and the demo
-// account reads it over IMAP (python3 imaplib) decrypted and verified; the
+// the demo account writes to alice through the SMTP gateway (the key comes
+// from the provider's directory, so the message is encrypted) and alice
+// reads it over IMAP (python3 imaplib) decrypted and verified; the
 // provider's files and database documents hold no plaintext of it. Mail to an
 // external address without a key leaves signed-only through the provider's
 // smarthost (a local sink); with always-encrypt the gateway refuses it at RCPT.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import PouchDB from 'pouchdb';
 import { startSink, SINK_TOKEN, SINK_USER } from '../smtp/sink.js';
-import { cliEnv, IMAP_FIND_MESSAGE, pythonImap, readCliConfig, runCli, sendThroughGateway, smtpDialogue, startCli, type FoundMessage } from '../support/cli.js';
+import { cliEnv, IMAP_FIND_MESSAGE, pythonImap, readCliConfig, runCli, secondDeviceEnv, sendThroughGateway, smtpDialogue, startCli, type FoundMessage } from '../support/cli.js';
 
 function* files(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
@@ -42,7 +42,7 @@ async function providerDocuments(couchDir: string): Promise<Buffer[]> {
   return out;
 }
 
-test('alice → demo encrypted via the provider directory; external: signed-only at the smarthost, refused with always-encrypt', { timeout: 120_000 }, async (t) => {
+test('demo → alice encrypted via the provider directory; external: signed-only at the smarthost, refused with always-encrypt', { timeout: 120_000 }, async (t) => {
   const sink = await startSink();
   const { home, env, ports } = await cliEnv();
   t.after(async () => {
@@ -58,19 +58,22 @@ test('alice → demo encrypted via the provider directory; external: signed-only
     const [alice, demo] = readCliConfig(env).accounts;
     assert.ok(alice && demo);
 
-    const sent = await sendThroughGateway(ports.smtp, alice.address, alice.localPassword, { to: demo.address, subject, text: body });
-    assert.deepEqual(sent.accepted, [demo.address]);
+    // The demo account writes to alice: it looked up alice's key in the provider's directory when it sent
+    // the welcome message, and has had no other source for it (alice never wrote to demo).
+    const sent = await sendThroughGateway(ports.smtp, demo.address, demo.localPassword, { to: alice.address, subject, text: body });
+    assert.deepEqual(sent.accepted, [alice.address]);
 
-    const seen = pythonImap<FoundMessage>(IMAP_FIND_MESSAGE, { PORT: ports.imap, USER_ADDR: demo.address, PASSWORD: demo.localPassword, SUBJECT: subject });
-    assert.equal(seen.count, 1, 'the message reached the demo INBOX once');
+    const seen = pythonImap<FoundMessage>(IMAP_FIND_MESSAGE, { PORT: ports.imap, USER_ADDR: alice.address, PASSWORD: alice.localPassword, SUBJECT: subject });
+    assert.equal(seen.count, 1, "the message reached alice's INBOX once");
     assert.match(seen.raw!, /X-Sealmail-Encryption: decrypted/, 'it was encrypted by the sender');
-    assert.match(seen.raw!, /X-Sealmail-Signature: valid; fpr=[0-9A-F]{40}/);
     assert.ok(seen.raw!.includes(body), 'the body reads back in plaintext through IMAP');
 
-    // Where alice's gateway found demo's key: the provider's directory.
-    const keys = runCli(env, ['keys', 'list', '--account', alice.address]);
+    const keys = runCli(env, ['keys', 'list', '--account', demo.address]);
     assert.equal(keys.status, 0, keys.stderr);
-    assert.match(keys.stdout, new RegExp(`${demo.address.replace('.', '\\.')}\\s+[0-9A-F]{40}\\s+\\S+ \\(provider\\)`));
+    assert.match(keys.stdout, new RegExp(`^${alice.address.replace('.', '\\.')}\\s+[0-9A-F]{40}\\s+\\S+ \\(provider\\)`, 'm'), "demo's key for alice came from the provider directory");
+    const demoFpr = new RegExp(`^${demo.address.replace('.', '\\.')}\\s+([0-9A-F]{40})\\s+\\S+ \\(own\\)`, 'm').exec(keys.stdout)?.[1];
+    assert.ok(demoFpr, keys.stdout);
+    assert.match(seen.raw!, new RegExp(`X-Sealmail-Signature: valid; fpr=${demoFpr}`), "signed with demo's own key");
 
     // External, no key anywhere (.invalid never resolves): signed-only, through the smarthost.
     const external = `carol-${marker}@external.invalid`;
@@ -96,6 +99,15 @@ test('alice → demo encrypted via the provider directory; external: signed-only
     assert.match(replies[3]!, /^250 /);
     assert.match(replies[4]!, new RegExp(`^550 5\\.7\\.1 <${external}>: no usable OpenPGP key .*always-encrypt is on for your account`));
     assert.match(replies[5]!, /^250 /, 'a recipient with a key is still accepted');
+
+    // A second device logging in with a wrong passphrase: one sentence, non-zero exit, nothing configured.
+    const device2 = await secondDeviceEnv({ home, env, ports });
+    const wrong = join(home, 'wrong-passphrase');
+    writeFileSync(wrong, 'not-the-passphrase\n', { mode: 0o600 });
+    const refused = runCli(device2.env, ['account', 'login', '--provider', device2.providerUrl, alice.address, '--passphrase-file', wrong]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /^sealmail: wrong passphrase for alice@sealmail\.localhost \(or no such account at http:\/\/127\.0\.0\.1:\d+\/\)\n$/, `one sentence: ${refused.stderr}`);
+    assert.ok(!existsSync(join(device2.env.SEALMAIL_CONFIG_DIR!, 'config.json')), 'nothing configured');
   } finally {
     assert.equal(await daemon.stop(), 0, 'graceful shutdown');
   }

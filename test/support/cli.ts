@@ -40,6 +40,19 @@ export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string): 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * `sealmail ARGS` with a pseudo-terminal (util-linux `script`), as a user in
+ * a terminal runs it; null when `script` is not installed. Output is stdout
+ * and stderr together, with terminal control sequences.
+ */
+export function runCliInTerminal(env: NodeJS.ProcessEnv, args: string[]): { status: number | null; output: string } | null {
+  if (spawnSync('which', ['script']).status !== 0) return null;
+  const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args].map(quote).join(' ');
+  const r = spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8', cwd: ROOT, timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { status: r.status, output: r.stdout + r.stderr };
+}
+
 export interface RunningDaemon {
   child: ChildProcess;
   stdout: () => string;
@@ -83,8 +96,8 @@ export async function startCli(env: NodeJS.ProcessEnv, timeoutMs = 90_000): Prom
 
 /** Runs a python3 imaplib script; it prints one JSON value, which is returned. */
 export function pythonImap<T>(script: string, args: Record<string, string | number>): T {
-  const r = spawnSync('python3', ['-c', script], { env: { ...process.env, ...Object.fromEntries(Object.entries(args).map(([k, v]) => [k, String(v)])) }, encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`python3 failed: ${r.stderr}`);
+  const r = spawnSync('python3', ['-c', script], { env: { ...process.env, ...Object.fromEntries(Object.entries(args).map(([k, v]) => [k, String(v)])) }, encoding: 'utf8', timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`python3 failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
 }
 
@@ -101,15 +114,24 @@ export function readCliConfig(env: NodeJS.ProcessEnv): CliConfigFile {
   return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as CliConfigFile;
 }
 
-/** `sealmail status --json` polled (the daemon rewrites it every 2 s) until `until` holds; returns the last one. */
+/**
+ * The running daemon's status.json (what `sealmail status --json` prints; the
+ * daemon rewrites it every 2 s), polled until `until` holds. Read directly:
+ * a CLI process per poll costs seconds on a loaded machine.
+ */
 export async function pollStatus<T = Record<string, unknown>>(env: NodeJS.ProcessEnv, until: (s: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const file = join(env.SEALMAIL_DATA_DIR ?? join(env.HOME!, '.local', 'share', 'sealmail'), 'status.json');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = runCli(env, ['status', '--json']);
-    const s = r.status === 0 ? (JSON.parse(r.stdout) as T) : null;
+    let s: T | null = null;
+    try {
+      s = JSON.parse(readFileSync(file, 'utf8')) as T;
+    } catch {
+      // not written yet
+    }
     if (s && until(s)) return s;
-    if (Date.now() > deadline) throw new Error(`status never matched: ${r.stdout}${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 500));
+    if (Date.now() > deadline) throw new Error(`status never matched: ${JSON.stringify(s)}`);
+    await new Promise((res) => setTimeout(res, 300));
   }
 }
 
@@ -198,4 +220,26 @@ export interface FoundMessage {
   flags?: string[];
   raw?: string;
   status?: string;
+}
+
+/**
+ * The environment of a second device of the same user on this machine: its
+ * own config and data dirs (SEALMAIL_CONFIG_DIR/DATA_DIR) and local ports;
+ * `providerUrl` is the first daemon's embedded provider.
+ */
+export async function secondDeviceEnv(first: CliEnv): Promise<{ env: NodeJS.ProcessEnv; imapPort: number; providerUrl: string }> {
+  const [imap, smtp] = await freePorts(2);
+  const provider = readCliConfig(first.env).embeddedProvider;
+  if (!provider) throw new Error('the first device runs no embedded provider');
+  return {
+    env: {
+      ...first.env,
+      SEALMAIL_CONFIG_DIR: join(first.home, 'device2/config'),
+      SEALMAIL_DATA_DIR: join(first.home, 'device2/data'),
+      SEALMAIL_IMAP_PORT: String(imap),
+      SEALMAIL_SMTP_PORT: String(smtp),
+    },
+    imapPort: imap!,
+    providerUrl: `http://${provider.host}:${provider.httpPort}/`,
+  };
 }
