@@ -67,3 +67,11 @@ test('pull progress: a restore knows its exact total from the start; a live catc
   assert.ok(known.length > 0, 'while catching up, the total was ahead of what was pulled (asked from the provider)');
   for (const p of known) assert.ok(Math.abs(p.total! - end.pulled) <= 2, `the asked total ${p.total} matches what the catch-up pulled (${end.pulled})`);
 });
+
+test('status text: a catch-up under way, and one finished', async () => {
+  const { pullLine } = await import('../../src/cli/info.js');
+  assert.equal(pullLine({ active: true, pulled: 120, total: 450, sinceStart: 130 }), 'pulling from the provider: 120 of 450 documents (26%)');
+  assert.equal(pullLine({ active: true, pulled: 40, total: null, sinceStart: 40 }), 'pulling from the provider: 40 documents');
+  assert.equal(pullLine({ active: false, pulled: 76, total: 76, sinceStart: 80 }), 'pulled: 80 documents since start (76 in the last catch-up)');
+  assert.equal(pullLine({ active: false, pulled: 0, total: null, sinceStart: 0 }), 'pulled: 0 documents since start');
+});
