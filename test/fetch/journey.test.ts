@@ -193,4 +193,38 @@ describe('incoming journey: nodemailer → MX → sync → fetch → IMAP', { ti
     const got = await served('ac-2@elsewhere.net');
     assert.deepEqual(header(got, 'X-Sealmail-Signature'), [`valid; fpr=${erinFpr}`]);
   });
+
+  it('a key attached as application/pgp-keys is taken for the sender only, at the lowest level', async () => {
+    const frankFpr = await gpg.generateKey('frank@elsewhere.net');
+    const graceFpr = await gpg.generateKey('grace@elsewhere.net');
+    const b = 'keys-boundary';
+    const raw = message(
+      [...baseHeaders('Frank <frank@elsewhere.net>', 'my key', 'keys-1@elsewhere.net'), 'MIME-Version: 1.0', `Content-Type: multipart/mixed; boundary="${b}"`],
+      [
+        `--${b}`,
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'My key is attached, and Grace\'s (which you should not take from me).',
+        `--${b}`,
+        'Content-Type: application/pgp-keys; name="frank.asc"',
+        'Content-Disposition: attachment; filename="frank.asc"',
+        '',
+        (await gpg.exportPublic('frank@elsewhere.net')).replace(/\r?\n/g, '\r\n'),
+        `--${b}`,
+        'Content-Type: application/pgp-keys; name="grace.gpg"',
+        'Content-Transfer-Encoding: base64',
+        '',
+        (await gpg.ok(['--export', 'grace@elsewhere.net'])).toString('base64').replace(/.{76}/g, '$&\r\n'),
+        `--${b}--`,
+        '',
+      ].join('\r\n'),
+    );
+    await sendRaw(fx.provider.mxPort, 'frank@elsewhere.net', [ALICE], raw);
+    const got = await served('keys-1@elsewhere.net');
+    assert.ok(withoutOurHeaders(got).equals(raw), 'the message itself is untouched');
+    const frank = await fx.account.keys.keyring.load('frank@elsewhere.net');
+    assert.deepEqual(frank.keys.map((k) => [k.fingerprint, k.level]), [[frankFpr, 'gossip']]);
+    const grace = await fx.account.keys.keyring.load('grace@elsewhere.net');
+    assert.ok(!grace.keys.some((k) => k.fingerprint === graceFpr), 'not taken for an address other than From');
+  });
 });
