@@ -183,7 +183,8 @@ export async function sendThroughGateway(port: number, user: string, password: s
 /**
  * python3 imaplib: waits (up to WAIT seconds) for a message whose Subject
  * contains SUBJECT in MAILBOX, then prints its UID, FLAGS, the X-Sealmail
- * headers and its full text (BODY.PEEK[], so \Seen is not set).
+ * headers and its full text (BODY.PEEK[], so \Seen is not set); with
+ * NO_BODY set, its RFC822.SIZE instead.
  */
 export const IMAP_FIND_MESSAGE = `
 import imaplib, json, os, time
@@ -201,13 +202,17 @@ while True:
 out = {'count': len(found)}
 if found:
     uid = found[-1].decode()
-    typ, data = m.uid('FETCH', uid, '(FLAGS BODY.PEEK[])')
+    typ, data = m.uid('FETCH', uid, '(FLAGS RFC822.SIZE)' if os.environ.get('NO_BODY') else '(FLAGS BODY.PEEK[])')
     # Unsolicited FETCH/EXISTS responses may come first: take the one carrying the literal.
     part = [d for d in data if isinstance(d, tuple)]
-    if not part:
+    if os.environ.get('NO_BODY'):
+        meta = [d.decode() for d in data if isinstance(d, bytes) and ('UID ' + uid) in d.decode()][0]
+        out.update({'uid': uid, 'flags': meta.split('FLAGS (')[1].split(')')[0].split(), 'size': int(meta.split('RFC822.SIZE ')[1].split(' ')[0].rstrip(')'))})
+    elif not part:
         raise SystemExit('no BODY[] literal in ' + repr(data))
-    meta = part[0][0].decode()
-    out.update({'uid': uid, 'flags': meta.split('FLAGS (')[1].split(')')[0].split(), 'raw': part[0][1].decode('utf-8', 'replace')})
+    else:
+        meta = part[0][0].decode()
+        out.update({'uid': uid, 'flags': meta.split('FLAGS (')[1].split(')')[0].split(), 'raw': part[0][1].decode('utf-8', 'replace')})
     typ, data = m.status(os.environ.get('MAILBOX', 'INBOX'), '(MESSAGES UIDVALIDITY)')
     out['status'] = data[0].decode()
 m.logout()
@@ -219,6 +224,7 @@ export interface FoundMessage {
   uid?: string;
   flags?: string[];
   raw?: string;
+  size?: number;
   status?: string;
 }
 
