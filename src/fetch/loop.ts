@@ -72,6 +72,14 @@ export class FetchLoop {
 
   /** First wait before following a failed feed again (doubles up to a minute). */
   private readonly retryMs: number;
+  /**
+   * Another pass over messages whose store failed (a full disk, a store
+   * error): the live feed does not offer them again, so without it they
+   * waited for a restart or a key change. Backs off like the feed.
+   */
+  private storeRetry: NodeJS.Timeout | null = null;
+  private storeRetryMs = 0;
+  private storeFailures = 0;
 
   constructor(
     private readonly deps: FetchDeps,
@@ -90,6 +98,8 @@ export class FetchLoop {
 
   async stop(): Promise<void> {
     this.controller?.abort();
+    if (this.storeRetry) clearTimeout(this.storeRetry);
+    this.storeRetry = null;
     await this.running?.catch(() => undefined);
     this.running = null;
   }
@@ -202,9 +212,26 @@ export class FetchLoop {
       return true;
     } catch (err) {
       this.stats.failed++;
+      this.storeFailures++;
       log.error({ id: doc.id, err: (err as Error).message }, 'could not store incoming message; kept for retry');
+      this.retryStoresLater();
       return false;
     }
+  }
+
+  private retryStoresLater(): void {
+    if (this.storeRetry || !this.controller || this.controller.signal.aborted) return;
+    this.storeRetryMs = Math.min(this.storeRetryMs ? this.storeRetryMs * 2 : this.retryMs, 60_000);
+    this.storeRetry = setTimeout(() => {
+      this.storeRetry = null;
+      if (!this.controller || this.controller.signal.aborted) return;
+      const failuresBefore = this.storeFailures;
+      log.info({ retryAfterMs: this.storeRetryMs }, 'trying incoming messages that could not be stored again');
+      void this.drain().then(() => {
+        if (this.storeFailures === failuresBefore) this.storeRetryMs = 0;
+      }, () => undefined);
+    }, this.storeRetryMs);
+    this.storeRetry.unref?.();
   }
 
   /**
