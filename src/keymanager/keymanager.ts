@@ -83,6 +83,11 @@ export class KeyManager {
     return doc;
   }
 
+  /** Drops the in-memory copy of our key doc (it changed in the store: a renewal or import on another device arrived by sync). */
+  forgetOwnKey(): void {
+    this.ownCache = null;
+  }
+
   private async saveOwnKey(doc: OwnKeyDoc): Promise<void> {
     await this.opts.store.put(OWN_KEY_DOC, this.address, doc);
     this.ownCache = { doc, until: Date.now() + 30_000 };
