@@ -144,7 +144,9 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       // Our key doc changes when a key is imported or renewed, here or on another device (by sync).
       keyChanges: async function* (signal) {
         for await (const change of soledad.changes({ since: 'now', live: true, signal })) {
-          if (change.type === OWN_KEY_DOC) yield change.id;
+          if (change.type !== OWN_KEY_DOC) continue;
+          keys.forgetOwnKey(); // else the retry could still decrypt with the cached, older key
+          yield change.id;
         }
       },
     });
