@@ -11,6 +11,7 @@ import * as openpgp from 'openpgp';
 import type { ImapFlow } from 'imapflow';
 import { encryptTo, incomingIds, message, putIncoming, startFetchAccount, waitFor, type FetchAccountFixture } from '../support/fetch-account.js';
 import { createGpg, type Gpg } from '../support/gpg.js';
+import { KeyManager } from '../../src/keymanager/index.js';
 
 const ALICE = 'alice@example.org';
 
@@ -118,5 +119,17 @@ describe('undecryptable and malformed incoming messages', { timeout: 120_000 }, 
     const ours = 'X-Sealmail-Encryption: none\r\nX-Sealmail-Signature: none\r\n';
     assert.equal(got.subarray(0, ours.length).toString('latin1'), ours);
     assert.ok(got.subarray(ours.length).equals(malformed), 'byte-exact after our two status headers');
+  });
+
+  it('a key imported on another device (arriving by sync) also makes the loop try again', async () => {
+    const key = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: ALICE }], format: 'armored' });
+    const raw = message([`From: bob@elsewhere.net`, `To: ${ALICE}`, 'Message-ID: <other-device@elsewhere.net>'], 'Via the other device.\r\n');
+    const id = await putIncoming(fx, await encryptTo(key.publicKey, raw));
+    await waitFor('its notice', async () => (await noticesFor(id)).length === 1);
+    // The other device's keymanager writes our key doc; here that write lands in the store as sync would bring it.
+    const otherDevice = new KeyManager({ store: fx.account.soledad, address: ALICE, publish: async () => undefined });
+    await otherDevice.importOwnKey(key.privateKey);
+    await waitFor('the message delivered', async () => (await inbox()).some((m) => m.includes('Message-ID: <other-device@elsewhere.net>')));
+    await waitFor('its incoming doc removed', async () => !(await incomingIds(fx.account)).includes(id));
   });
 });
