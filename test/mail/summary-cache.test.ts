@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Soledad } from '../../src/soledad/index.js';
 import { openMailStore } from '../../src/mail/store/index.js';
 import { defaultAnalyzer } from '../../src/mail/store/analyzer.js';
+import { SummaryCache } from '../../src/mail/store/summary-cache.js';
 import { Scratch, TEST_KDF } from '../soledad/helpers.js';
 
 const message = (n: number) =>
@@ -74,6 +75,37 @@ test('a summary cached while the persisted ones load is kept, and saved with the
     assert.equal(mail.summaries!.size, 2);
     await mail.close();
     await sol.close();
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('persisted summaries with non-ASCII text read back exactly, whatever the chunk boundaries', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    const search = (i: number) => ({ from: `é ${i}`, to: '', cc: '', bcc: '', subject: `${i} ` + 'é€'.repeat(400), sentDate: null, messageId: null, headerNames: ['subject'] });
+    const imap = (i: number) => ({ envelope: `("caf\xe9 ${i}" NIL)`, body: '("text" "plain")', bodystructure: '("text" "plain" \xff)' });
+    const before = new SummaryCache();
+    for (let i = 0; i < 300; i++) before.put(`h${i}`, { imap: imap(i), search: search(i) });
+    before.persistIn(sol.local, 7);
+    await before.save(sol.local, 7);
+    assert.ok((await sol.local.blobSize('summary-cache'))! > 4 * 32 * 1024, 'spans several blob chunks');
+
+    const after = new SummaryCache();
+    after.persistIn(sol.local, 7);
+    await after.loaded;
+    assert.equal(after.size, 300);
+    for (let i = 0; i < 300; i++) {
+      const got = after.get(`h${i}`)!;
+      assert.deepEqual(got.search, search(i));
+      assert.equal(got.envelope.toString('latin1'), imap(i).envelope);
+      assert.deepEqual([...got.bodystructure].slice(-2), [0xff, 0x29]);
+    }
+    const other = new SummaryCache();
+    other.persistIn(sol.local, 8); // another analyzer version: nothing is used
+    await other.loaded;
+    assert.equal(other.size, 0);
   } finally {
     await s.cleanup();
   }

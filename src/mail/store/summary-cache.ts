@@ -12,6 +12,7 @@
 // synced) store, written on close and read back when first needed (not during
 // startup: up to 32 MB to decrypt and parse) — so a restart does not mean
 // reading 10k structure documents again.
+import { StringDecoder } from 'node:string_decoder';
 import type { DocumentStore } from '../../soledad/types.js';
 import type { MessageStructure, SearchFields } from '../structure/types.js';
 import { logger } from '../../util/log.js';
@@ -70,10 +71,11 @@ export class SummaryCache {
     });
   }
 
-  private insert(hash: string, summary: Summary): Summary {
+  /** `fresh`: not read from the persisted blob (so a save has something new to write). */
+  private insert(hash: string, summary: Summary, fresh = true): Summary {
     this.entries.set(hash, summary);
     this.bytes += cost(hash, summary);
-    this.added++;
+    if (fresh) this.added++;
     while (this.bytes > this.maxBytes && this.entries.size > 1) {
       const [oldHash, old] = this.entries.entries().next().value!;
       this.entries.delete(oldHash);
@@ -107,29 +109,30 @@ export class SummaryCache {
     let header = true;
     let rest = '';
     let count = 0;
-    const take = (text: string): boolean => {
+    let usable = true;
+    const take = (text: string): void => {
       if (header) {
         header = false;
         const h = JSON.parse(text) as { format?: number; version?: number };
-        return h.format === FORMAT && h.version === version;
+        usable = h.format === FORMAT && h.version === version;
+        return;
       }
       const [hash, envelope, body, bodystructure, search] = JSON.parse(text) as Line;
-      this.insert(hash, {
-        envelope: Buffer.from(envelope, 'latin1'),
-        body: Buffer.from(body, 'latin1'),
-        bodystructure: Buffer.from(bodystructure, 'latin1'),
-        search,
-      });
+      const summary = { envelope: Buffer.from(envelope, 'latin1'), body: Buffer.from(body, 'latin1'), bodystructure: Buffer.from(bodystructure, 'latin1'), search };
+      this.insert(hash, summary, false);
       count++;
-      return true;
     };
+    // Chunks end anywhere, also inside a multi-byte character: decode across them.
+    const decoder = new StringDecoder('utf8');
     try {
-      reading: for await (const chunk of local.readBlob(BLOB_ID)) {
-        const lines = (rest + (chunk as Buffer).toString('utf8')).split('\n');
+      for await (const chunk of local.readBlob(BLOB_ID)) {
+        const lines = (rest + decoder.write(chunk as Buffer)).split('\n');
         rest = lines.pop()!;
-        for (const line of lines) if (line && !take(line)) break reading;
+        for (const line of lines) if (line && usable) take(line);
+        if (!usable) break;
       }
-      if (rest) take(rest);
+      rest += decoder.end();
+      if (rest && usable) take(rest);
     } finally {
       // What was cached while loading is the most recent: it goes last (and wins).
       for (const [hash, s] of newer) {
@@ -138,9 +141,8 @@ export class SummaryCache {
           this.entries.delete(hash);
           this.bytes -= cost(hash, old);
         }
-        this.insert(hash, s);
+        this.insert(hash, s, false); // counted in `added` when first cached
       }
-      this.added = newer.size;
     }
     log.info({ entries: count, ms: Date.now() - started }, 'persisted summaries read');
   }
