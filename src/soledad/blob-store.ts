@@ -194,6 +194,8 @@ export class BlobStore {
 
   private keepPlain(docId: string, data: Buffer): void {
     // A chunk id names one write's chunk: its bytes never change.
+    const had = this.plain.get(docId); // two reads of the same chunk at once
+    if (had) this.plainBytes -= had.length;
     this.plain.set(docId, data);
     this.plainBytes += data.length;
     while (this.plainBytes > CHUNK_CACHE_BYTES) {
