@@ -50,7 +50,9 @@ async function loadDbNameKey(couch: CouchClient): Promise<Buffer> {
 
 // Accounts are never renamed or deleted, so a found record can be reused for
 // a while (MX and gateway look one up per message / request). Unknown
-// addresses are not cached: a registration must be visible at once.
+// addresses are not cached: a registration must be visible at once. Password
+// checks always read the record (next to scrypt a read costs little), so a
+// password change made through another process applies at once.
 const CACHE_MS = 30_000;
 
 export class Accounts {
@@ -77,11 +79,11 @@ export class Accounts {
     return 'user-' + crypto.createHmac('sha256', this.dbNameKey).update(address.toLowerCase()).digest('hex');
   }
 
-  async find(address: string): Promise<AccountDoc | null> {
+  async find(address: string, fresh = false): Promise<AccountDoc | null> {
     const parsed = parseAddress(address);
     if (!parsed) return null;
     const hit = this.cache.get(parsed.address);
-    if (hit && Date.now() - hit.at < CACHE_MS) return hit.account;
+    if (!fresh && hit && Date.now() - hit.at < CACHE_MS) return hit.account;
     const account = await this.couch.getDoc<AccountDoc>(ACCOUNTS_DB, parsed.address);
     if (account) {
       if (this.cache.size > 10_000) this.cache.clear();
@@ -115,9 +117,28 @@ export class Accounts {
     return doc;
   }
 
+  /**
+   * Replaces the account's login verifier (the caller has checked the old
+   * password). A compare-and-swap on the record's revision: a concurrent
+   * change makes this one fail rather than silently win.
+   */
+  async changePassword(address: string, newPassword: string): Promise<void> {
+    const parsed = parseAddress(address);
+    const current = parsed ? await this.couch.getDoc<AccountDoc>(ACCOUNTS_DB, parsed.address) : null;
+    if (!parsed || !current) throw new AccountError(404, 'not_found', 'no such account');
+    const updated: AccountDoc = { ...current, verifier: await makeVerifier(newPassword, this.scrypt) };
+    try {
+      updated._rev = await this.couch.putDoc(ACCOUNTS_DB, { ...updated });
+    } catch (err) {
+      if (err instanceof CouchError && err.status === 409) throw new AccountError(409, 'conflict', 'the account changed meanwhile; try again');
+      throw err;
+    }
+    this.cache.set(parsed.address, { account: updated, at: Date.now() });
+  }
+
   /** The account when the password matches, else null (unknown address included). */
   async verifyPassword(address: string, password: string): Promise<AccountDoc | null> {
-    const account = await this.find(address);
+    const account = await this.find(address, true);
     if (!account) {
       // Same cost as a real check, so timing does not tell which addresses exist.
       await makeVerifier(password, this.scrypt);

@@ -2,8 +2,10 @@
 // stores only SHA-256(token) (a database leak yields no usable tokens) with
 // the address and an expiry. Verified tokens are cached briefly in memory so
 // replication traffic does not cost a database read per request.
+// A view indexes the records by address, so every session of an account can
+// be revoked at once (logout everywhere, password change).
 import crypto from 'node:crypto';
-import type { CouchClient, CouchDoc } from '../store/couch-client.js';
+import { CouchError, type CouchClient, type CouchDoc } from '../store/couch-client.js';
 
 export const SESSIONS_DB = 'sealmail_sessions';
 const CACHE_MS = 30_000;
@@ -12,6 +14,13 @@ interface SessionDoc extends CouchDoc {
   address: string;
   expiresAt: string;
 }
+
+const DESIGN_ID = '_design/sessions';
+// CouchDB and PouchDB both run JavaScript map functions (the embedded server through PouchDB's mapreduce).
+const DESIGN = {
+  language: 'javascript',
+  views: { by_address: { map: 'function (doc) { if (doc.address && doc.expiresAt) emit(doc.address, null); }' } },
+};
 
 function hashToken(token: string): string {
   return crypto.createHash('sha256').update(token).digest('hex');
@@ -27,6 +36,7 @@ export class Sessions {
 
   static async open(couch: CouchClient, ttlMs: number): Promise<Sessions> {
     await couch.ensureDb(SESSIONS_DB);
+    await ensureDesign(couch);
     return new Sessions(couch, ttlMs);
   }
 
@@ -47,6 +57,34 @@ export class Sessions {
       const res = await this.couch.request('DELETE', `${SESSIONS_DB}/${id}?rev=${encodeURIComponent(doc._rev!)}`);
       await res.body?.cancel();
       if (res.status !== 409) return;
+    }
+  }
+
+  /**
+   * Ends every session of `address` except the one whose token is `keep`
+   * (password change: the device that made it stays logged in). Returns how
+   * many were ended. Other processes sharing the CouchDB notice within their
+   * cache lifetime (30 s).
+   */
+  async revokeAll(address: string, keep?: string): Promise<number> {
+    const keepId = keep ? hashToken(keep) : null;
+    for (const [id, hit] of this.cache) if (hit.address === address && id !== keepId) this.cache.delete(id);
+    let revoked = 0;
+    for (;;) {
+      const query = new URLSearchParams({ key: JSON.stringify(address), include_docs: 'true', limit: '500' });
+      const res = await this.couch.request('GET', `${SESSIONS_DB}/${DESIGN_ID}/_view/by_address?${query}`);
+      if (!res.ok) throw new Error(`listing sessions failed: ${res.status}`);
+      const { rows } = (await res.json()) as { rows: Array<{ id: string; doc?: SessionDoc }> };
+      const ending = rows.filter((r) => r.doc && r.id !== keepId).map((r) => ({ _id: r.id, _rev: r.doc!._rev, _deleted: true }));
+      if (ending.length === 0) return revoked;
+      const del = await this.couch.request('POST', `${SESSIONS_DB}/_bulk_docs`, {
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ docs: ending }),
+      });
+      if (!del.ok) throw new Error(`revoking sessions failed: ${del.status}`);
+      const results = (await del.json()) as Array<{ ok?: boolean }>;
+      revoked += results.filter((r) => r.ok).length;
+      // A record changed meanwhile (409) is read again on the next round.
     }
   }
 
@@ -90,5 +128,19 @@ export class Sessions {
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(id, { address: doc.address, expiresAt, cachedAt: now });
     return expiresAt > now ? doc.address : null;
+  }
+}
+
+async function ensureDesign(couch: CouchClient): Promise<void> {
+  for (;;) {
+    const existing = await couch.getDoc<CouchDoc & typeof DESIGN>(SESSIONS_DB, DESIGN_ID);
+    if (existing && JSON.stringify(existing.views) === JSON.stringify(DESIGN.views)) return;
+    try {
+      await couch.putDoc(SESSIONS_DB, { _id: DESIGN_ID, ...(existing?._rev ? { _rev: existing._rev } : {}), ...DESIGN });
+      return;
+    } catch (err) {
+      // Another process wrote it first: compare again.
+      if (!(err instanceof CouchError && err.status === 409)) throw err;
+    }
   }
 }

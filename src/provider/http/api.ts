@@ -1,6 +1,7 @@
 // Account API: registration and login (password → bearer token + the URL of
-// the user's database at the sync gateway). Bodies are validated strictly:
-// exactly the expected string fields, bounded lengths.
+// the user's database at the sync gateway), password change, logout (this
+// session or all of them). Bodies are validated strictly: exactly the
+// expected string fields, bounded lengths.
 import express, { type Request, type Response } from 'express';
 import { AccountError } from '../accounts/accounts.js';
 import type { Authenticator } from '../accounts/login.js';
@@ -26,6 +27,32 @@ function readCredentials(body: unknown, minPassword: number): Credentials | stri
     return `"password" must be a string of ${minPassword} to 4096 characters`;
   }
   return { address, password };
+}
+
+interface PasswordChange {
+  address: string;
+  password: string;
+  newPassword: string;
+}
+
+function readPasswordChange(body: unknown): PasswordChange | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'body must be a JSON object';
+  const keys = Object.keys(body).sort().join(',');
+  if (keys !== 'address,newPassword,password') return 'body must have exactly "address", "password" and "newPassword"';
+  const { address, password, newPassword } = body as Record<string, unknown>;
+  if (typeof address !== 'string' || !parseAddress(address)) return '"address" must be a mail address';
+  if (typeof password !== 'string' || password.length < 1 || password.length > 4096) return '"password" must be a string of 1 to 4096 characters';
+  if (typeof newPassword !== 'string' || newPassword.length < 8 || newPassword.length > 4096) return '"newPassword" must be a string of 8 to 4096 characters';
+  return { address, password, newPassword };
+}
+
+function bearerToken(req: Request): string {
+  const header = req.headers.authorization ?? '';
+  return header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
+}
+
+function requireToken(res: Response): void {
+  sendError(res, 401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': WWW_AUTHENTICATE });
 }
 
 export function gatewayDbUrl(req: Request, db: string): string {
@@ -82,17 +109,49 @@ export function accountsRouter(auth: Authenticator, config: () => ProviderConfig
     }
   });
 
+  // Password change: the bearer token of a session of the account AND the old
+  // password (rate limited like a login). Ends every other session.
+  router.post(
+    '/password',
+    asyncRoute(async (req: Request, res: Response) => {
+      const change = readPasswordChange(req.body);
+      if (typeof change === 'string') return sendError(res, 400, 'bad_request', change);
+      const token = bearerToken(req);
+      if (!token) return requireToken(res);
+      const result = await auth.changePassword(token, change.address, change.password, change.newPassword, req.socket.remoteAddress ?? 'unknown');
+      if (!result.ok) {
+        if (result.reason === 'bad_token') return requireToken(res);
+        if (result.reason === 'rate_limited') {
+          return sendError(res, 429, 'too_many_attempts', `too many failed logins; retry in ${result.retryAfter} s`, { 'retry-after': String(result.retryAfter) });
+        }
+        return sendError(res, 403, 'wrong_password', 'the current password is wrong');
+      }
+      log.info({ revokedSessions: result.revokedSessions, alreadyChanged: result.alreadyChanged }, 'password changed');
+      res.json({ revokedSessions: result.revokedSessions });
+    }),
+  );
+
   // Logout: revokes the bearer token the request carries.
   router.delete(
     '/sessions',
     asyncRoute(async (req: Request, res: Response) => {
-      const header = req.headers.authorization ?? '';
-      const token = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
-      if (!token || !(await auth.sessions.verify(token))) {
-        return sendError(res, 401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': WWW_AUTHENTICATE });
-      }
+      const token = bearerToken(req);
+      if (!token || !(await auth.sessions.verify(token))) return requireToken(res);
       await auth.sessions.revoke(token);
       res.status(204).end();
+    }),
+  );
+
+  // Logout everywhere: revokes every session of the token's account, this one included.
+  router.delete(
+    '/sessions/all',
+    asyncRoute(async (req: Request, res: Response) => {
+      const token = bearerToken(req);
+      const address = token ? await auth.sessions.verify(token) : null;
+      if (!address) return requireToken(res);
+      const revoked = await auth.sessions.revokeAll(address);
+      log.info({ revoked }, 'all sessions revoked');
+      res.json({ revoked });
     }),
   );
 
