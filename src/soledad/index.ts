@@ -162,15 +162,23 @@ export class Soledad extends EventEmitter implements DocumentStore {
     return soledad;
   }
 
-  /** Re-wraps the storage secret under a new passphrase; documents are not touched. */
-  async changePassphrase(current: string, next: string, kdf: KdfParams = DEFAULT_KDF): Promise<void> {
+  /**
+   * Re-wraps the storage secret under a new passphrase; documents are not
+   * touched. `beforeStore` runs once the current passphrase is checked and the
+   * new wrapping computed, right before it is stored (the daemon changes the
+   * provider login there: if it fails, nothing changed here). Returns the new
+   * wrapped secret, which sync carries to the remote database.
+   */
+  async changePassphrase(current: string, next: string, kdf: KdfParams = DEFAULT_KDF, beforeStore?: () => Promise<void>): Promise<WrappedSecret> {
     const doc = await readSecretDoc(this.mainDb);
     if (!doc) throw new SoledadError('the wrapped secret is missing', 'NO_ACCOUNT');
     const secret = await unwrapSecret(doc, current); // WrongPassphraseError: nothing changed
     if (!secret.equals(this.secret)) throw new SoledadError('stored secret does not match the open store', 'SECRET_MISMATCH');
     const wrapped = await wrapSecret(secret, next, kdf);
+    await beforeStore?.();
     await this.mainDb.put({ _id: SECRET_DOC_ID, _rev: doc._rev, sealmail: 'secret', ...wrapped } as never);
     log.info('passphrase changed');
+    return wrapped;
   }
 
   // --- DocumentStore (replicated) --------------------------------------------
