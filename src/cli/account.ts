@@ -6,7 +6,8 @@ import { defaultConfig, saveConfig, type AccountConfig } from '../daemon/config.
 import { accountDir, openAccount } from '../daemon/account.js';
 import { generateLocalPassword } from '../daemon/credentials.js';
 import { controlRequest } from '../daemon/control.js';
-import { promptPassphrase, readPassphraseFile } from '../daemon/passphrase.js';
+import { passphraseSource, promptPassphrase, readPassphraseFile } from '../daemon/passphrase.js';
+import { logoutEverywhere } from '../daemon/logout.js';
 import { settingsText } from '../daemon/settings.js';
 import { UserError } from '../util/user-error.js';
 import { cliContext, findAccount, requireConfig } from './context.js';
@@ -109,6 +110,18 @@ export function registerAccount(program: Command): void {
         applied = ' (the running daemon uses it now)';
       }
       console.log(`${account.address}: always-encrypt ${account.alwaysEncrypt ? 'on' : 'off'}${applied}`);
+    });
+  account
+    .command('logout <address>')
+    .description('end every session of the account at the provider (all devices) and forget the one cached here')
+    .option('--passphrase-file <file>', 'read the passphrase from a 0600 file (needed only when the cached session no longer works)')
+    .action(async (address: string, o: { passphraseFile?: string }) => {
+      const ctx = cliContext();
+      const account = findAccount(requireConfig(ctx), address);
+      const passphrase = () => (o.passphraseFile ? Promise.resolve(readPassphraseFile(o.passphraseFile)) : passphraseSource()(account));
+      const revoked = await logoutEverywhere({ config: account, dataDir: ctx.paths.dataDir, passphrase });
+      console.log(`revoked ${revoked} session(s) of ${account.address} at the provider; each device logs in again with the passphrase when its daemon starts.`);
+      if (readDaemonStatus(ctx.paths.dataDir)) console.log('The running daemon here lost its session too: restart it.');
     });
   account
     .command('remove <address>')

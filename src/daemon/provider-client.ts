@@ -1,5 +1,6 @@
 // The daemon's client for its provider's HTTP API: registration, login
-// (bearer token + the user's sync database URL), and service discovery.
+// (bearer token + the user's sync database URL), password change, logout
+// everywhere, and service discovery.
 import { UserError } from '../util/user-error.js';
 
 export interface ProviderSession {
@@ -41,6 +42,16 @@ export class ProviderClient {
     return (await this.request('POST', 'api/sessions', { address, password })) as ProviderSession;
   }
 
+  /** Needs a live session and the old password; the provider ends every other session of the account. */
+  async changePassword(session: Pick<ProviderSession, 'token'>, address: string, oldPassword: string, newPassword: string): Promise<{ revokedSessions: number }> {
+    return (await this.request('POST', 'api/password', { address, password: oldPassword, newPassword }, session.token)) as { revokedSessions: number };
+  }
+
+  /** Ends every session of the token's account at the provider, this one included. */
+  async revokeAllSessions(session: Pick<ProviderSession, 'token'>): Promise<{ revoked: number }> {
+    return (await this.request('DELETE', 'api/sessions/all', undefined, session.token)) as { revoked: number };
+  }
+
   async info(): Promise<ProviderInfo> {
     const info = (await this.request('GET', 'api/config')) as ProviderInfo;
     // The provider announces its own view of the host; from here, reach it where we reach the API.
@@ -48,12 +59,14 @@ export class ProviderClient {
     return { ...info, submission: { host, port: info.submission.port } };
   }
 
-  private async request(method: string, path: string, body?: unknown): Promise<unknown> {
+  private async request(method: string, path: string, body?: unknown, token?: string): Promise<unknown> {
     let res: Response;
     try {
+      const headers: Record<string, string> = body ? { 'content-type': 'application/json' } : {};
+      if (token) headers.authorization = `Bearer ${token}`;
       res = await fetch(new URL(path, this.base), {
         method,
-        headers: body ? { 'content-type': 'application/json' } : {},
+        headers,
         body: body ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(30_000),
       });
