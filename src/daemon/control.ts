@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { chmodSync, rmSync } from 'node:fs';
 import type { AccountRuntime } from './account.js';
+import { changePassphrase } from './passphrase-change.js';
 import { logger } from '../util/log.js';
 
 const log = logger('control');
@@ -42,10 +43,8 @@ const HANDLERS: Record<string, Handler> = {
     if (p.alwaysEncrypt !== undefined) a.config.alwaysEncrypt = p.alwaysEncrypt === 'yes';
     return { alwaysEncrypt: a.config.alwaysEncrypt };
   },
-  'passphrase.change': async (a, p) => {
-    await a.soledad.changePassphrase(p.current ?? '', p.next ?? '');
-    return 'passphrase changed';
-  },
+  // The storage secret, the provider login and the provider's copy of the secret together (passphrase-change.ts).
+  'passphrase.change': async (a, p) => changePassphrase(a, p.current ?? '', p.next ?? ''),
 };
 
 export function startControlSocket(path: string, accounts: AccountRuntime[]): { close(): Promise<void> } {
