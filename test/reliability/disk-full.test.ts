@@ -82,6 +82,7 @@ test('local store on a full disk: clear error, no corruption, all mail arrives o
   }, 15_000, 1000).then(() => true, () => false);
   await c.close();
   t.diagnostic(selfHealed ? 'the running daemon recovered by itself' : `the running daemon did not recover by itself (${messages.filter((m) => stored.has(m.id)).length}/${messages.length} arrived); restarting it`);
+  if (!selfHealed) t.diagnostic(`its last log lines:\n${daemon.output().trim().split('\n').slice(-8).join('\n')}`);
   assert.equal(await Promise.race([daemon.stop('SIGTERM'), new Promise((r) => setTimeout(() => r('hung'), 60_000))]), 0, 'stops cleanly after the disk-full errors');
   daemon = world.spawnDaemon();
   await untilOutput(daemon, DAEMON_READY);
