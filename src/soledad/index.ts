@@ -15,6 +15,7 @@ import { isNotFound, openLocal, openRemote, type Pouch, type RemoteSpec } from '
 import { SoledadError } from './errors.js';
 import { logger } from '../util/log.js';
 
+import { WrongPassphraseError } from './errors.js';
 export { WrongPassphraseError, DocumentIntegrityError, SoledadError } from './errors.js';
 export { HybridLogicalClock, compareHlc, encodeHlc, parseHlc } from './hlc.js';
 export type { KdfParams, WrappedSecret } from './secrets.js';
@@ -113,13 +114,24 @@ export class Soledad extends EventEmitter implements DocumentStore {
     }
   }
 
-  /** Existing account on this device. Wrong passphrase → WrongPassphraseError. */
+  /**
+   * Existing account on this device. Wrong passphrase → WrongPassphraseError.
+   * When the passphrase was changed on another device, the local wrapping is
+   * still the old one: with a remote, a passphrase that unwraps the remote's
+   * newer wrapping is accepted and that wrapping replicated here.
+   */
   static async open(opts: SoledadOpenOptions): Promise<Soledad> {
     const mainDb = openLocal(opts.dataDir, MAIN_DB);
     try {
       const doc = await readSecretDoc(mainDb);
       if (!doc) throw new SoledadError(`no account in ${opts.dataDir}: create one, or restore from the provider`, 'NO_ACCOUNT');
-      const secret = await unwrapSecret(doc, opts.passphrase);
+      let secret: Buffer;
+      try {
+        secret = await unwrapSecret(doc, opts.passphrase);
+      } catch (err) {
+        if (!(err instanceof WrongPassphraseError) || !opts.remote) throw err;
+        secret = await adoptRemoteWrapping(mainDb, doc, opts.remote, opts.passphrase, err);
+      }
       return new Soledad(mainDb, openLocal(opts.dataDir, LOCAL_DB), secret, opts);
     } catch (err) {
       await mainDb.close().catch(() => undefined);
@@ -282,5 +294,33 @@ async function readSecretDoc(db: Pouch): Promise<SecretDoc | null> {
   } catch (err) {
     if (isNotFound(err)) return null;
     throw err;
+  }
+}
+
+/**
+ * The passphrase does not unwrap the local copy of the secret: if it unwraps
+ * the remote's (changed on another device; only a holder of the passphrase
+ * can make a wrapping that authenticates under it), pull that revision here
+ * through replication, so both copies share one revision history. Anything
+ * else rethrows `wrong`.
+ */
+async function adoptRemoteWrapping(mainDb: Pouch, local: SecretDoc, spec: RemoteSpec, passphrase: string, wrong: WrongPassphraseError): Promise<Buffer> {
+  const remote = openRemote(spec);
+  try {
+    let remoteDoc: SecretDoc | null;
+    try {
+      remoteDoc = await readSecretDoc(remote);
+    } catch {
+      throw wrong; // provider unreachable: the local answer stands
+    }
+    if (!remoteDoc || remoteDoc.data === local.data) throw wrong;
+    const secret = await unwrapSecret(remoteDoc, passphrase);
+    await mainDb.replicate.from(remote, { doc_ids: [SECRET_DOC_ID] });
+    const now = await readSecretDoc(mainDb);
+    if (now?.data !== remoteDoc.data) throw new SoledadError('could not take over the wrapped secret changed on another device', 'SECRET_MISMATCH');
+    log.info('the passphrase was changed on another device: its wrapping of the secret is now used here');
+    return secret;
+  } finally {
+    await remote.close().catch(() => undefined);
   }
 }
