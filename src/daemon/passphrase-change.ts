@@ -17,6 +17,9 @@
 // retry: its password already matches the new one). A crash after 3 leaves
 // the NEW passphrase working: the restarted daemon logs in with it and its
 // sync pushes the re-wrapped secret.
+// Other devices lose their sessions in step 2, before they could pull the new
+// wrapping: restarted with the new passphrase, each logs in and takes the
+// provider's wrapping (Soledad.open with a remote).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SECRET_DOC_ID, type WrappedSecret } from '../soledad/index.js';
 import type { AccountRuntime } from './account.js';
@@ -56,7 +59,7 @@ export async function changePassphrase(account: AccountRuntime, current: string,
   });
   log.info({ revokedSessions: revoked }, 'provider login password changed, storage secret re-wrapped');
   const pushed = await waitForRemoteSecret(account.session, wrapped, opts.pushTimeoutMs ?? 60_000);
-  const others = revoked > 0 ? ` ${revoked} other session(s) at the provider ended: other devices must log in again.` : '';
+  const others = revoked > 0 ? ` ${revoked} other session(s) at the provider ended: restart the daemon of each other device with the new passphrase.` : '';
   if (!pushed) {
     return `passphrase changed.${others} The provider has not received the re-wrapped secret yet; it goes with the next sync (until then a new device cannot log in).`;
   }

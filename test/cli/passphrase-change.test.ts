@@ -1,7 +1,8 @@
 // `sealmail passphrase change` through the real CLI: the provider login
 // (derived from the passphrase) follows the new passphrase, the re-wrapped
 // storage secret reaches the provider (a new device restores with the new
-// passphrase, the old one is refused in one sentence), and
+// passphrase, the old one is refused in one sentence), a device set up
+// before the change starts with the new passphrase, and
 // `sealmail account logout` revokes every session of the account.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { accountDir } from '../../src/daemon/account.js';
 import { cliEnv, readCliConfig, runCli, secondDeviceEnv, startCli, type RunningDaemon } from '../support/cli.js';
+import { freePorts } from '../support/ports.js';
 
 interface CachedSession {
   token: string;
@@ -28,6 +30,7 @@ async function gatewayStatus(s: CachedSession): Promise<number> {
 
 test('passphrase change: restart and a new device use the new passphrase; the old one is refused; logout revokes every session', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
+  const [imap3, smtp3] = await freePorts(2);
   t.after(() => rmSync(home, { recursive: true, force: true }));
   const daemons: RunningDaemon[] = [];
   t.after(async () => {
@@ -45,11 +48,22 @@ test('passphrase change: restart and a new device use the new passphrase; the ol
   writeFileSync(newFile, newPassphrase + '\n', { mode: 0o600 });
   writeFileSync(oldFile, oldPassphrase + '\n', { mode: 0o600 });
 
+  // A second device set up before the change (its passphrase file still holds the old one).
+  const { env: env2, providerUrl } = await secondDeviceEnv({ home, env, ports });
+  const device2File = join(home, 'device2-passphrase');
+  writeFileSync(device2File, oldPassphrase + '\n', { mode: 0o600 });
+  const setup2 = runCli(env2, ['account', 'login', '--provider', providerUrl, alice.address, '--passphrase-file', device2File]);
+  assert.equal(setup2.status, 0, setup2.stderr);
+  const dataDir2 = env2.SEALMAIL_DATA_DIR!;
+  const device2Before = readSession(dataDir2, alice.address);
+
   const change = runCli(env, ['passphrase', 'change', '--account', alice.address, '--current-file', oldFile, '--new-file', newFile]);
   assert.equal(change.status, 0, change.stderr);
-  assert.match(change.stdout, /passphrase changed/);
+  assert.match(change.stdout, /passphrase changed \(this device and the provider\)/);
+  assert.match(change.stdout, /\d+ other session\(s\) at the provider ended/);
   const before = readSession(dataDir, alice.address);
   assert.equal(await gatewayStatus(before), 200, 'the session that made the change stays valid');
+  assert.equal(await gatewayStatus(device2Before), 401, "the other device's session ended");
 
   // Restart with the new passphrase and no cached session: the daemon must log in.
   assert.equal(await daemons.pop()!.stop(), 0);
@@ -60,23 +74,33 @@ test('passphrase change: restart and a new device use the new passphrase; the ol
   assert.notEqual(afterRestart.token, before.token, 'a fresh login, not a cached session');
 
   // A new device: the old passphrase is refused in one sentence, the new one restores.
-  const { env: env2, providerUrl } = await secondDeviceEnv({ home, env, ports });
-  const withOld = runCli(env2, ['account', 'login', '--provider', providerUrl, alice.address, '--passphrase-file', oldFile]);
+  const env3 = { ...env2, SEALMAIL_CONFIG_DIR: join(home, 'device3/config'), SEALMAIL_DATA_DIR: join(home, 'device3/data'), SEALMAIL_IMAP_PORT: String(imap3), SEALMAIL_SMTP_PORT: String(smtp3) };
+  const withOld = runCli(env3, ['account', 'login', '--provider', providerUrl, alice.address, '--passphrase-file', oldFile]);
   assert.notEqual(withOld.status, 0);
   assert.match(withOld.stderr, new RegExp(`wrong passphrase for ${alice.address.replace('.', '\\.')}`));
   assert.doesNotMatch(withOld.stderr, /\n\s+at /, 'no stack trace');
-  const withNew = runCli(env2, ['account', 'login', '--provider', providerUrl, alice.address, '--passphrase-file', newFile]);
+  const withNew = runCli(env3, ['account', 'login', '--provider', providerUrl, alice.address, '--passphrase-file', newFile]);
   assert.equal(withNew.status, 0, withNew.stderr);
   assert.match(withNew.stdout, /restored \d+ documents from the provider/);
 
-  // Logout on the second device revokes every session of the account at the provider.
-  const dataDir2 = env2.SEALMAIL_DATA_DIR!;
-  const device2 = readSession(dataDir2, alice.address);
-  assert.equal(await gatewayStatus(device2), 200);
-  const logout = runCli(env2, ['account', 'logout', alice.address]);
+  // The device set up before the change starts with the new passphrase (it takes the provider's new wrapping).
+  writeFileSync(device2File, newPassphrase + '\n', { mode: 0o600 });
+  const device2 = await startCli(env2);
+  daemons.push(device2);
+  assert.notEqual(readSession(dataDir2, alice.address).token, device2Before.token);
+  assert.equal(await device2.stop(), 0);
+  daemons.pop();
+
+  // Logout on the new device revokes every session of the account at the provider.
+  const dataDir3 = env3.SEALMAIL_DATA_DIR;
+  const device3 = readSession(dataDir3, alice.address);
+  const device2After = readSession(dataDir2, alice.address);
+  for (const s of [device3, device2After, afterRestart]) assert.equal(await gatewayStatus(s), 200);
+  const logout = runCli(env3, ['account', 'logout', alice.address]);
   assert.equal(logout.status, 0, logout.stderr);
-  assert.match(logout.stdout, /revoked/);
-  assert.equal(existsSync(join(accountDir(dataDir2, alice.address), 'session.json')), false, 'the cached session file is deleted');
-  assert.equal(await gatewayStatus(device2), 401, "the second device's old token is refused");
+  assert.match(logout.stdout, /revoked \d+ session\(s\)/);
+  assert.equal(existsSync(join(accountDir(dataDir3, alice.address), 'session.json')), false, 'the cached session file is deleted');
+  assert.equal(await gatewayStatus(device3), 401, "the logging-out device's token is refused");
+  assert.equal(await gatewayStatus(device2After), 401, "the second device's token is revoked too");
   assert.equal(await gatewayStatus(afterRestart), 401, "the first device's token is revoked too");
 });
