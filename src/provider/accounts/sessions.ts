@@ -83,8 +83,10 @@ export class Sessions {
       });
       if (!del.ok) throw new Error(`revoking sessions failed: ${del.status}`);
       const results = (await del.json()) as Array<{ ok?: boolean }>;
-      revoked += results.filter((r) => r.ok).length;
-      // A record changed meanwhile (409) is read again on the next round.
+      const ended = results.filter((r) => r.ok).length;
+      // A record changed meanwhile (409) is read again on the next round; a round that ends none would loop.
+      if (ended === 0) throw new Error('revoking sessions made no progress');
+      revoked += ended;
     }
   }
 
