@@ -30,6 +30,8 @@ export interface CrashReport {
   corrupt: string[];
   misplaced: string[];
   flagsLost: string[];
+  /** For each problem: where its copies are and what the client did to it. */
+  details: string[];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -133,7 +135,7 @@ export async function runCrashTrials(world: World, opts: { trials: number; messa
   const report: CrashReport = {
     trials: opts.trials, sent, killedDuringStartup,
     confirmed: { flagged: 0, moved: 0, expunged: 0 },
-    lost: [], duplicated: [], resurrected: [], corrupt: [], misplaced: [], flagsLost: [],
+    lost: [], duplicated: [], resurrected: [], corrupt: [], misplaced: [], flagsLost: [], details: [],
   };
   for (const [id, fate] of fates) {
     const copies = stored.get(id) ?? [];
@@ -149,6 +151,13 @@ export async function runCrashTrials(world: World, opts: { trials: number; messa
     if (copies.length === 0 && !fate.expungeSent) report.lost.push(id);
     if (fate.moved && copies.some((cp) => cp.mailbox !== KEPT)) report.misplaced.push(id);
     if (fate.flagged && copies.some((cp) => !cp.flags.includes('\\Flagged'))) report.flagsLost.push(id);
+  }
+  const problems = new Set([...report.lost, ...report.duplicated, ...report.resurrected, ...report.corrupt, ...report.misplaced, ...report.flagsLost]);
+  for (const id of problems) {
+    const f = fates.get(id)!;
+    const did = (['flagged', 'moveSent', 'moved', 'expungeSent', 'expunged'] as const).filter((k) => f[k]).join(',') || 'untouched';
+    const where = (stored.get(id) ?? []).map((cp) => `${cp.mailbox} uid ${cp.uid} (${cp.flags.join(' ')})`).join('; ') || 'nowhere';
+    report.details.push(`${id}: client ${did}; copies: ${where}`);
   }
   return report;
 }

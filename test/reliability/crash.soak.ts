@@ -18,6 +18,7 @@ test(`crash soak: ${trials} SIGKILL trials, ${messages} messages`, { skip: !proc
   console.log(`  confirmed by the client: ${report.confirmed.flagged} flagged, ${report.confirmed.moved} moved, ${report.confirmed.expunged} expunged`);
   console.log(`  lost ${report.lost.length}, duplicated ${report.duplicated.length}, expunged-but-back ${report.resurrected.length}, not byte-exact ${report.corrupt.length}, moved-but-back ${report.misplaced.length}, flags lost ${report.flagsLost.length}`);
   console.log(`  ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  for (const d of report.details) console.log(`  ${d}`);
   assert.deepEqual(report.lost, [], 'lost');
   assert.deepEqual(report.duplicated, [], 'duplicated');
   assert.deepEqual(report.resurrected, [], 'expunged but back');

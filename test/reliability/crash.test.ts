@@ -10,6 +10,7 @@ test('daemon SIGKILLed at random moments while mail arrives and a client flags/m
   t.after(() => world.cleanup());
   const report = await runCrashTrials(world, { trials: 3, messages: 30, log: (line) => t.diagnostic(line) });
   t.diagnostic(JSON.stringify({ ...report, lost: report.lost.length, duplicated: report.duplicated.length }));
+  for (const d of report.details) t.diagnostic(d);
   assert.equal(report.sent, 30);
   assert.deepEqual(report.lost, [], 'lost');
   assert.deepEqual(report.duplicated, [], 'duplicated');
