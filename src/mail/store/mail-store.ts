@@ -267,9 +267,32 @@ export class DocumentMailStore implements MailStore {
   move(from: string, uids: number[], to: string): Promise<CopyResult> {
     return this.serialBatch(async () => {
       const src = this.slot(from);
-      const result = await this.copyLocked(src, uids, this.slot(to, 'TRYCREATE'));
-      await this.expungeLocked(src, result.mapping.map(([u]) => u));
-      return result;
+      const dst = this.slot(to, 'TRYCREATE');
+      // One write holds the copies and the originals' expunges, each copy next
+      // to its original (the store's write batches split between pairs): a
+      // crash leaves a message moved or not moved, never in both mailboxes.
+      const at = this.clock.now();
+      const pairs: Array<{ rec: EntryRec; copyId: string; copy: EntryDoc; gone: EntryDoc }> = [];
+      for (const rec of this.recs(src, uids)) {
+        const base = await this.current(rec);
+        pairs.push({
+          rec,
+          copyId: entryId(dst.id, rec.doc.hash, randomId()),
+          copy: newEntry(dst.id, rec.doc.hash, rec.doc.size, rec.doc.internalDate, rec.flags, at),
+          gone: { ...base, expunged: base.expunged ?? at },
+        });
+      }
+      await this.docs.bulkPut(pairs.flatMap((p) => [
+        { type: DOC.entry, id: p.copyId, content: p.copy },
+        { type: DOC.entry, id: p.rec.id, content: p.gone },
+      ]));
+      const mapping: Array<[number, number]> = [];
+      for (const p of pairs) {
+        const rec = await this.index.applyEntry(p.copyId, p.copy);
+        if (rec) mapping.push([p.rec.uid, rec.uid]);
+      }
+      for (const p of pairs) await this.index.applyEntry(p.rec.id, p.gone);
+      return { uidValidity: dst.uidValidity, mapping };
     });
   }
 
