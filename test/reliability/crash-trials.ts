@@ -82,19 +82,18 @@ async function mutate(world: World, fates: Map<string, Fate>, stop: { now: boole
 }
 
 /** One trial: start the daemon, let mail arrive and the client work, SIGKILL it at a random moment. */
-async function trial(world: World, fates: Map<string, Fate>, batch: Array<{ id: string; raw: Buffer }>): Promise<'startup' | 'running'> {
+async function trial(world: World, fates: Map<string, Fate>, batch: Array<{ id: string; raw: Buffer }>, mode: 'startup' | 'running'): Promise<'startup' | 'running'> {
   const daemon = world.spawnDaemon();
   // Arrivals spread over ~3.5 s, so they overlap start-up, the backlog fetch and the client's work.
   const sending = sendToMx(world.ports.mx, world.account.address, batch, 7000 / Math.max(1, batch.length));
   const stop = { now: false };
   let mutating: Promise<void> = Promise.resolve();
-  const mode = Math.random() < 0.25 ? 'startup' : 'running';
   if (mode === 'startup') {
     await sleep(200 + Math.random() * 2300);
   } else {
     await untilOutput(daemon, DAEMON_READY);
     mutating = mutate(world, fates, stop);
-    await sleep(Math.random() * 1500);
+    await sleep(200 + Math.random() * 1800);
   }
   await daemon.stop('SIGKILL');
   stop.now = true;
@@ -112,7 +111,8 @@ export async function runCrashTrials(world: World, opts: { trials: number; messa
     const batch = Array.from({ length: Math.min(per, opts.messages - sent) }, (_, i) => makeMessage(world.account.address, `t${t}m${i}`));
     for (const m of batch) fates.set(m.id, { raw: m.raw, flagged: false, moveSent: false, moved: false, expungeSent: false, expunged: false });
     sent += batch.length;
-    if ((await trial(world, fates, batch)) === 'startup') killedDuringStartup++;
+    // One trial in four is killed while starting up (the first one, so the quick run has both kinds).
+    if ((await trial(world, fates, batch, t % 4 === 0 ? 'startup' : 'running')) === 'startup') killedDuringStartup++;
     opts.log?.(`trial ${t + 1}/${opts.trials}: ${sent} sent`);
   }
 
