@@ -10,17 +10,7 @@ import { fileURLToPath } from 'node:url';
 import mailsplit from '@zone-eu/mailsplit';
 import { analyzeMessage, analyzeStream } from '../src/mail/structure/index.js';
 import { printResults, type BenchResult } from './result.js';
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../test/support/prng.js';
 
 function textBody(r: () => number, bytes: number): string {
   const words = ['the', 'encrypted', 'mail', 'arrives', 'at', 'provider', 'and', 'is', 'synced', 'to', 'device'];

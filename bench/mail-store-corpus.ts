@@ -1,20 +1,10 @@
 // Synthetic mail for the mail-store benchmarks: deterministic (seeded), every
 // message distinct, sizes log-normal around a 15 KB median, plus a few
 // MB-sized messages with a base64 attachment, the way a real mailbox looks.
+import { mulberry32 as rng } from '../test/support/prng.js';
+
 const MEDIAN = 15 * 1024;
 const SIGMA = 1.0;
-
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua'.split(' ');
 

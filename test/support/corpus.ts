@@ -4,22 +4,11 @@
 // many charsets, RFC 2231 parameters, disposition/language/location, and
 // the broken mail real servers see every day.
 import iconv from 'iconv-lite';
+import { mulberry32 as rng } from './prng.js';
 
 export interface CorpusMessage {
   name: string;
   raw: Buffer;
-}
-
-/** Small deterministic PRNG (mulberry32), so bodies are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function text(seed: number, lines: number): string {

@@ -16,6 +16,7 @@ import { openAccount } from '../../src/daemon/account.js';
 import * as openpgp from 'openpgp';
 import { startTestProvider, type TestProvider } from '../provider/helpers.js';
 import { encryptTo, LOCAL_PASSWORD, LOGIN_COST, TEST_KDF } from './fetch-account.js';
+import { mulberry32 as random } from './prng.js';
 
 const CHILD = fileURLToPath(new URL('../fetch/crash-child.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -41,18 +42,6 @@ export interface CrashRunResult {
   messages: number;
   /** Kills that landed after the child said it was ready (i.e. while processing). */
   killedWhileProcessing: number;
-}
-
-/** mulberry32: small, seedable. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Child {

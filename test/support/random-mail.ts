@@ -5,16 +5,7 @@
 // boundaries that are prefixes of each other, folded and duplicate fields).
 // CRLF line ends only: bare LF is covered by the fixed corpus.
 import type { CorpusMessage } from './corpus.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from './prng.js';
 
 class Gen {
   private n = 0;
