@@ -1,8 +1,8 @@
 // Test harness for the IMAP engine: a real server on 127.0.0.1 port 0 over an
 // in-memory MailStore (the real store code without disk/crypto), plus clients.
-import net from 'node:net';
 import { ImapFlow } from 'imapflow';
 import { startImapServer, type ImapServer, type ImapServerOptions } from '../../src/imap/server.js';
+import { RawSocket } from '../support/raw-socket.js';
 import { createMemoryMailStore, type MemoryMailStore } from '../support/memory-mailstore.js';
 
 export const USER = 'alice@example.org';
@@ -50,59 +50,11 @@ export async function startHarness(extra: Partial<ImapServerOptions> = {}): Prom
 }
 
 /** A line-oriented raw connection for exact protocol checks. */
-export class RawConnection {
-  private buf = '';
-  private waiters: Array<() => void> = [];
-  readonly socket: net.Socket;
-  closed = false;
-
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.on('data', (d) => {
-      this.buf += d.toString('latin1');
-      this.waiters.splice(0).forEach((w) => w());
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.waiters.splice(0).forEach((w) => w());
-    });
-    socket.on('error', () => undefined);
-  }
-
+export class RawConnection extends RawSocket {
   static async open(port: number): Promise<RawConnection> {
-    const socket = net.connect(port, '127.0.0.1');
-    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    const c = new RawConnection(socket);
+    const c = new RawConnection(await RawSocket.connect(port), 5000);
     await c.readUntil(/^\* OK .*\r\n/m);
     return c;
-  }
-
-  write(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
-  /** Waits until the received text matches, returns everything up to the end of that match, and consumes it. */
-  async readUntil(re: RegExp, timeoutMs = 5000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = re.exec(this.buf);
-      if (m) {
-        const end = m.index + m[0].length;
-        const out = this.buf.slice(0, end);
-        this.buf = this.buf.slice(end);
-        return out;
-      }
-      if (this.closed) throw new Error(`connection closed; got: ${JSON.stringify(this.buf)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout waiting for ${re}; got: ${JSON.stringify(this.buf)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
   }
 
   /** Sends a command and returns all output up to its tagged response. */
@@ -114,9 +66,5 @@ export class RawConnection {
   async login(): Promise<void> {
     const r = await this.command('L1', `LOGIN "${USER}" "${PASSWORD}"`);
     if (!/^L1 OK/m.test(r)) throw new Error(r);
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }

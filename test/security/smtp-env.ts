@@ -1,12 +1,12 @@
 // A real SMTP gateway for the security tests: a real KeyManager over a real
 // Soledad store, the real outgoing queue relaying to a local sink, and a raw
 // line-based SMTP client that sends exactly the bytes it is given.
-import net from 'node:net';
 import { TempSoledads } from '../keymanager/temp-soledad.js';
 import { KeyManager } from '../../src/keymanager/index.js';
 import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
 import { OutgoingQueue, startSmtpGateway, type SmtpGateway } from '../../src/smtp/index.js';
 import type { SmtpGatewayOptions } from '../../src/smtp/gateway.js';
+import { RawSocket } from '../support/raw-socket.js';
 import { SINK_TOKEN, SINK_USER, startSink, type Sink } from '../smtp/sink.js';
 
 export const SMTP_USER = SINK_USER;
@@ -55,57 +55,11 @@ export async function startSmtpEnv(extra: Partial<SmtpGatewayOptions> = {}): Pro
 }
 
 /** A raw SMTP connection: write bytes, wait for replies by pattern. */
-export class RawSmtp {
-  private buf = '';
-  private waiters: Array<() => void> = [];
-  closed = false;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buf += d.toString('latin1');
-      this.waiters.splice(0).forEach((w) => w());
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.waiters.splice(0).forEach((w) => w());
-    });
-    socket.on('error', () => undefined);
-  }
-
+export class RawSmtp extends RawSocket {
   static async open(port: number): Promise<RawSmtp> {
-    const socket = net.connect(port, '127.0.0.1');
-    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    const c = new RawSmtp(socket);
+    const c = new RawSmtp(await RawSocket.connect(port), 10_000);
     await c.readUntil(/^220 .*\r\n/m);
     return c;
-  }
-
-  write(data: string | Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(data);
-  }
-
-  /** Everything received up to the end of the first match of `re` (consumed). */
-  async readUntil(re: RegExp, timeoutMs = 10_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = re.exec(this.buf);
-      if (m) {
-        const end = m.index + m[0].length;
-        const out = this.buf.slice(0, end);
-        this.buf = this.buf.slice(end);
-        return out;
-      }
-      if (this.closed) throw new Error(`connection closed; got: ${JSON.stringify(this.buf.slice(0, 500))}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout waiting for ${re}; got: ${JSON.stringify(this.buf.slice(0, 500))}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
   }
 
   /** Sends one line and returns the final line of the reply (code + space). */
@@ -116,14 +70,5 @@ export class RawSmtp {
 
   async authPlain(user: string, password: string): Promise<string> {
     return this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString('base64')}`);
-  }
-
-  /** Everything received and not yet consumed. */
-  pending(): string {
-    return this.buf;
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }
