@@ -1,0 +1,160 @@
+// mbox and Maildir reading for `sealmail import`: message boundaries, mboxrd
+// unescaping, byte-exact content (CRLF, 8-bit), From_ line dates, Maildir
+// flags and order, and the idempotent run (a second run adds nothing).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { countMbox, fromLineDate, MboxSplitter, parseMbox, readMbox, NotMboxError } from '../../../src/mail/import/mbox.js';
+import { listMaildir, maildirFlags } from '../../../src/mail/import/maildir.js';
+import { headerDate, openImportSource, runImport, type ImportMessage, type ImportTarget } from '../../../src/mail/import/run.js';
+
+/** What an mboxrd writer does: From_ line, ">"-quoting of /^>*From /, one empty line after each message. */
+function mboxrd(messages: Buffer[], fromLine = 'From someone@example.org Thu Nov 26 10:00:00 2026'): Buffer {
+  const parts: Buffer[] = [];
+  for (const m of messages) {
+    parts.push(Buffer.from(fromLine + '\n'));
+    const quoted = m.toString('latin1').replace(/^(>*From )/gm, '>$1');
+    parts.push(Buffer.from(quoted, 'latin1'), Buffer.from('\n'));
+  }
+  return Buffer.concat(parts);
+}
+
+const PLAIN = Buffer.from('From: a@example.org\nSubject: one\n\nhello\n');
+const QUOTED = Buffer.from('From: b@example.org\nSubject: two\n\nFrom here on\n>From there\n>>From everywhere\nnot From at start\n\nFrom after a blank line\n');
+const CRLF_8BIT = Buffer.concat([Buffer.from('From: c@example.org\r\nSubject: three\r\nContent-Type: text/plain; charset=latin1\r\n\r\ncaf'), Buffer.from([0xe9]), Buffer.from('\r\n\r\n')]);
+
+test('mbox: boundaries, mboxrd unescaping and bytes come back exactly, in any chunking', () => {
+  const messages = [PLAIN, QUOTED, CRLF_8BIT];
+  const file = mboxrd(messages);
+  assert.deepEqual(parseMbox(file).map((m) => m.raw), messages);
+  // Chunk boundaries anywhere (also inside "From " and inside CRLF) give the same messages.
+  for (const size of [1, 2, 3, 7, 64]) {
+    const s = new MboxSplitter();
+    const out = [];
+    for (let i = 0; i < file.length; i += size) out.push(...s.push(file.subarray(i, i + size)));
+    out.push(...s.end());
+    assert.deepEqual(out.map((m) => m.raw), messages, `chunks of ${size}`);
+  }
+  assert.equal(parseMbox(file)[0]!.fromLine, 'From someone@example.org Thu Nov 26 10:00:00 2026');
+});
+
+test('mbox: a "From " line inside a paragraph stays in its message; a last message without the closing empty line is kept whole', () => {
+  const file = Buffer.from('From x Thu Nov 26 10:00:00 2026\nSubject: a\n\nline\nFrom inside a paragraph\nend\n\nFrom y Thu Nov 26 11:00:00 2026\nSubject: b\n\nlast line\n');
+  const msgs = parseMbox(file);
+  assert.equal(msgs.length, 2);
+  assert.equal(msgs[0]!.raw.toString(), 'Subject: a\n\nline\nFrom inside a paragraph\nend\n');
+  assert.equal(msgs[1]!.raw.toString(), 'Subject: b\n\nlast line\n');
+  assert.throws(() => parseMbox(Buffer.from('Subject: not an mbox\n\nbody\n')), NotMboxError);
+  assert.deepEqual(parseMbox(Buffer.alloc(0)), []);
+});
+
+test('mbox: streamed from a file, counted in a pass of its own', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealmail-mbox-'));
+  try {
+    const many = Array.from({ length: 300 }, (_, i) => Buffer.from(`Subject: ${i}\n\n${'x'.repeat(i * 50)}\nFrom the body ${i}\n`));
+    const path = join(dir, 'mail.mbox');
+    writeFileSync(path, mboxrd(many));
+    assert.equal(await countMbox(path), 300);
+    const read: Buffer[] = [];
+    for await (const m of readMbox(path)) read.push(m.raw);
+    assert.deepEqual(read, many);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('From_ line and Date: header dates', () => {
+  assert.equal(fromLineDate('From alice@example.org Thu Nov 26 10:00:00 2026'), Date.UTC(2026, 10, 26, 10, 0, 0));
+  assert.equal(fromLineDate('From alice@example.org  Mon Jan  5 09:03:07 2015'), Date.UTC(2015, 0, 5, 9, 3, 7));
+  assert.equal(fromLineDate('From MAILER-DAEMON Fri Jul  8 12:08:34 2011 +0200'), Date.UTC(2011, 6, 8, 10, 8, 34));
+  assert.equal(fromLineDate('From someone'), null);
+  assert.equal(headerDate(Buffer.from('Subject: x\r\nDate: Tue, 1 Jul 2003 10:52:37 +0200\r\n\r\nbody\r\nDate: no\r\n')), Date.UTC(2003, 6, 1, 8, 52, 37));
+  assert.equal(headerDate(Buffer.from('Subject: no date\n\nDate: Tue, 1 Jul 2003 10:52:37 +0200\n')), null);
+});
+
+test('Maildir: flags from the info suffix, new/ without flags, mtime as internal date, oldest first', async () => {
+  assert.deepEqual(maildirFlags('1700000000.M1P2.host:2,FRS'), ['\\Flagged', '\\Answered', '\\Seen']);
+  assert.deepEqual(maildirFlags('1700000000.M1P2.host:2,DPTab'), ['\\Draft', '$Forwarded', '\\Deleted']);
+  assert.deepEqual(maildirFlags('1700000000.M1P2.host!2,S'), ['\\Seen']);
+  assert.deepEqual(maildirFlags('1700000000.M1P2.host'), []);
+  const dir = mkdtempSync(join(tmpdir(), 'sealmail-maildir-'));
+  try {
+    for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(dir, sub));
+    const files = [
+      ['cur/2.host:2,S', 2000],
+      ['new/3.host', 3000],
+      ['cur/1.host:2,FR', 1000],
+      ['tmp/4.host', 4000],
+    ] as const;
+    for (const [name, secs] of files) {
+      writeFileSync(join(dir, name), `Subject: ${name}\n\nbody\n`);
+      utimesSync(join(dir, name), secs, secs);
+    }
+    const list = await listMaildir(dir);
+    assert.deepEqual(
+      list.map((e) => [e.path.slice(dir.length + 1), e.flags, e.internalDate]),
+      [
+        ['cur/1.host:2,FR', ['\\Flagged', '\\Answered'], 1_000_000],
+        ['cur/2.host:2,S', ['\\Seen'], 2_000_000],
+        ['new/3.host', [], 3_000_000],
+      ],
+    );
+    const source = await openImportSource(dir);
+    assert.equal(source.kind, 'maildir');
+    assert.equal(source.total, 3);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** An in-memory target: a mailbox as a list of messages with delivery ids. */
+function memoryTarget(): ImportTarget & { stored: Array<{ m: ImportMessage; id: string }>; reports: number } {
+  const byId = new Map<string, ImportMessage>();
+  const t = {
+    stored: [] as Array<{ m: ImportMessage; id: string }>,
+    reports: 0,
+    async begin() {
+      const counts = new Map<string, number>();
+      const { createHash } = await import('node:crypto');
+      for (const { m } of t.stored) {
+        const h = createHash('sha256').update(m.raw).digest('hex');
+        counts.set(h, (counts.get(h) ?? 0) + 1);
+      }
+      return counts;
+    },
+    async deliver(_mailbox: string, m: ImportMessage, id: string) {
+      if (byId.has(id)) return true;
+      byId.set(id, m);
+      t.stored.push({ m, id });
+      return false;
+    },
+    async report() {
+      t.reports++;
+    },
+  };
+  return t;
+}
+
+test('runImport: a second run adds nothing; two copies of the same bytes stay two; the source sets the dates', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealmail-run-'));
+  try {
+    const path = join(dir, 'in.mbox');
+    writeFileSync(path, mboxrd([PLAIN, QUOTED, PLAIN]));
+    const target = memoryTarget();
+    const first = await runImport(target, [await openImportSource(path)], { mailbox: 'INBOX' });
+    assert.deepEqual([first.imported, first.skipped, first.total, first.active], [3, 0, 3, false]);
+    assert.deepEqual(target.stored.map((s) => s.m.raw), [PLAIN, QUOTED, PLAIN]);
+    assert.ok(target.stored.every((s) => s.m.internalDate === Date.UTC(2026, 10, 26, 10, 0, 0)));
+    assert.ok(target.reports >= 1, 'the end is reported');
+    const second = await runImport(target, [await openImportSource(path)], { mailbox: 'INBOX' });
+    assert.deepEqual([second.imported, second.skipped], [0, 3]);
+    assert.equal(target.stored.length, 3);
+    await assert.rejects(openImportSource(join(dir, 'missing')), /does not exist/);
+    writeFileSync(join(dir, 'plain.txt'), 'hello\n');
+    await assert.rejects(openImportSource(join(dir, 'plain.txt')), /neither an mbox file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
