@@ -11,12 +11,20 @@ const stamp = fc
 const flagName = fc.constantFrom('\\Seen', '\\Flagged', '\\Deleted', '$Label1', 'Junk');
 const flagState: fc.Arbitrary<FlagState> = fc.tuple(fc.constantFrom<0 | 1>(0, 1), stamp);
 
+// Contents an entry may carry: two devices that stored one incoming document
+// with different status headers write one entry id with different bytes.
+const CONTENTS = [
+  { hash: 'h'.repeat(64), size: 10, internalDate: 5 },
+  { hash: 'c'.repeat(64), size: 9, internalDate: 5 },
+  { hash: 'e'.repeat(64), size: 100, internalDate: 5 },
+];
 const entry: fc.Arbitrary<EntryDoc> = fc
   .record({
+    content: fc.constantFrom(...CONTENTS),
     flags: fc.dictionary(flagName, flagState, { maxKeys: 5 }),
     expunged: fc.option(stamp, { nil: null }),
   })
-  .map(({ flags, expunged }) => ({ v: 1, mailbox: 'mb', hash: 'h'.repeat(64), size: 10, internalDate: 5, flags, expunged }));
+  .map(({ content, flags, expunged }) => ({ v: 1, mailbox: 'mb', ...content, flags, expunged }));
 
 const mailbox: fc.Arbitrary<MailboxDoc> = fc.record({
   v: fc.constant<1>(1),
@@ -56,6 +64,11 @@ test('mergeEntry: each flag is decided by its latest write; an expunge is never 
         assert.equal(merged.flags[f][0], onAtLatest ? 1 : 0);
       }
       assert.equal(merged.expunged !== null, docs.some((d) => d.expunged !== null));
+      // The content is one of the merged ones, whole (a size never comes from
+      // another blob than the hash), and the same whatever the order: the lowest hash.
+      const content = { hash: merged.hash, size: merged.size, internalDate: merged.internalDate };
+      const lowest = [...docs].sort((x, y) => (x.hash < y.hash ? -1 : x.hash > y.hash ? 1 : 0))[0]!;
+      assert.deepEqual(content, { hash: lowest.hash, size: lowest.size, internalDate: lowest.internalDate });
     }),
     { numRuns: 500 },
   );

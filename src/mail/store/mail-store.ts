@@ -24,7 +24,7 @@ import type { HybridLogicalClock } from '../../soledad/hlc.js';
 import { storeContent, upgradeStructure, type Analyzer } from './content.js';
 import { DOC, activeFlags, canonicalFlags, newEntry, newMailbox, withFlags, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
-import { entryId, randomId } from './ids.js';
+import { deliveryEntryId, entryId, randomId } from './ids.js';
 import { MailIndex, type EntryRec, type MailboxSlot } from './mail-index.js';
 import { SummaryCache } from './summary-cache.js';
 import { checkNewName, compareNames, isInferior, normalizeName, parentNames } from './mailbox-names.js';
@@ -206,14 +206,20 @@ export class DocumentMailStore implements MailStore {
   /** Stores a message for the fetch loop: idempotent per deliveryId (same id → same single entry). */
   async deliver(mailbox: string, source: AsyncIterable<Buffer> | Buffer, opts: DeliverOptions): Promise<DeliverResult> {
     // APPEND to a missing mailbox: NO [TRYCREATE] (RFC 3501 6.3.11); checked before reading the source.
-    this.slot(mailbox, 'TRYCREATE');
+    const target = this.slot(mailbox, 'TRYCREATE');
+    // Already here (a retry, or another device stored this incoming document
+    // and sync brought its entry): the bytes are not stored a second time.
+    const early = this.index.entries.get(deliveryEntryId(target.id, opts.deliveryId));
+    if (early) return { uidValidity: target.uidValidity, uid: early.uid, duplicate: true };
     const content = await storeContent(this.docs, this.analyzer, source);
     // A message just stored is the next one a client lists (IDLE, then FETCH ENVELOPE).
     if (content.structure) this.summaries.put(content.hash, content.structure);
     return this.serial(async () => {
       const slot = this.slot(mailbox, 'TRYCREATE');
-      const id = entryId(slot.id, content.hash, opts.deliveryId);
-      const known = this.index.entries.get(id);
+      const id = deliveryEntryId(slot.id, opts.deliveryId);
+      // Deliveries stored before ids came from the delivery alone have ids
+      // derived from the content too; a retry of one must find it.
+      const known = this.index.entries.get(id) ?? this.index.entries.get(entryId(slot.id, content.hash, opts.deliveryId));
       if (known) return { uidValidity: slot.uidValidity, uid: known.uid, duplicate: true };
       const stored = await this.docs.get<EntryDoc>(DOC.entry, id);
       const doc = stored ?? newEntry(slot.id, content.hash, content.size, opts.internalDate ?? Date.now(), opts.flags ?? [], this.clock.now());

@@ -24,18 +24,32 @@ function pick<T>(a: T, b: T): T {
   return JSON.stringify(a) <= JSON.stringify(b) ? a : b;
 }
 
+/**
+ * The content of an entry (hash, size, internal date) is chosen as one: two
+ * devices that stored the same incoming document write the same entry id with
+ * bytes that may differ (one knew the signer's key: X-Sealmail-Signature), and
+ * a size taken from one and a hash from the other would break RFC822.SIZE.
+ * The lower hash wins, so every device settles on the same content.
+ */
+function pickContent(a: EntryDoc, b: EntryDoc): EntryDoc {
+  if (a.hash !== b.hash) return a.hash < b.hash ? a : b;
+  if (a.size !== b.size) return a.size < b.size ? a : b;
+  return a.internalDate <= b.internalDate ? a : b;
+}
+
 export function mergeEntry(a: EntryDoc, b: EntryDoc): EntryDoc {
   const flags: Record<string, FlagState> = { ...a.flags };
   for (const [f, state] of Object.entries(b.flags)) {
     flags[f] = flags[f] ? laterFlag(flags[f], state) : state;
   }
+  const content = pickContent(a, b);
   return {
     v: 1,
-    // Immutable fields: equal by construction (the entry id derives from them).
+    // The entry id derives from the mailbox: equal by construction.
     mailbox: pick(a.mailbox, b.mailbox),
-    hash: pick(a.hash, b.hash),
-    size: pick(a.size, b.size),
-    internalDate: pick(a.internalDate, b.internalDate),
+    hash: content.hash,
+    size: content.size,
+    internalDate: content.internalDate,
     flags: sortKeys(flags),
     expunged: firstTombstone(a.expunged, b.expunged),
   };
