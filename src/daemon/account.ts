@@ -1,10 +1,11 @@
 // One account at run time: its encrypted store (Soledad, synced with the
 // provider through the gateway), its keys, its mail store and its fetch loop.
 import { join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
-import { Soledad, WrongPassphraseError, type KdfParams } from '../soledad/index.js';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { Soledad, WrongPassphraseError, type KdfParams, type SyncStatus } from '../soledad/index.js';
 import { KeyManager, OWN_KEY_DOC } from '../keymanager/index.js';
 import { decryptIncoming } from '../keymanager/incoming.js';
+import type { KeyAlgorithm } from '../keymanager/keys.js';
 import { openMailStore, MAIL_MERGE_RULES, type OpenedMailStore } from '../mail/store/index.js';
 import { FetchLoop } from '../fetch/loop.js';
 import { importAttachedKeys } from '../fetch/attached-keys.js';
@@ -14,6 +15,7 @@ import { providerPassword } from './credentials.js';
 import { ProviderClient, ProviderRefusedError, type ProviderSession } from './provider-client.js';
 import { ensurePrivateDir, writePrivateFile } from './paths.js';
 import { PullProgressTracker, remainingChanges, trackPulls, type PullProgress } from './sync-progress.js';
+import type { ImportProgress } from '../mail/import/run.js';
 import { UserError } from '../util/user-error.js';
 import { logger } from '../util/log.js';
 
@@ -26,6 +28,10 @@ export interface AccountRuntime {
   session: ProviderSession;
   /** Documents pulled from the provider by the live sync (`sealmail status`). */
   pullProgress: PullProgressTracker;
+  /** What keeps this account from working, for `sealmail status` (the provider ended the session); null when nothing. */
+  readonly problem: string | null;
+  /** A `sealmail import` under way or last finished through this daemon (`sealmail status`). */
+  importProgress: ImportProgress | null;
   close(): Promise<void>;
 }
 
@@ -42,6 +48,8 @@ export interface OpenAccountOptions {
   loginCost?: number;
   /** Progress of the initial pull of a restore (a new device). */
   onRestoreProgress?: (p: PullProgress) => void;
+  /** Algorithm of the key generated for a new account (default curve25519); an existing key is kept. */
+  keyType?: KeyAlgorithm;
 }
 
 export function accountDir(dataDir: string, address: string): string {
@@ -60,8 +68,25 @@ function cachedSession(dir: string): ProviderSession | null {
   }
 }
 
+/** The one sentence for a device started with a passphrase that was changed elsewhere. */
+export function passphraseChangedElsewhere(address: string): string {
+  return `the passphrase of ${address} was changed on another device (the provider refuses this one and ended this device's session); start with the new passphrase`;
+}
+
+/** Whether `passphrase` unwraps this device's store (no remote: nothing is fetched or adopted). */
+async function opensLocally(storeDir: string, passphrase: string): Promise<boolean> {
+  if (!existsSync(storeDir)) return false;
+  try {
+    await (await Soledad.open({ dataDir: storeDir, passphrase })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function providerSession(opts: OpenAccountOptions, dir: string): Promise<ProviderSession> {
   const { config } = opts;
+  const log = logger('daemon', { account: config.address });
   const client = new ProviderClient(config.providerUrl);
   const password = await providerPassword(config.address, opts.passphrase, opts.loginCost);
   if (opts.create === 'new') await client.register(config.address, password);
@@ -70,17 +95,51 @@ async function providerSession(opts: OpenAccountOptions, dir: string): Promise<P
     writePrivateFile(join(dir, 'session.json'), JSON.stringify(session));
     return session;
   } catch (err) {
+    // The login password is derived from the passphrase: a refusal means the
+    // provider's login is not this passphrase's (mistyped, or changed elsewhere).
+    const refused = err instanceof ProviderRefusedError && err.status === 401;
     const cached = opts.create ? null : cachedSession(dir);
     if (cached) {
-      logger('daemon', { account: config.address }).warn({ err: (err as Error).message }, 'provider login failed; using the cached session');
-      return cached;
+      // The cached session stands in while the provider is unreachable, and
+      // after a crash in the middle of a passphrase change here (the provider
+      // switched the login, this session survived: passphrase-change.ts). A
+      // refused login with a session the provider refuses too gets 401 from
+      // sync forever: stop here instead.
+      const accepted = refused ? await client.sessionAccepted(cached) : null;
+      if (accepted !== false) {
+        log.warn({ err: (err as Error).message }, 'provider login failed; using the cached session');
+        return cached;
+      }
+      log.warn('the provider refused the login and the cached session');
+      rmSync(join(dir, 'session.json'), { force: true });
     }
-    // The login password is derived from the passphrase: a refusal here is usually a mistyped passphrase.
-    if (err instanceof ProviderRefusedError && err.status === 401) {
+    if (refused) {
+      // This device's store still opens with it: it was right here, so it was changed on another device.
+      if (!opts.create && (await opensLocally(join(dir, 'store'), opts.passphrase))) throw new UserError(passphraseChangedElsewhere(config.address));
       throw new UserError(`wrong passphrase for ${config.address} (or no such account at ${config.providerUrl})`);
     }
     throw err;
   }
+}
+
+/**
+ * A running daemon whose session the provider ends (a passphrase change or
+ * `sealmail account logout` on another device) gets 401 from sync on every
+ * retry. It does not log in again by itself, since that would undo a logout
+ * meant to shut out a lost device: it keeps serving what it holds, logs once,
+ * and `sealmail status` shows the problem until a restart (with the new
+ * passphrase if it was changed) logs in afresh.
+ */
+function watchSessionEnd(soledad: Soledad, address: string): { readonly problem: string | null } {
+  const state = { problem: null as string | null };
+  const onSync = (s: SyncStatus): void => {
+    if (!s.lastError || !/^(401|403)\b/.test(s.lastError)) return;
+    state.problem = `the provider ended this device's session (the passphrase was changed, or \`sealmail account logout\` was run, on another device); restart the daemon, with the new passphrase if it was changed`;
+    logger('daemon', { account: address }).error('the provider refuses this device\'s session: sync stopped until the daemon is restarted (with the new passphrase if it was changed)');
+    soledad.off('sync', onSync);
+  };
+  soledad.on('sync', onSync);
+  return state;
 }
 
 /** Maps what the keymanager found inside a message onto our status headers. */
@@ -114,12 +173,14 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
   }
   try {
     const pullProgress = trackPulls(soledad, remote);
+    const sessionEnd = watchSessionEnd(soledad, config.address);
     soledad.registerMerge('entry', MAIL_MERGE_RULES.entry);
     soledad.registerMerge('mailbox', MAIL_MERGE_RULES.mailbox);
     const keys = new KeyManager({
       store: soledad,
       address: config.address,
       provider: { url: config.providerUrl, token: session.token },
+      ...(opts.keyType ? { algorithm: opts.keyType } : {}),
     });
     await keys.ensureOwnKey();
     const mail = await openMailStore({ docs: soledad, local: soledad.local });
@@ -158,6 +219,10 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       fetch,
       session,
       pullProgress,
+      get problem() {
+        return sessionEnd.problem;
+      },
+      importProgress: null,
       async close() {
         await fetch.stop();
         await mail.close();

@@ -52,6 +52,23 @@ export class ProviderClient {
     return (await this.request('DELETE', 'api/sessions/all', undefined, session.token)) as { revoked: number };
   }
 
+  /**
+   * Whether the provider still accepts a session's token: one read of the
+   * user's database at its sync gateway. False on 401/403 (revoked by a
+   * passphrase change or a logout elsewhere, or expired); null when the
+   * provider cannot be asked (unreachable, or another answer).
+   */
+  async sessionAccepted(session: Pick<ProviderSession, 'token' | 'couchUrl'>): Promise<boolean | null> {
+    try {
+      const res = await fetch(session.couchUrl, { headers: { authorization: `Bearer ${session.token}` }, signal: AbortSignal.timeout(30_000) });
+      await res.body?.cancel();
+      if (res.ok) return true;
+      return res.status === 401 || res.status === 403 ? false : null;
+    } catch {
+      return null;
+    }
+  }
+
   async info(): Promise<ProviderInfo> {
     const info = (await this.request('GET', 'api/config')) as ProviderInfo;
     // The provider announces its own view of the host; from here, reach it where we reach the API.
