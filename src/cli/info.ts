@@ -37,6 +37,13 @@ export function pullLine(p: DaemonStatus['accounts'][number]['progress']): strin
   return `pulled: ${p.sinceStart} documents since start${p.pulled > 0 ? ` (${p.pulled} in the last catch-up)` : ''}`;
 }
 
+/** "importing 120 of 200 messages into INBOX (60%), 3 already there" while running; the outcome after. */
+export function importLine(p: NonNullable<DaemonStatus['accounts'][number]['import']>): string {
+  const counts = `${p.imported} imported, ${p.skipped} already there`;
+  if (p.active) return `importing into ${p.mailbox}: ${p.done} of ${p.total} messages (${p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100}%), ${counts}`;
+  return `last import into ${p.mailbox} (${p.source}): ${counts}${p.error ? `, stopped early: ${p.error}` : ''}, finished ${p.finishedAt ?? ''}`;
+}
+
 function formatStatus(s: DaemonStatus): string {
   const lines = [
     `sealmail daemon running (pid ${s.pid}, since ${s.startedAt})`,
@@ -47,10 +54,12 @@ function formatStatus(s: DaemonStatus): string {
   for (const a of s.accounts) {
     lines.push(
       `  ${a.address}`,
+      ...(a.problem ? [`    PROBLEM: ${a.problem}`] : []),
       `    sync: ${a.sync.state}${a.sync.connected ? ', connected' : ''}, ${a.sync.pending} pending, last sync ${a.sync.lastSync ?? 'never'}${a.sync.lastError ? `, last error: ${a.sync.lastError}` : ''}`,
       ...(a.progress ? [`    ${pullLine(a.progress)}`] : []),
       `    incoming: ${a.fetch.processed} processed, ${a.fetch.failed} failed, ${a.fetch.undecryptable} undecryptable`,
       `    outgoing: ${a.outgoing.queued} queued, ${a.outgoing.sent} sent, ${a.outgoing.bounced} bounced`,
+      ...(a.import ? [`    ${importLine(a.import)}`] : []),
     );
   }
   return lines.join('\n');

@@ -46,6 +46,10 @@ export interface DaemonStatus {
     progress: AccountRuntime['pullProgress']['progress'];
     fetch: { processed: number; failed: number; undecryptable: number };
     outgoing: { queued: number; sent: number; bounced: number };
+    /** What keeps the account from working (the provider ended its session), or null. */
+    problem: string | null;
+    /** The running or last `sealmail import`, or null. */
+    import: AccountRuntime['importProgress'];
   }>;
 }
 
@@ -217,6 +221,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
                 sent: mine.filter((i) => i.state === 'sent').length,
                 bounced: mine.filter((i) => i.state === 'bounced').length,
               },
+              problem: a.problem,
+              import: a.importProgress,
             };
           }),
         };
