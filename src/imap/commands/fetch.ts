@@ -1,7 +1,10 @@
 // FETCH and UID FETCH (RFC 3501 6.4.5, 6.4.8; RFC 3516 BINARY; RFC 7162 3.1.4
 // CHANGEDSINCE, 3.2.6 VANISHED). Structure documents are loaded a few messages
 // ahead of the one being written, and responses go out in small batches so a
-// 10k-message FETCH neither waits on each write nor builds up in memory.
+// 10k-message FETCH neither waits on each write nor builds up in memory. A
+// folder listing (ENVELOPE, or the header fields clients list with) is served
+// from the summary cache; a message missing there is read once and cached.
+import type { Readable } from 'node:stream';
 import type { MessageMeta } from '../../mail/mailstore.js';
 import { defineCommand, type CommandSpec } from '../command.js';
 import { bad } from '../errors.js';
@@ -11,7 +14,8 @@ import type { ImapSession } from '../session.js';
 import type { Token } from '../wire/tokens.js';
 import { hasSimple, parseFetchRequest, structureNeeds, type FetchRequest } from '../message/fetch-items.js';
 import { buildFetchData, type FetchMessage } from '../message/fetch-response.js';
-import { renderedCache } from '../message/rendered-cache.js';
+import { renderedCache, type Rendered } from '../message/rendered-cache.js';
+import type { MessageStructure } from '../../mail/structure/types.js';
 import { condstoreEnabled, enableCondstore, resolveMessages, selectedMailbox, sequenceSetArg, type SelectedMessage } from '../message/selection.js';
 import { formatSequenceSet, type SequenceSet } from '../message/sequence-set.js';
 
@@ -50,6 +54,12 @@ async function setImplicitSeen(session: ImapSession, messages: SelectedMessage[]
   return changed;
 }
 
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+  return Buffer.concat(chunks);
+}
+
 /** RFC 7162 3.2.6: UIDs in the set that are no longer in the mailbox (we keep no tombstones, so possibly never used). */
 function vanishedUids(set: SequenceSet, view: MessageMeta[], uidNext: number): number[] {
   const present = new Set(view.map((m) => m.uid));
@@ -83,13 +93,26 @@ async function handle(session: ImapSession, args: FetchArgs, uid: boolean): Prom
   const cache = renderedCache(store);
   const content = async (meta: MessageMeta): Promise<FetchMessage> => {
     if (needs === 'none') return { meta };
-    if (needs === 'rendered') {
+    if (needs === 'rendered' || needs === 'listing') {
       // Right after a start the persisted summaries may still be loading: waiting for them beats a structure read.
       const hit = cache.get(meta.hash) ?? (await cache.loaded, cache.get(meta.hash));
-      if (hit) return { meta, rendered: hit };
+      if (hit && (needs === 'rendered' || hit.listing)) return { meta, rendered: hit, listing: hit.listing };
+      if (needs === 'listing') return listingOf(meta, hit);
     }
     const structure = await store.structure(meta.hash);
     return { meta, structure, rendered: cache.put(meta.hash, structure) };
+  };
+  /** The listing header lines of a message not cached with them: its header is read once (no structure read when its size is known). */
+  const listingOf = async (meta: MessageMeta, hit: Rendered | undefined): Promise<FetchMessage> => {
+    let rendered = hit;
+    let structure: MessageStructure | undefined;
+    if (rendered?.headerSize === undefined) {
+      structure = await store.structure(meta.hash);
+      rendered = cache.put(meta.hash, structure);
+    }
+    if (rendered.headerSize === undefined) return { meta, structure, rendered };
+    const header = rendered.headerSize > 0 ? await readAll(store.read(meta.hash, 0, rendered.headerSize)) : Buffer.alloc(0);
+    return { meta, structure, rendered, listing: cache.setListing(meta.hash, header) };
   };
 
   const loads: Array<Promise<Response>> = [];

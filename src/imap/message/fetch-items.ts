@@ -3,6 +3,7 @@
 // carry in FETCH responses (RFC 3501 7.4.2).
 import type { Token } from '../wire/tokens.js';
 import { bad } from '../errors.js';
+import { LISTING_FIELDS } from '../../mail/store/summary-cache.js';
 
 /** The text part of a section: RFC 3501 9, section-msgtext / "MIME". */
 export type SectionText = 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
@@ -188,16 +189,33 @@ export function hasSimple(request: FetchRequest, name: SimpleItem): boolean {
   return request.items.some((i) => i.kind === 'simple' && i.name === name);
 }
 
-/**
- * What of the structure document a request needs: nothing, only the
- * pre-rendered ENVELOPE/BODY/BODYSTRUCTURE, or the MIME tree (sections).
- */
 /** BODY[], BODY.PEEK[], RFC822 (with or without a partial): the message's bytes 0..RFC822.SIZE, which needs no structure. */
 export function isWholeMessage(item: FetchItem): boolean {
   return item.kind === 'section' && !item.binary && item.section.part.length === 0 && item.section.text === null;
 }
 
-export function structureNeeds(request: FetchRequest): 'none' | 'rendered' | 'tree' {
-  if (request.items.some((i) => i.kind !== 'simple' && !isWholeMessage(i))) return 'tree';
+/**
+ * BODY[.PEEK][HEADER.FIELDS (...)] of the message itself with only names the
+ * summary cache keeps the lines of (LISTING_FIELDS): a folder listing's
+ * headers, answered without reading the message once cached.
+ */
+export function isListingFields(item: FetchItem): boolean {
+  return (
+    item.kind === 'section' &&
+    !item.binary &&
+    item.section.part.length === 0 &&
+    item.section.text === 'HEADER.FIELDS' &&
+    (item.section.fields ?? []).every((f) => LISTING_FIELDS.has(f.toLowerCase()))
+  );
+}
+
+/**
+ * What of the structure document a request needs: nothing, only the
+ * pre-rendered ENVELOPE/BODY/BODYSTRUCTURE, those and the listing header
+ * lines, or the MIME tree (other sections).
+ */
+export function structureNeeds(request: FetchRequest): 'none' | 'rendered' | 'listing' | 'tree' {
+  const sections = request.items.filter((i) => i.kind !== 'simple' && !isWholeMessage(i));
+  if (sections.length > 0) return sections.every(isListingFields) ? 'listing' : 'tree';
   return request.items.some((i) => i.kind === 'simple' && (i.name === 'ENVELOPE' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE')) ? 'rendered' : 'none';
 }

@@ -5,11 +5,12 @@
 import { Readable } from 'node:stream';
 import type { MailStore, MessageMeta } from '../../mail/mailstore.js';
 import { UnknownCteError, decodeBinarySection } from '../../mail/structure/binary.js';
-import { findPart, readSection, resolveSection, type SectionData } from '../../mail/structure/sections.js';
+import { findPart, partialRange, readSection, resolveSection, type SectionData } from '../../mail/structure/sections.js';
+import { fieldsFromListing } from '../../mail/store/summary-cache.js';
 import type { MessageStructure } from '../../mail/structure/types.js';
 import { ImapError, type ImapResponseCodeName } from '../errors.js';
 import { atom, list, literal, num, raw, str, streamed, type ImapValue } from '../response/values.js';
-import { isWholeMessage, type FetchItem, type FetchRequest } from './fetch-items.js';
+import { isListingFields, isWholeMessage, type FetchItem, type FetchRequest } from './fetch-items.js';
 import type { Rendered } from './rendered-cache.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -29,8 +30,10 @@ export interface FetchMessage {
   meta: MessageMeta;
   /** ENVELOPE/BODY/BODYSTRUCTURE bytes (when structureNeeds(request) is not 'none'). */
   rendered?: Rendered;
-  /** The message's structure document (when structureNeeds(request) is 'tree'). */
+  /** The message's structure document (when structureNeeds(request) is 'tree', or 'listing' without `listing`). */
   structure?: MessageStructure;
+  /** The header's listing lines (summary-cache.ts): HEADER.FIELDS of those names without reading the message. */
+  listing?: Buffer;
 }
 
 export interface FetchResponseOptions {
@@ -89,6 +92,13 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
   if (isWholeMessage(item) && item.kind === 'section') {
     // The whole message: its size is known without the structure document.
     return [atom(item.partial ? `${item.label}<${item.partial.start}>` : item.label), await literalValue(await readSection(read, { kind: 'range', start: 0, end: meta.size }, item.partial), false)];
+  }
+  if (msg.listing && isListingFields(item) && item.kind === 'section') {
+    const fields = fieldsFromListing(msg.listing, (item.section.fields ?? []).map((f) => f.toLowerCase()));
+    if (fields) {
+      const { from, to } = partialRange(fields.length, item.partial);
+      return [atom(item.partial ? `${item.label}<${item.partial.start}>` : item.label), literal(fields.subarray(from, to))];
+    }
   }
   const structure = needStructure(msg);
   if (item.kind === 'binary.size') {

@@ -50,6 +50,8 @@ export class DocumentMailStore implements MailStore {
   private readonly listeners = new Set<(change: MailboxChange) => void>();
   /** Structures are immutable: a small LRU spares FETCH 1:* BODYSTRUCTURE a decrypt per message. */
   private readonly structures = new Map<string, MessageStructure>();
+  /** Structure reads in progress: a FETCH and the summary warm-up reading one share the read. */
+  private readonly reading = new Map<string, Promise<MessageStructure>>();
   /** What listings and header searches need, by content hash (see summary-cache.ts). */
   readonly summaries = new SummaryCache();
   /** Highest stamp observed from other writers (to skip needless clock updates). */
@@ -114,7 +116,7 @@ export class DocumentMailStore implements MailStore {
     let size = 0;
     for (const rec of slot.byUid.values()) {
       if (!rec.flags.includes('\\Seen')) unseen++;
-      size += rec.size;
+      size += rec.doc.size;
     }
     return { ...this.index.info(slot), messages: slot.uids.length, unseen, size };
   }
@@ -213,7 +215,7 @@ export class DocumentMailStore implements MailStore {
     if (early) return { uidValidity: target.uidValidity, uid: early.uid, duplicate: true };
     const content = await storeContent(this.docs, this.analyzer, source);
     // A message just stored is the next one a client lists (IDLE, then FETCH ENVELOPE).
-    if (content.structure) this.summaries.put(content.hash, content.structure);
+    if (content.structure) this.summaries.put(content.hash, content.structure, Buffer.isBuffer(source) ? source : undefined);
     return this.serial(async () => {
       const slot = this.slot(mailbox, 'TRYCREATE');
       const id = deliveryEntryId(slot.id, opts.deliveryId);
@@ -283,8 +285,8 @@ export class DocumentMailStore implements MailStore {
         const base = await this.current(rec);
         pairs.push({
           rec,
-          copyId: entryId(dst.id, rec.hash, randomId()),
-          copy: newEntry(dst.id, rec.hash, rec.size, rec.internalDate, rec.flags, at),
+          copyId: entryId(dst.id, rec.doc.hash, randomId()),
+          copy: newEntry(dst.id, rec.doc.hash, rec.doc.size, rec.doc.internalDate, rec.flags, at),
           gone: { ...base, expunged: base.expunged ?? at },
         });
       }
@@ -316,12 +318,32 @@ export class DocumentMailStore implements MailStore {
       this.structures.set(hash, cached);
       return cached;
     }
-    const stored = await this.docs.get<MessageStructure>(DOC.structure, hash);
-    if (!stored) throw new MailStoreError('NONEXISTENT', 'No such message content');
-    const s = await upgradeStructure(this.docs, this.analyzer, hash, stored);
+    const s = await this.readStructure(hash);
     this.structures.set(hash, s);
     if (this.structures.size > STRUCTURE_CACHE) this.structures.delete(this.structures.keys().next().value!);
     return s;
+  }
+
+  /** Reads a structure document (not kept in the LRU: the summary warm-up reads them all); concurrent reads of one hash share one. */
+  readStructure(hash: string): Promise<MessageStructure> {
+    let reading = this.reading.get(hash);
+    if (!reading) {
+      reading = (async () => {
+        const stored = await this.docs.get<MessageStructure>(DOC.structure, hash);
+        if (!stored) throw new MailStoreError('NONEXISTENT', 'No such message content');
+        return upgradeStructure(this.docs, this.analyzer, hash, stored);
+      })().finally(() => this.reading.delete(hash));
+      this.reading.set(hash, reading);
+    }
+    return reading;
+  }
+
+  /** The first `size` bytes of a message (its header, for the summary's listing lines). */
+  async readHeader(hash: string, size: number): Promise<Buffer> {
+    if (size === 0) return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.read(hash, 0, size)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   }
 
   read(hash: string, start?: number, end?: number): Readable {
@@ -387,8 +409,8 @@ export class DocumentMailStore implements MailStore {
     const at = this.clock.now();
     const copies = this.recs(src, uids).map((rec) => ({
       uid: rec.uid,
-      id: entryId(dst.id, rec.hash, randomId()),
-      doc: newEntry(dst.id, rec.hash, rec.size, rec.internalDate, rec.flags, at),
+      id: entryId(dst.id, rec.doc.hash, randomId()),
+      doc: newEntry(dst.id, rec.doc.hash, rec.doc.size, rec.doc.internalDate, rec.flags, at),
     }));
     await this.docs.bulkPut(copies.map((c) => ({ type: DOC.entry, id: c.id, content: c.doc })));
     const mapping: Array<[number, number]> = [];

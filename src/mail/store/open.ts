@@ -16,6 +16,7 @@ import { MailIndex } from './mail-index.js';
 import { DEFAULT_MAILBOXES } from './mailbox-names.js';
 import { DocumentMailStore, type DeliverOptions, type DeliverResult } from './mail-store.js';
 import { captureSnapshot, persistSnapshot, readSnapshot } from './snapshot.js';
+import { SummaryWarmer } from './summary-warmer.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('mailstore');
@@ -29,6 +30,8 @@ export interface OpenMailStoreOptions {
   analyzer?: Analyzer;
   /** Rewrite the index snapshot after this many changes from the feed (default 20000). */
   snapshotEvery?: number;
+  /** Fill the summary cache in the background (summary-warmer.ts; default true). */
+  warmSummaries?: boolean;
 }
 
 export interface OpenedMailStore extends MailStore {
@@ -36,6 +39,8 @@ export interface OpenedMailStore extends MailStore {
   deliver(mailbox: string, raw: Buffer | AsyncIterable<Buffer>, opts: DeliverOptions): Promise<DeliverResult>;
   /** Persists the index snapshot now (also done on close). */
   snapshot(): Promise<void>;
+  /** Resolves once the background summary warm-up has nothing left to read. */
+  summariesWarmed(): Promise<void>;
   /** Stops following the feed, writes the snapshot, waits for pending work. Does not close the document stores. */
   close(): Promise<void>;
 }
@@ -97,6 +102,9 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
     { ms: Date.now() - started, entries: index.entries.size, snapshot: snap !== null, replayed },
     'mail index ready',
   );
+
+  const warmer = new SummaryWarmer(s);
+  if (opts.warmSummaries ?? true) warmer.start();
 
   let sinceSnapshot = snap ? replayed : Infinity;
   const snapshotEvery = opts.snapshotEvery ?? 20_000;
@@ -177,8 +185,10 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
 
   return Object.assign(s, {
     snapshot: takeSnapshot,
+    summariesWarmed: () => warmer.idle(),
     async close(): Promise<void> {
       abort.abort();
+      await warmer.stop();
       // Not `await feed`: a store's live iterator may only notice the abort at
       // its next change. Nothing is applied after the abort (checked above).
       void feed;

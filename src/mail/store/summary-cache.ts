@@ -14,7 +14,8 @@
 // reading 10k structure documents again.
 import { StringDecoder } from 'node:string_decoder';
 import type { DocumentStore } from '../../soledad/types.js';
-import type { MessageStructure, SearchFields } from '../structure/types.js';
+import { filterHeader } from '../structure/sections.js';
+import type { MessageStructure, PartNode, SearchFields } from '../structure/types.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('summary-cache');
@@ -24,7 +25,47 @@ export interface Summary {
   body: Buffer;
   bodystructure: Buffer;
   search: SearchFields;
+  /** Bytes of the message's header block (blank line included), when known: a header read needs no structure read. */
+  headerSize?: number;
+  /** The header's LISTING_FIELDS lines (see listingHeader), when known. */
+  listing?: Buffer;
 }
+
+/**
+ * Header fields clients fetch to list a folder, kept per message so that
+ * BODY.PEEK[HEADER.FIELDS (...)] of any of them needs no read of the message
+ * (Dovecot keeps the fields asked for in its cache file the same way).
+ * Thunderbird's set (From ... Reply-To) plus those other clients add.
+ */
+export const LISTING_FIELDS: ReadonlySet<string> = new Set([
+  'from', 'to', 'cc', 'bcc', 'subject', 'date', 'message-id', 'priority', 'x-priority', 'references', 'newsgroups',
+  'in-reply-to', 'content-type', 'reply-to', 'sender', 'mime-version', 'importance', 'list-id', 'list-post',
+  'disposition-notification-to', 'return-receipt-to', 'x-mailing-list',
+]);
+
+/** The lines of `header` whose field names are in LISTING_FIELDS (RFC 3501 6.4.5 HEADER.FIELDS rules, see filterHeader). */
+export function listingHeader(header: Buffer): Buffer {
+  return filterHeader(header, [...LISTING_FIELDS], false);
+}
+
+/**
+ * HEADER.FIELDS (`fields`, lower-cased) of a message from its listing lines:
+ * the same bytes filterHeader gives over the whole header, since filtering is
+ * line by line and every wanted name is among those kept. null when a name is not.
+ */
+export function fieldsFromListing(listing: Buffer, fields: readonly string[]): Buffer | null {
+  if (!fields.every((f) => LISTING_FIELDS.has(f))) return null;
+  // A client asks for the same fields every time it lists: the last answer is kept per listing.
+  const key = fields.join(' ');
+  const memo = lastFields.get(listing);
+  if (memo?.key === key) return memo.bytes;
+  const bytes = filterHeader(listing, [...fields], false);
+  lastFields.set(listing, { key, bytes: bytes.equals(listing) ? listing : bytes });
+  return bytes;
+}
+
+/** Per listing (so dropped with its summary), the last HEADER.FIELDS answer made from it. */
+const lastFields = new WeakMap<Buffer, { key: string; bytes: Buffer }>();
 
 export const DEFAULT_SUMMARY_CACHE_BYTES = 32 * 1024 * 1024;
 
@@ -32,7 +73,8 @@ export const DEFAULT_SUMMARY_CACHE_BYTES = 32 * 1024 * 1024;
 const BLOB_ID = 'summary-cache';
 const FORMAT = 1;
 
-type Line = [hash: string, envelope: string, body: string, bodystructure: string, search: SearchFields];
+/** headerSize and listing are absent in lines written before they existed (read back as unknown). */
+type Line = [hash: string, envelope: string, body: string, bodystructure: string, search: SearchFields, headerSize?: number | null, listing?: string | null];
 
 export class SummaryCache {
   private readonly entries = new Map<string, Summary>();
@@ -48,6 +90,20 @@ export class SummaryCache {
     return this.entries.size;
   }
 
+  /** What the entries cost, of the bound (see cost()). */
+  get usedBytes(): number {
+    return this.bytes;
+  }
+
+  get capacity(): number {
+    return this.maxBytes;
+  }
+
+  /** The entry, not counted as a use (a background reader must not keep entries alive). */
+  peek(hash: string): Summary | undefined {
+    return this.entries.get(hash);
+  }
+
   get(hash: string): Summary | undefined {
     const hit = this.entries.get(hash);
     if (hit) {
@@ -58,17 +114,42 @@ export class SummaryCache {
     return hit;
   }
 
-  /** Keeps what FETCH and SEARCH need of a structure; its pre-rendered strings are byte strings (one char per byte). */
-  put(hash: string, structure: Pick<MessageStructure, 'imap' | 'search'>): Summary {
+  /**
+   * Keeps what FETCH and SEARCH need of a structure; its pre-rendered strings
+   * are byte strings (one char per byte). `header`: the message's header
+   * bytes when the caller has them (its listing lines are kept too).
+   */
+  put(hash: string, structure: Pick<MessageStructure, 'imap' | 'search'> & { root?: Pick<PartNode, 'headerStart' | 'headerEnd'> }, header?: Buffer): Summary {
+    const { imap, search, root } = structure;
+    // The root header starts at byte 0 (splitter.ts); anything else is not a size.
+    const headerSize = root && root.headerStart === 0 ? root.headerEnd : undefined;
     const existing = this.get(hash);
-    if (existing) return existing;
-    const { imap, search } = structure;
+    if (existing) {
+      if (existing.headerSize === undefined && headerSize !== undefined) existing.headerSize = headerSize;
+      if (header && headerSize !== undefined && !existing.listing) this.setListing(hash, header.subarray(0, headerSize));
+      return existing;
+    }
     return this.insert(hash, {
       envelope: Buffer.from(imap.envelope, 'latin1'),
       body: Buffer.from(imap.body, 'latin1'),
       bodystructure: Buffer.from(imap.bodystructure, 'latin1'),
       search,
+      headerSize,
+      listing: header && headerSize !== undefined ? listingHeader(header.subarray(0, headerSize)) : undefined,
     });
+  }
+
+  /** Adds the listing lines of a cached message from its header bytes; returns them (also when the entry is gone). */
+  setListing(hash: string, header: Buffer): Buffer {
+    const listing = listingHeader(header);
+    const entry = this.entries.get(hash);
+    if (entry && !entry.listing) {
+      entry.listing = listing;
+      this.bytes += listing.length;
+      this.added++;
+      this.evict();
+    }
+    return listing;
   }
 
   /** `fresh`: not read from the persisted blob (so a save has something new to write). */
@@ -76,12 +157,16 @@ export class SummaryCache {
     this.entries.set(hash, summary);
     this.bytes += cost(hash, summary);
     if (fresh) this.added++;
+    this.evict();
+    return summary;
+  }
+
+  private evict(): void {
     while (this.bytes > this.maxBytes && this.entries.size > 1) {
       const [oldHash, old] = this.entries.entries().next().value!;
       this.entries.delete(oldHash);
       this.bytes -= cost(oldHash, old);
     }
-    return summary;
   }
 
   /**
@@ -117,8 +202,10 @@ export class SummaryCache {
         usable = h.format === FORMAT && h.version === version;
         return;
       }
-      const [hash, envelope, body, bodystructure, search] = JSON.parse(text) as Line;
-      const summary = { envelope: Buffer.from(envelope, 'latin1'), body: Buffer.from(body, 'latin1'), bodystructure: Buffer.from(bodystructure, 'latin1'), search };
+      const [hash, envelope, body, bodystructure, search, headerSize, listing] = JSON.parse(text) as Line;
+      const summary: Summary = { envelope: Buffer.from(envelope, 'latin1'), body: Buffer.from(body, 'latin1'), bodystructure: Buffer.from(bodystructure, 'latin1'), search };
+      if (typeof headerSize === 'number') summary.headerSize = headerSize;
+      if (typeof listing === 'string') summary.listing = Buffer.from(listing, 'latin1');
       this.insert(hash, summary, false);
       count++;
     };
@@ -158,7 +245,7 @@ export class SummaryCache {
       let batch: string[] = [];
       let size = 0;
       for (const [hash, s] of entries) {
-        const line: Line = [hash, s.envelope.toString('latin1'), s.body.toString('latin1'), s.bodystructure.toString('latin1'), s.search];
+        const line: Line = [hash, s.envelope.toString('latin1'), s.body.toString('latin1'), s.bodystructure.toString('latin1'), s.search, s.headerSize ?? null, s.listing?.toString('latin1') ?? null];
         const text = JSON.stringify(line);
         batch.push(text);
         size += text.length;
@@ -179,5 +266,5 @@ export class SummaryCache {
 function cost(hash: string, r: Summary): number {
   const s = r.search;
   const text = s.from.length + s.to.length + s.cc.length + s.bcc.length + s.subject.length + (s.messageId?.length ?? 0) + s.headerNames.join('').length;
-  return hash.length + r.envelope.length + r.body.length + r.bodystructure.length + 2 * text + 300; // + object overhead
+  return hash.length + r.envelope.length + r.body.length + r.bodystructure.length + (r.listing?.length ?? 0) + 2 * text + 300; // + object overhead
 }
