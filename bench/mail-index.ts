@@ -30,7 +30,19 @@ interface ChildReport {
   indexHeapMb: number;
   rssMb: number;
   heapMb: number;
+  /** Highest RSS of the process until the store was closed (Linux VmHWM; else RSS at ready). */
+  peakMb: number;
   messages: number;
+}
+
+/** The process's peak RSS so far in MB (Linux: VmHWM), or null where /proc is not there. */
+function peakRssMb(): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Entry documents i in [start, end): 3 mailboxes, ~70% seen, some flagged and keywords, distinct hashes. */
@@ -86,7 +98,9 @@ async function child(dataDir: string): Promise<void> {
   for (const m of await mail.listMailboxes()) messages += (await mail.status(m.name)).messages;
   await mail.close();
   await sol.close();
-  const report: ChildReport = { readyMs, baseMb, indexHeapMb, rssMb: rss.rss / 2 ** 20, heapMb: rss.heapUsed / 2 ** 20, messages };
+  // After close: the first build's snapshot is written then, and counts.
+  const peakMb = peakRssMb() ?? rss.rss / 2 ** 20;
+  const report: ChildReport = { readyMs, baseMb, indexHeapMb, rssMb: rss.rss / 2 ** 20, heapMb: rss.heapUsed / 2 ** 20, peakMb, messages };
   process.stdout.write(JSON.stringify(report) + '\n');
 }
 
@@ -122,6 +136,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       { name: `index heap at ${count / 1000}k msgs`, value: restart.indexHeapMb, unit: 'MB', note: `${((restart.indexHeapMb * 2 ** 20) / count).toFixed(0)} bytes per message (live heap after GC)` },
       { name: `index ready on first build (no snapshot), ${count / 1000}k msgs`, value: first.readyMs / 1000, unit: 's', note: 'every entry decrypted from Soledad' },
       { name: `RSS after first build, ${count / 1000}k msgs`, value: first.rssMb, unit: 'MB', note: `heap ${first.heapMb.toFixed(0)} MB` },
+      { name: `peak RSS of the first build, ${count / 1000}k msgs`, value: first.peakMb, unit: 'MB', goal: '< 300 MB', note: 'open, build, snapshot and close (VmHWM)' },
+      { name: `peak RSS of a restart, ${count / 1000}k msgs`, value: restart.peakMb, unit: 'MB', goal: '< 300 MB', note: 'VmHWM' },
     ];
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });

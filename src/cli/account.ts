@@ -1,7 +1,7 @@
 // `sealmail account create|login|list|remove`.
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { defaultConfig, saveConfig, type AccountConfig } from '../daemon/config.js';
 import { accountDir, openAccount } from '../daemon/account.js';
 import { generateLocalPassword } from '../daemon/credentials.js';
@@ -9,6 +9,7 @@ import { controlRequest } from '../daemon/control.js';
 import { passphraseSource, promptPassphrase, readPassphraseFile } from '../daemon/passphrase.js';
 import { logoutEverywhere } from '../daemon/logout.js';
 import { settingsText } from '../daemon/settings.js';
+import type { KeyAlgorithm } from '../keymanager/keys.js';
 import { UserError } from '../util/user-error.js';
 import { cliContext, findAccount, requireConfig } from './context.js';
 import { readDaemonStatus } from './info.js';
@@ -18,6 +19,8 @@ interface AccountOpts {
   provider: string;
   passphraseFile?: string;
   alwaysEncrypt?: boolean;
+  /** `account create` only: the algorithm of the new OpenPGP key. */
+  keyType?: KeyAlgorithm;
 }
 
 async function newPassphrase(o: AccountOpts, confirm: boolean): Promise<string> {
@@ -53,6 +56,7 @@ async function addAccount(address: string, o: AccountOpts, mode: 'new' | 'restor
       dataDir: ctx.paths.dataDir,
       passphrase,
       create: mode,
+      ...(o.keyType ? { keyType: o.keyType } : {}),
       onRestoreProgress: (p) => {
         pulled = p.pulled;
         bar?.update(p);
@@ -77,6 +81,11 @@ export function registerAccount(program: Command): void {
     .requiredOption('--provider <url>', "the provider's base URL")
     .option('--passphrase-file <file>', 'read the passphrase from a 0600 file instead of asking')
     .option('--always-encrypt', 'refuse to send to recipients without a usable key')
+    .addOption(
+      new Option('--key-type <type>', 'algorithm of the new OpenPGP key: curve25519 (fast, small) or rsa4096 (for old OpenPGP software; generating it takes seconds)')
+        .choices(['curve25519', 'rsa4096'])
+        .default('curve25519'),
+    )
     .action((address: string, o: AccountOpts) => addAccount(address, o, 'new'));
   account
     .command('login <address>')

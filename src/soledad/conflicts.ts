@@ -14,6 +14,7 @@ import type { Pouch } from './pouch.js';
 import type { EncryptedStore } from './encrypted-store.js';
 import type { OpenedDoc } from './doc-crypto.js';
 import { isSealed } from './doc-crypto.js';
+import { ChangeHub } from './change-hub.js';
 import { logger } from '../util/log.js';
 
 const log = logger('soledad-conflicts');
@@ -61,7 +62,9 @@ function winnerOf<L extends { rev: string; deleted: boolean }>(leaves: L[]): L {
 export class ConflictResolver {
   private readonly rules = new Map<string, MergeRule>();
   private running: Promise<void> = Promise.resolve();
-  private live: PouchDB.Core.Changes<Record<string, unknown>> | null = null;
+  private unsubscribe: (() => void) | null = null;
+  /** null: never started. */
+  private stopped: boolean | null = null;
   /** Number of conflicts resolved (for tests and status). */
   resolved = 0;
 
@@ -93,27 +96,36 @@ export class ConflictResolver {
     return next;
   }
 
-  /** Follows the local changes feed and drains whenever something changes. */
+  /** Follows the local changes feed (through the database's change hub) and drains whenever something changes. */
   start(): void {
-    if (this.live) return;
-    this.live = this.db.changes({ since: 'now', live: true, return_docs: false } as PouchDB.Core.ChangesOptions);
+    if (this.unsubscribe || this.stopped === false) return;
+    this.stopped = false;
     // Debounced: replication writes in bursts; one scan per burst is enough.
-    this.live.on('change', () => {
-      if (this.timer) return;
+    const onChange = (): void => {
+      if (this.timer || this.stopped) return;
       this.timer = setTimeout(() => {
         this.timer = null;
         void this.drain().catch((err) => log.error({ err: (err as Error).message }, 'conflict resolution failed'));
       }, 100);
-    });
-    this.live.on('error', () => undefined);
+    };
+    ChangeHub.of(this.db)
+      .subscribe({ change: onChange, end: () => undefined })
+      .then(
+        (unsubscribe) => {
+          if (this.stopped) unsubscribe();
+          else this.unsubscribe = unsubscribe;
+        },
+        (err: Error) => log.error({ err: err.message }, 'could not follow changes for conflict resolution'),
+      );
     void this.drain().catch((err) => log.error({ err: (err as Error).message }, 'conflict resolution failed'));
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.live?.cancel();
-    this.live = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     await this.running.catch(() => undefined);
   }
 

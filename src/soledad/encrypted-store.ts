@@ -10,6 +10,7 @@ import { isConflict, isNotFound, type Pouch } from './pouch.js';
 import { TypeIndex } from './type-index.js';
 import { BlobStore } from './blob-store.js';
 import { Feed } from './feed.js';
+import { ChangeHub, type HubChange } from './change-hub.js';
 import { DocumentIntegrityError, SoledadError } from './errors.js';
 import { logger } from '../util/log.js';
 
@@ -18,6 +19,8 @@ const BATCH = 200;
 const REV_CACHE = 10_000;
 
 type Stored = Record<string, unknown> & { _id: string; _rev?: string; _deleted?: boolean };
+/** What decrypting a live change gave, shared by the readers of one store. */
+type SharedOpen = { store: EncryptedStore; opened: OpenedDoc | null; handedOut: boolean };
 
 export class EncryptedStore implements DocumentStore {
   private readonly index: TypeIndex;
@@ -25,6 +28,7 @@ export class EncryptedStore implements DocumentStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly revs = new Map<string, string>();
   private readonly feeds = new Set<Feed<unknown>>();
+  private readonly hub: ChangeHub;
   private closed = false;
 
   constructor(
@@ -37,6 +41,7 @@ export class EncryptedStore implements DocumentStore {
   ) {
     this.index = new TypeIndex(db, indexDb, ns, keys.idKey, (docId, doc) => this.tryOpen(docId, doc)?.type ?? null);
     this.blobs = new BlobStore(this, db, keys, ns);
+    this.hub = ChangeHub.of(db);
   }
 
   docId(type: string, id: string): string {
@@ -214,49 +219,81 @@ export class EncryptedStore implements DocumentStore {
     // Local PouchDB seqs are integers; CouchDB's are opaque strings (keep those as they are).
     const given = opts.since === 'now' ? (await this.db.info()).update_seq : (opts.since ?? 0);
     let since: string | number = typeof given === 'string' && /^\d+$/.test(given) ? Number(given) : given;
-    // Catch up in pages, then (live) follow PouchDB's live feed. The abort is
-    // checked after every change handed out: the consumer may abort while it
-    // holds one, and an abort that fell during catch-up must not start (and
-    // then wait forever on) the live feed, whose listener would never fire.
+    // The abort is checked after every change handed out: the consumer may
+    // abort while it holds one, and an abort that fell during catch-up must
+    // end the iterator there, not wait on the live feed for the next write.
     const stopped = (): boolean => opts.signal?.aborted === true || this.closed;
     const types = opts.types ?? null;
-    for (;;) {
-      if (stopped()) return;
-      const res = await this.db.changes({ since, limit: BATCH, include_docs: true });
-      for (const r of res.results) {
-        if (stopped()) return;
-        const change = this.toChange<T>(r, types);
-        if (change) yield change;
-      }
-      since = res.last_seq;
-      if (res.results.length < BATCH) break;
+    // Live: join the database's change hub BEFORE catching up, so a write
+    // committed between the catch-up's last page and going live is not lost
+    // (the hub's feed starts at or before the subscription; see change-hub.ts).
+    let feed: Feed<HubChange> | null = null;
+    let unsubscribe: (() => void) | null = null;
+    const onAbort = (): void => feed?.end();
+    if (opts.live) {
+      const f = new Feed<HubChange>();
+      feed = f;
+      this.feeds.add(f as Feed<unknown>);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      unsubscribe = await this.hub.subscribe({ change: (c) => f.push(c), end: (err) => f.end(err) });
     }
-    if (!opts.live || stopped()) return;
-    const feed = new Feed<PouchDB.Core.ChangesResponseChange<Record<string, unknown>>>();
-    const live = this.db.changes({ since, live: true, include_docs: true, return_docs: false } as PouchDB.Core.ChangesOptions);
-    live.on('change', (c) => feed.push(c));
-    live.on('error', (err) => feed.end(err instanceof Error ? err : new Error(String(err))));
-    const onAbort = (): void => feed.end();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    this.feeds.add(feed as Feed<unknown>);
     try {
+      // Catch up in pages (each change decrypted by this reader only).
+      for (;;) {
+        if (stopped()) return;
+        const res = await this.db.changes({ since, limit: BATCH, include_docs: true });
+        for (const r of res.results) {
+          if (stopped()) return;
+          const change = this.toChange<T>(r, types);
+          if (change) yield change;
+        }
+        since = res.last_seq;
+        if (res.results.length < BATCH) break;
+      }
+      if (!feed || stopped()) return;
+      // The hub may repeat what the catch-up already handed out.
+      const caughtUp = Number(since);
       for await (const r of feed) {
         if (stopped()) return;
-        const change = this.toChange<T>(r, types);
+        if (Number(r.seq) <= caughtUp) continue;
+        const change = this.sharedChange<T>(r, types);
         if (change) yield change;
       }
     } finally {
-      live.cancel();
+      unsubscribe?.();
       opts.signal?.removeEventListener('abort', onAbort);
-      this.feeds.delete(feed as Feed<unknown>);
+      if (feed) this.feeds.delete(feed as Feed<unknown>);
     }
   }
 
-  private toChange<T>(r: PouchDB.Core.ChangesResponseChange<Record<string, unknown>>, types: readonly string[] | null): DocChange<T> | null {
+  private toChange<T>(r: { id: string; seq: number | string; deleted?: boolean; doc?: unknown }, types: readonly string[] | null): DocChange<T> | null {
     if (!isSealed(r.doc)) return null; // incoming docs, blob chunks, the wrapped secret, loser deletions
     const opened = this.tryOpen(r.id, r.doc, types);
     if (!opened || opened.type.startsWith('\u0000')) return null; // internal types (blob metadata)
     return { seq: String(r.seq), type: opened.type, id: opened.id, content: r.deleted ? null : (opened.content as T | null) };
+  }
+
+  /**
+   * A live change, decrypted once for all of this store's readers (the
+   * memo rides on the hub's change object). Each reader gets its own copy of
+   * the content, as if it had decrypted the document itself.
+   */
+  private sharedChange<T>(r: HubChange, types: readonly string[] | null): DocChange<T> | null {
+    if (!isSealed(r.doc)) return null;
+    let memo = r.memo as SharedOpen | undefined;
+    if (memo === undefined || memo.store !== this) {
+      memo = { store: this, opened: this.tryOpen(r.id, r.doc), handedOut: false };
+      r.memo = memo;
+    }
+    const opened = memo.opened;
+    if (!opened || opened.type.startsWith('\u0000')) return null;
+    if (types && !types.includes(opened.type)) return null;
+    let content = r.deleted ? null : (opened.content as T | null);
+    if (content !== null && typeof content === 'object') {
+      if (memo.handedOut) content = structuredClone(content);
+      memo.handedOut = true;
+    }
+    return { seq: String(r.seq), type: opened.type, id: opened.id, content };
   }
 
   putBlob(id: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }> {

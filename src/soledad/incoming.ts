@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { INCOMING_ATTACHMENT, INCOMING_PREFIX, type DocumentStore, type IncomingDoc } from './types.js';
 import { isNotFound, type Pouch } from './pouch.js';
 import { Feed } from './feed.js';
+import { ChangeHub } from './change-hub.js';
 
 const NOTE_TYPE = 'soledad:incoming-note';
 
@@ -50,32 +51,39 @@ export class IncomingQueue {
 
   /** Existing incoming docs (oldest first), then — live — new ones as sync brings them. */
   async *list(opts: { live?: boolean; signal?: AbortSignal } = {}): AsyncIterable<IncomingDoc> {
-    const { update_seq } = await this.db.info();
-    const res = await this.db.allDocs({ startkey: INCOMING_PREFIX, endkey: `${INCOMING_PREFIX}\uffff`, include_docs: true });
-    const seen = new Set<string>();
-    const existing: IncomingDoc[] = [];
-    for (const row of res.rows) {
-      const doc = row.doc ? await this.toIncoming(row.doc as unknown as RawIncoming) : null;
-      if (doc) existing.push(doc);
+    // Live: join the database's change hub before listing, so a doc that
+    // arrives in between is in the listing or delivered by the hub (or both:
+    // `seen` dedupes).
+    let feed: Feed<RawIncoming> | null = null;
+    let unsubscribe: (() => void) | null = null;
+    const onAbort = (): void => feed?.end();
+    if (opts.live && !opts.signal?.aborted) {
+      const f = new Feed<RawIncoming>();
+      feed = f;
+      this.feeds.add(f as Feed<unknown>);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      unsubscribe = await ChangeHub.of(this.db).subscribe({
+        change: (c) => {
+          if (c.id.startsWith(INCOMING_PREFIX) && !c.deleted && c.doc) f.push(c.doc as unknown as RawIncoming);
+        },
+        end: (err) => f.end(err),
+      });
     }
-    existing.sort((a, b) => (a.receivedAt < b.receivedAt ? -1 : a.receivedAt > b.receivedAt ? 1 : a.id < b.id ? -1 : 1));
-    for (const doc of existing) {
-      if (opts.signal?.aborted) return;
-      seen.add(doc.id);
-      yield doc;
-    }
-    if (!opts.live || opts.signal?.aborted) return;
-
-    const feed = new Feed<RawIncoming>();
-    const live = this.db.changes({ since: update_seq, live: true, include_docs: true, return_docs: false } as PouchDB.Core.ChangesOptions);
-    live.on('change', (c) => {
-      if (c.id.startsWith(INCOMING_PREFIX) && !c.deleted && c.doc) feed.push(c.doc as unknown as RawIncoming);
-    });
-    live.on('error', (err) => feed.end(err instanceof Error ? err : new Error(String(err))));
-    const onAbort = (): void => feed.end();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    this.feeds.add(feed as Feed<unknown>);
     try {
+      const res = await this.db.allDocs({ startkey: INCOMING_PREFIX, endkey: `${INCOMING_PREFIX}\uffff`, include_docs: true });
+      const seen = new Set<string>();
+      const existing: IncomingDoc[] = [];
+      for (const row of res.rows) {
+        const doc = row.doc ? await this.toIncoming(row.doc as unknown as RawIncoming) : null;
+        if (doc) existing.push(doc);
+      }
+      existing.sort((a, b) => (a.receivedAt < b.receivedAt ? -1 : a.receivedAt > b.receivedAt ? 1 : a.id < b.id ? -1 : 1));
+      for (const doc of existing) {
+        if (opts.signal?.aborted) return;
+        seen.add(doc.id);
+        yield doc;
+      }
+      if (!feed || opts.signal?.aborted) return;
       for await (const raw of feed) {
         if (seen.has(raw._id)) continue;
         const doc = await this.toIncoming(raw);
@@ -84,9 +92,9 @@ export class IncomingQueue {
         yield doc;
       }
     } finally {
-      live.cancel();
+      unsubscribe?.();
       opts.signal?.removeEventListener('abort', onAbort);
-      this.feeds.delete(feed as Feed<unknown>);
+      if (feed) this.feeds.delete(feed as Feed<unknown>);
     }
   }
 

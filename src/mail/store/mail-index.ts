@@ -10,16 +10,9 @@ import type { MailboxChange, MailboxInfo, MessageMeta } from '../mailstore.js';
 import { activeFlags, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
 import { LOCAL, uidRecordDocs, type MailboxState, type UidRecord } from './device-state.js';
+import { EntryRec } from './index-entry.js';
 
-export interface EntryRec {
-  id: string;
-  /** 0 = never shown on this device (arrived already expunged). */
-  uid: number;
-  modseq: number;
-  doc: EntryDoc;
-  /** Active flags (a shared, frozen list). */
-  flags: readonly string[];
-}
+export { EntryRec };
 
 export interface MailboxSlot {
   id: string;
@@ -153,11 +146,11 @@ export class MailIndex {
   static meta(rec: EntryRec): MessageMeta {
     return {
       uid: rec.uid,
-      hash: rec.doc.hash,
+      hash: rec.hash,
       flags: [...rec.flags],
       modseq: rec.modseq,
-      internalDate: rec.doc.internalDate,
-      size: rec.doc.size,
+      internalDate: rec.internalDate,
+      size: rec.size,
     };
   }
 
@@ -177,18 +170,20 @@ export class MailIndex {
   async applyEntry(id: string, incoming: EntryDoc | null): Promise<EntryRec | null> {
     const rec = this.entries.get(id);
     if (!rec) return incoming ? this.firstSight(id, incoming) : null;
-    const wasExpunged = rec.doc.expunged !== null;
-    rec.doc = mergeEntry(rec.doc, incoming ?? { ...rec.doc, expunged: '0' });
+    const wasExpunged = rec.expunged !== null;
+    const before = rec.doc;
+    const merged = mergeEntry(before, incoming ?? { ...before, expunged: '0' });
+    rec.doc = merged;
     if (rec.uid === 0 || wasExpunged) return rec;
-    const slot = await this.slot(rec.doc.mailbox);
-    if (rec.doc.expunged !== null) {
+    const slot = await this.slot(rec.mailbox);
+    if (rec.expunged !== null) {
       removeSorted(slot.uids, rec.uid);
       slot.byUid.delete(rec.uid);
       await this.bump(slot, rec);
       this.emit({ kind: 'expunge', mailboxId: slot.id, uid: rec.uid, modseq: rec.modseq });
       return rec;
     }
-    const flags = activeFlags(rec.doc);
+    const flags = activeFlags(merged);
     if (flags.join(' ') === rec.flags.join(' ')) return rec;
     rec.flags = flags;
     await this.bump(slot, rec);
@@ -203,7 +198,9 @@ export class MailIndex {
     const before = this.assigned.get(id);
     if (before) {
       this.assigned.delete(id);
-      const rec: EntryRec = { id, uid: before.u, modseq: before.s, doc, flags };
+      const rec = new EntryRec(id, doc, flags);
+      rec.uid = before.u;
+      rec.modseq = before.s;
       this.entries.set(id, rec);
       if (before.u >= slot.uidNext) slot.uidNext = before.u + 1;
       if (before.s > slot.highestModseq) slot.highestModseq = before.s;
@@ -216,7 +213,7 @@ export class MailIndex {
       }
       return rec;
     }
-    const rec: EntryRec = { id, uid: 0, modseq: 0, doc, flags };
+    const rec = new EntryRec(id, doc, flags);
     this.entries.set(id, rec);
     if (expunged) return rec; // never shown here: nothing to announce, no UID spent
     rec.uid = slot.uidNext++;
@@ -236,7 +233,7 @@ export class MailIndex {
       u: rec.uid,
       s: rec.modseq,
       f: rec.flags.join(' '),
-      x: rec.doc.expunged !== null ? 1 : 0,
+      x: rec.expunged !== null ? 1 : 0,
     };
     if (this.pending) this.pending.records.push({ id: rec.id, record });
     else await this.local.put(LOCAL.uid, rec.id, record);

@@ -116,7 +116,7 @@ export class DocumentMailStore implements MailStore {
     let size = 0;
     for (const rec of slot.byUid.values()) {
       if (!rec.flags.includes('\\Seen')) unseen++;
-      size += rec.doc.size;
+      size += rec.size;
     }
     return { ...this.index.info(slot), messages: slot.uids.length, unseen, size };
   }
@@ -285,8 +285,8 @@ export class DocumentMailStore implements MailStore {
         const base = await this.current(rec);
         pairs.push({
           rec,
-          copyId: entryId(dst.id, rec.doc.hash, randomId()),
-          copy: newEntry(dst.id, rec.doc.hash, rec.doc.size, rec.doc.internalDate, rec.flags, at),
+          copyId: entryId(dst.id, rec.hash, randomId()),
+          copy: newEntry(dst.id, rec.hash, rec.size, rec.internalDate, rec.flags, at),
           gone: { ...base, expunged: base.expunged ?? at },
         });
       }
@@ -409,8 +409,8 @@ export class DocumentMailStore implements MailStore {
     const at = this.clock.now();
     const copies = this.recs(src, uids).map((rec) => ({
       uid: rec.uid,
-      id: entryId(dst.id, rec.doc.hash, randomId()),
-      doc: newEntry(dst.id, rec.doc.hash, rec.doc.size, rec.doc.internalDate, rec.flags, at),
+      id: entryId(dst.id, rec.hash, randomId()),
+      doc: newEntry(dst.id, rec.hash, rec.size, rec.internalDate, rec.flags, at),
     }));
     await this.docs.bulkPut(copies.map((c) => ({ type: DOC.entry, id: c.id, content: c.doc })));
     const mapping: Array<[number, number]> = [];

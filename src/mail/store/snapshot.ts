@@ -15,6 +15,7 @@ import type { EntryDoc, MailboxDoc } from './documents.js';
 import { randomId } from './ids.js';
 import { activeFlags } from './documents.js';
 import type { MailIndex } from './mail-index.js';
+import { EntryRec } from './index-entry.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('mail-snapshot');
@@ -65,9 +66,8 @@ export function captureSnapshot(index: MailIndex, docsSeq: string | undefined, l
     batch.push(JSON.stringify(line));
   }
   for (const rec of index.entries.values()) {
-    const d = rec.doc;
-    const line: EntryLine = [rec.id, rec.uid, rec.modseq, d.mailbox, d.hash, d.size, d.internalDate, d.expunged];
-    for (const [f, [on, at]] of Object.entries(d.flags)) line.push(f, on, at);
+    const line: EntryLine = [rec.id, rec.uid, rec.modseq, rec.mailbox, rec.hash, rec.size, rec.internalDate, rec.expunged];
+    for (const [f, [on, at]] of Object.entries(rec.flagStates())) line.push(f, on, at);
     batch.push(JSON.stringify(line));
     if (batch.length >= 2000) flush();
   }
@@ -110,9 +110,10 @@ export async function readSnapshot(local: DocumentStore, index: MailIndex): Prom
       if (!slot) throw new Error('entry of an unknown mailbox');
       const flags: EntryDoc['flags'] = {};
       for (let i = 8; i < e.length; i += 3) flags[e[i] as string] = [e[i + 1] as 0 | 1, e[i + 2] as string];
-      // slot.id: one shared string for the mailbox id of all its entries.
       const doc: EntryDoc = { v: 1, mailbox: slot.id, hash: e[4], size: e[5], internalDate: e[6], flags, expunged: e[7] };
-      const rec = { id: e[0], uid: e[1], modseq: e[2], doc, flags: activeFlags(doc) };
+      const rec = new EntryRec(e[0], doc, activeFlags(doc));
+      rec.uid = e[1];
+      rec.modseq = e[2];
       index.entries.set(rec.id, rec);
       if (rec.uid > 0 && doc.expunged === null) {
         slot.uids.push(rec.uid);
