@@ -146,6 +146,27 @@ export class RawImapClient {
     return done;
   }
 
+  /**
+   * IDLE (RFC 2177): waits for the "+" continuation, stays idle for `ms`,
+   * then sends DONE. The untagged responses received while idle are the result's.
+   */
+  async idle(ms: number): Promise<CommandResult> {
+    if (this.pending) throw new Error('one command at a time');
+    if (this.closed) throw new Error('connection closed');
+    const tag = `T${++this.tagSeq}`;
+    const done = new Promise<CommandResult>((resolve, reject) => {
+      this.pending = { tag, untagged: [], resolve, reject };
+    });
+    const p = this.pending!;
+    const cont = new Promise<void>((resolve) => (p.onContinue = resolve));
+    this.sock.write(`${tag} IDLE\r\n`, 'latin1');
+    await Promise.race([cont, done]);
+    if (this.pending !== p) return done; // refused without a continuation
+    await new Promise((r) => setTimeout(r, ms));
+    if (!this.closed) this.sock.write('DONE\r\n', 'latin1');
+    return done;
+  }
+
   async login(user: string, password: string): Promise<void> {
     const r = await this.command(`LOGIN ${quote(user)} ${quote(password)}`);
     if (!r.tagged.startsWith('OK')) throw new Error(`LOGIN failed: ${r.tagged}`);
