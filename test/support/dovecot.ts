@@ -125,28 +125,44 @@ userdb {
 `;
 }
 
-async function waitForGreeting(port: number, child: ChildProcess, logFile: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+/**
+ * Waits until a LOGIN succeeds, not just until the greeting: Dovecot's auth
+ * process starts after imap-login and, on a loaded machine, answers the first
+ * logins with "NO [UNAVAILABLE] Temporary authentication failure" (seen in a
+ * bench run while other Dovecots were starting).
+ */
+async function waitUntilLoginWorks(port: number, child: ChildProcess, logFile: string, user: string, password: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
     const ok = await new Promise<boolean>((resolve) => {
       const sock = net.connect(port, '127.0.0.1');
-      sock.once('data', (d) => {
-        sock.destroy();
-        resolve(d.toString('latin1').startsWith('* OK'));
+      let seen = '';
+      let sent = false;
+      sock.on('data', (d) => {
+        seen += d.toString('latin1');
+        if (!sent && seen.startsWith('* OK')) {
+          sent = true;
+          sock.write(`r LOGIN ${user} ${password}\r\n`);
+        }
+        const done = /\r\nr (OK|NO|BAD)/.exec(seen);
+        if (done) {
+          sock.end('z LOGOUT\r\n');
+          resolve(done[1] === 'OK');
+        }
       });
-      sock.setTimeout(1000, () => {
+      sock.setTimeout(2000, () => {
         sock.destroy();
         resolve(false);
       });
       sock.once('error', () => resolve(false));
     });
     if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
   const logText = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
   child.kill('SIGKILL');
-  throw new Error(`dovecot did not start on port ${port}:\n${logText}`);
+  throw new Error(`dovecot did not accept a login on port ${port}:\n${logText}`);
 }
 
 /** Starts a private Dovecot on 127.0.0.1 with one user (passwd-file auth, maildir). */
@@ -168,7 +184,7 @@ export async function startDovecot(): Promise<DovecotInstance> {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   try {
-    await waitForGreeting(port, child, logFile);
+    await waitUntilLoginWorks(port, child, logFile, user, password);
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n${stderr}`);
