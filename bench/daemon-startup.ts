@@ -19,8 +19,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { printResults, type BenchResult } from './result.js';
+import { fileURLToPath } from 'node:url';
+import { runWhenMain, type BenchResult } from './result.js';
 import { freePorts } from '../test/support/ports.js';
 import { benchEntries, inboxShare } from './mail-index.js';
 import type { SealmailConfig } from '../src/daemon/config.js';
@@ -221,9 +221,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run({ quick: process.argv.includes('--quick') }).then(printResults, (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

@@ -11,10 +11,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import nodemailer from 'nodemailer';
 import * as openpgp from 'openpgp';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 import { sizeMix } from './provider-mx-mix.js';
 
 const SENDERS = 4;
@@ -139,9 +138,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run({ quick: process.argv.includes('--quick') }).then(printResults, (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

@@ -20,12 +20,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Soledad } from '../src/soledad/index.js';
 import { openMailStore } from '../src/mail/store/index.js';
 import { startImapServer } from '../src/imap/server.js';
 import { startDovecot } from '../test/support/dovecot.js';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 import { Driver, fillMaildir } from './imap-driver.js';
 
 const KDF = { N: 2 ** 10, r: 8, p: 1 }; // account creation is not measured
@@ -236,6 +235,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  printResults(await run({ quick: process.argv.includes('--quick') }));
-}
+runWhenMain(import.meta.url, run);

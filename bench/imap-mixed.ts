@@ -8,12 +8,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Soledad } from '../src/soledad/index.js';
 import { openMailStore } from '../src/mail/store/index.js';
 import { startImapServer } from '../src/imap/server.js';
 import { startDovecot } from '../test/support/dovecot.js';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 import { Driver, fillMaildir } from './imap-driver.js';
 import { benchMessage } from './imap-fetch.js';
 
@@ -177,6 +176,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  printResults(await run({ quick: process.argv.includes('--quick') }));
-}
+runWhenMain(import.meta.url, run);

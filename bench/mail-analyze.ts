@@ -6,10 +6,9 @@
 // Usage: npx tsx bench/mail-analyze.ts [--quick]
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import mailsplit from '@zone-eu/mailsplit';
 import { analyzeMessage, analyzeStream } from '../src/mail/structure/index.js';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 import { mulberry32 as rng } from '../test/support/prng.js';
 
 function textBody(r: () => number, bytes: number): string {
@@ -126,6 +125,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   ];
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  printResults(await run({ quick: process.argv.includes('--quick') }));
-}
+runWhenMain(import.meta.url, run);

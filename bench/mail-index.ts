@@ -11,11 +11,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Soledad } from '../src/soledad/index.js';
 import { openMailStore } from '../src/mail/store/index.js';
 import type { EntryDoc } from '../src/mail/store/index.js';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 
 const KDF = { N: 2 ** 10, r: 8, p: 1 };
 const PASSPHRASE = 'bench';
@@ -146,6 +146,6 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
 
 if (process.argv[2] === '--index-child') {
   await child(process.argv[3]!);
-} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  printResults(await run({ quick: process.argv.includes('--quick') }));
+} else {
+  runWhenMain(import.meta.url, run);
 }

@@ -7,11 +7,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Soledad } from '../src/soledad/index.js';
 import { openMailStore } from '../src/mail/store/index.js';
 import { corpusMessage } from './mail-store-corpus.js';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 
 // Small scrypt: account creation is not what is measured here.
 const KDF = { N: 2 ** 10, r: 8, p: 1 };
@@ -57,6 +56,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  printResults(await run({ quick: process.argv.includes('--quick') }));
-}
+runWhenMain(import.meta.url, run);

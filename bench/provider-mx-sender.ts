@@ -5,9 +5,9 @@
 // Not a benchmark itself (no `run` export): bench/run-all.ts imports every
 // file, so the sending happens only when this file is the forked main module.
 // argv: <mxPort> <count> <concurrency>
-import { pathToFileURL } from 'node:url';
 import nodemailer from 'nodemailer';
 import { message, sizeMix } from './provider-mx-mix.js';
+import { isMain } from './result.js';
 
 async function send(port: number, count: number, concurrency: number): Promise<{ seconds: number; cpuSeconds: number }> {
   // Messages are built before the clock starts: generating them is not the MX's work.
@@ -31,7 +31,7 @@ async function send(port: number, count: number, concurrency: number): Promise<{
   return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-if (process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (process.send && isMain(import.meta.url)) {
   const [port, count, concurrency] = process.argv.slice(2).map(Number) as [number, number, number];
   send(port, count, concurrency).then(
     (result) => process.send!(result),

@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fork } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 import { message, sizeMix } from './provider-mx-mix.js';
 
 const CONCURRENCY = 4;
@@ -149,9 +149,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run({ quick: process.argv.includes('--quick') }).then(printResults, (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

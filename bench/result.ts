@@ -1,5 +1,8 @@
 // The shape every benchmark returns; bench/run-all.ts turns these into the
-// table in BENCHMARKS.md.
+// table in BENCHMARKS.md. Also the footer every bench file shares: run on
+// its own (`npx tsx bench/x.ts [--quick]`) it prints its table.
+import { pathToFileURL } from 'node:url';
+
 export interface BenchResult {
   name: string;
   value: number;
@@ -21,4 +24,18 @@ export function printResults(results: BenchResult[]): void {
       note: r.note ?? '',
     })),
   );
+}
+
+/** Whether `moduleUrl` (a file's import.meta.url) is the script node was started with, not a module imported by another. */
+export function isMain(moduleUrl: string): boolean {
+  return moduleUrl === pathToFileURL(process.argv[1] ?? '').href;
+}
+
+/** When `moduleUrl` is the script node was started with: runs the benchmark (small sizes with --quick) and prints its table. */
+export function runWhenMain(moduleUrl: string, run: (opts: { quick: boolean }) => Promise<BenchResult[]>): void {
+  if (!isMain(moduleUrl)) return;
+  run({ quick: process.argv.includes('--quick') }).then(printResults, (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
 }

@@ -6,11 +6,10 @@
 // data, divided by 100 (this also amortises its public-key operations, so it
 // flatters gpg slightly).
 import { spawnSync } from 'node:child_process';
-import { pathToFileURL } from 'node:url';
 import { MemoryDocumentStore } from '../src/soledad/memory-docstore.js';
 import { KeyManager } from '../src/keymanager/index.js';
 import { createGpg } from '../test/support/gpg.js';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 
 const ALICE = 'alice@example.org';
 const BOB = 'bob@example.net';
@@ -83,9 +82,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run({ quick: process.argv.includes('--quick') }).then(printResults, (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

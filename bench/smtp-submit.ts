@@ -6,14 +6,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { Soledad } from '../src/soledad/index.js';
 import { KeyManager } from '../src/keymanager/index.js';
 import { OutgoingQueue, startSmtpGateway } from '../src/smtp/index.js';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 
 const ALICE = 'alice@example.org';
 const BOB = 'bob@example.net';
@@ -75,9 +74,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run({ quick: process.argv.includes('--quick') }).then(printResults, (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

@@ -15,14 +15,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 import PouchDB from 'pouchdb';
 import { Soledad } from '../src/soledad/index.js';
 import { openMailStore } from '../src/mail/store/index.js';
 import { startEmbeddedCouch } from '../src/provider/couchdb/embedded.js';
 import { corpusMessage } from './mail-store-corpus.js';
 import { BENCH_KDF } from './soledad-put.js';
-import { printResults, type BenchResult } from './result.js';
+import { runWhenMain, type BenchResult } from './result.js';
 
 /** Replication batch size, the same for both sides: Soledad's default (SyncController). */
 const BATCH = 100;
@@ -134,9 +133,4 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run({ quick: process.argv.includes('--quick') }).then(printResults, (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);
