@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
 import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
 import type { ChangesOptions } from '../../src/soledad/types.js';
 import { openMailStore, type OpenedMailStore } from '../../src/mail/store/index.js';
@@ -133,6 +134,36 @@ test('a large batch keeps its UID records in batch documents; a rebuild without 
   assert.deepEqual(await state(s2), before);
   const inbox = before.INBOX as { info: { uidNext: number } };
   assert.equal((await s2.append('INBOX', message(999))).uid, inbox.info.uidNext);
+  await s2.close();
+  await docs.close();
+  await local.close();
+});
+
+test('the snapshot is written gzipped, and a plain one from an earlier version is still read (no rebuild)', async () => {
+  const docs = new MemoryDocumentStore();
+  const local = new MemoryDocumentStore();
+  const s1 = await openMailStore({ docs, local });
+  for (let i = 1; i <= 30; i++) await s1.append('INBOX', message(i));
+  await s1.storeFlags('INBOX', [2], 'add', ['\\Flagged']);
+  await s1.close();
+  const before = await state(s1);
+  const pointer = await local.get<{ v: number; blob: string }>('index-snapshot', 'current');
+  assert.ok(pointer);
+  const stored: Buffer[] = [];
+  for await (const c of local.readBlob(pointer.blob)) stored.push(c as Buffer);
+  const bytes = Buffer.concat(stored);
+  assert.equal(pointer.v, 3);
+  assert.deepEqual([...bytes.subarray(0, 2)], [0x1f, 0x8b], 'gzip magic');
+  const plain = gunzipSync(bytes);
+  assert.equal(plain.toString().split('\n').filter(Boolean).length, 1 + 6 + 30, 'header, mailboxes, entries');
+
+  // What version 2 wrote: the same lines, not compressed.
+  await local.putBlob('index-snapshot-plain', plain);
+  await local.put('index-snapshot', 'current', { ...pointer, v: 2, blob: 'index-snapshot-plain' });
+  const counter = countingReplays(docs);
+  const s2 = await openMailStore({ docs, local });
+  assert.ok(counter.replayed() < 10, `replayed ${counter.replayed()} changes: the plain snapshot was not used`);
+  assert.deepEqual(await state(s2), before);
   await s2.close();
   await docs.close();
   await local.close();
