@@ -32,3 +32,17 @@ export function pullProgressBar(label: string, stream: NodeJS.WriteStream = proc
     },
   };
 }
+
+/** A bar over a count known in advance (`sealmail import`: messages); null when `stream` is not a terminal. */
+export function countProgressBar(label: string, unit: string, total: number, stream: NodeJS.WriteStream = process.stderr): { update(done: number, extra?: string): void; stop(): void } | null {
+  if (!stream.isTTY) return null;
+  const bar = new cliProgress.SingleBar(
+    { stream, format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} {extra}`, hideCursor: true, etaBuffer: 50 },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(Math.max(total, 1), 0, { extra: '' });
+  return {
+    update: (done, extra = '') => bar.update(done, { extra }),
+    stop: () => bar.stop(),
+  };
+}
