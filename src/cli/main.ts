@@ -8,6 +8,7 @@ import { registerAccount } from './account.js';
 import { registerService } from './service.js';
 import { registerProvider } from './provider.js';
 import { registerKeys, registerPassphrase } from './keys.js';
+import { registerImport } from './import.js';
 
 const program = new Command('sealmail')
   .description('end-to-end encrypted email for the mail client you already have')
@@ -20,6 +21,7 @@ registerSettings(program);
 registerAccount(program);
 registerKeys(program);
 registerPassphrase(program);
+registerImport(program);
 registerProvider(program);
 registerService(program);
 

@@ -1,0 +1,100 @@
+// `sealmail import` through the real CLI: an mbox of 200 messages (one with
+// "From " lines in its body, one with broken MIME, one CRLF and 8-bit) and a
+// small Maildir go into the running daemon's store through its control
+// socket; an IMAP client (imapflow) already in the mailbox sees them arrive,
+// byte for byte, with the From_ line dates and the Maildir flags; running the
+// import again adds nothing; `sealmail status` shows the last import. With
+// no daemon running: import-direct.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BASE, imapClient, imported, mbox, message } from '../support/import-mail.js';
+import { cliEnv, pollStatus, readCliConfig, runCli, runCliInTerminal, startCli, type RunningDaemon } from '../support/cli.js';
+
+test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates and flags; a second run adds nothing', { timeout: 240_000 }, async (t) => {
+  const { home, env, ports } = await cliEnv();
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const daemons: RunningDaemon[] = [];
+  t.after(async () => {
+    for (const d of daemons) await d.stop();
+  });
+  const mboxPath = join(home, 'old.mbox');
+  writeFileSync(mboxPath, mbox(200));
+  const maildir = join(home, 'Maildir');
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, sub), { recursive: true });
+  const maildirFiles = [
+    { name: 'cur/1420448587.M1.host:2,FRS', id: 'md-1', flags: ['\\Answered', '\\Flagged', '\\Seen'], mtime: 1_420_448_587 },
+    { name: 'cur/1420448600.M2.host:2,S', id: 'md-2', flags: ['\\Seen'], mtime: 1_420_448_600 },
+    { name: 'new/1420448700.M3.host', id: 'md-3', flags: [], mtime: 1_420_448_700 },
+  ];
+  for (const f of maildirFiles) {
+    writeFileSync(join(maildir, f.name), `From: friend@example.org\r\nSubject: maildir ${f.id}\r\nX-Import-Test: ${f.id}\r\n\r\nhello ${f.id}\r\n`);
+    utimesSync(join(maildir, f.name), f.mtime, f.mtime);
+  }
+
+  daemons.push(await startCli(env));
+  const alice = readCliConfig(env).accounts[0]!;
+  // A client waiting in INBOX sees the import arrive through the normal change path.
+  const watcher = await imapClient(ports.imap, alice.address, alice.localPassword);
+  t.after(() => watcher.logout().catch(() => undefined));
+  await watcher.mailboxOpen('INBOX');
+  const before = watcher.mailbox ? watcher.mailbox.exists : 0;
+
+  const started = Date.now();
+  const first = runCli(env, ['import', mboxPath]);
+  t.diagnostic(`import of 200 messages through the daemon: ${Date.now() - started} ms (CLI start included)`);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /importing 200 messages .* through the running daemon/);
+  assert.match(first.stdout, /imported 200 messages into INBOX of .*; 0 were already there/);
+  const deadline = Date.now() + 30_000;
+  while ((watcher.mailbox ? watcher.mailbox.exists : 0) < before + 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.ok(watcher.mailbox && watcher.mailbox.exists >= before + 200, `the waiting client saw ${watcher.mailbox ? watcher.mailbox.exists - before : 0} new messages`);
+
+  const md = runCli(env, ['import', '--mailbox', 'Old mail', maildir]);
+  assert.equal(md.status, 0, md.stderr);
+  assert.match(md.stdout, /imported 3 messages into Old mail/);
+  const status = await pollStatus<{ accounts: Array<{ import: { active: boolean; imported: number; mailbox: string } | null }> }>(env, (s) => s.accounts[0]!.import?.mailbox === 'Old mail');
+  assert.equal(status.accounts[0]!.import!.imported, 3);
+  assert.equal(status.accounts[0]!.import!.active, false);
+
+  const check = async (): Promise<void> => {
+    const c = await imapClient(ports.imap, alice.address, alice.localPassword);
+    try {
+      const inbox = await imported(c, 'INBOX');
+      assert.equal(inbox.size, 200);
+      for (let i = 0; i < 200; i++) {
+        const copies = inbox.get(String(i)) ?? [];
+        assert.equal(copies.length, 1, `message ${i}: one copy`);
+        assert.ok(copies[0]!.raw.equals(message(i)), `message ${i} byte for byte`);
+        assert.equal(copies[0]!.internalDate, BASE + i * 3_600_000, `message ${i}: the From_ line's date`);
+        assert.deepEqual(copies[0]!.flags, []);
+      }
+      const old = await imported(c, 'Old mail');
+      assert.equal(old.size, 3);
+      for (const f of maildirFiles) {
+        const copies = old.get(f.id) ?? [];
+        assert.equal(copies.length, 1);
+        assert.deepEqual(copies[0]!.flags, f.flags, `${f.name} flags`);
+        assert.equal(copies[0]!.internalDate, f.mtime * 1000, `${f.name} internal date`);
+      }
+    } finally {
+      await c.logout();
+    }
+  };
+  await check();
+
+  // Again, in a terminal (a progress bar): nothing is added.
+  const inTerminal = runCliInTerminal(env, ['import', mboxPath]);
+  const again = inTerminal ? { status: inTerminal.status, stdout: inTerminal.output, stderr: inTerminal.output } : runCli(env, ['import', mboxPath]);
+  assert.equal(again.status, 0, again.stderr);
+  if (inTerminal) assert.match(inTerminal.output, /importing \[[^\]]*\] 100% \| 200\/200 messages \(200 already there\)/);
+  assert.match(again.stdout, /imported 0 messages into INBOX .*; 200 were already there/);
+  const text = runCli(env, ['status']);
+  assert.match(text.stdout, /last import into INBOX \(.*old\.mbox\): 0 imported, 200 already there/);
+
+
+  const bad = runCli(env, ['import', join(home, 'nothing-here')]);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /sealmail: .*nothing-here does not exist/);
+});
