@@ -1,49 +1,21 @@
 // The streaming command parser: frames the client's byte stream into commands,
-// whatever the chunking (it is fed 1 byte at a time in tests). Framing only
-// looks for line ends and literal markers; tokenizer.ts then parses each whole
-// command. Literals (RFC 3501 4.3): `{n}` gets a `+` continuation request,
-// `{n+}` (LITERAL+, RFC 7888) does not, `~{n}` is literal8 (BINARY, RFC 3516).
-// The message literal of APPEND is not buffered: the command is emitted as soon
-// as its literal starts and the bytes flow through a stream with backpressure.
-import { PassThrough, type Readable } from 'node:stream';
+// whatever the chunking (it is fed 1 byte at a time in tests), and enforces
+// the limits. Framing only looks for line ends and literal markers
+// (frame-text.ts); tokenizer.ts then parses each whole command. Literals
+// (RFC 3501 4.3): `{n}` gets a `+` continuation request, `{n+}` (LITERAL+,
+// RFC 7888) does not, `~{n}` is literal8 (BINARY, RFC 3516). The message
+// literal of APPEND is streamed, not buffered (append-literal.ts).
+import type { PassThrough } from 'node:stream';
 import { ImapError, bad } from '../errors.js';
-import { LITERAL_MARKER, tokenizeFrame, type CommandFrame } from './tokenizer.js';
+import { tokenizeFrame, type CommandFrame } from './tokenizer.js';
 import type { ParsedCommand } from './tokens.js';
+import { LF, literalMarker, stripCR, tagOf } from './frame-text.js';
+import { createLiteralStream, isAppendMessageLiteral, isEmptyTail, withoutLastMarker, writeMessageBytes } from './append-literal.js';
 
-/**
- * APPEND's message, streamed from the wire: exactly `size` bytes, ending after the command's CRLF.
- * For a synchronizing literal the client waits for "+": the handler calls accept() once it has
- * checked the command (so a missing mailbox is refused before 25 MB are uploaded); the dispatcher
- * calls reject() for a command that never accepted, and the client then sends nothing.
- */
-export type LiteralStream = Readable & { size: number; accept(): void; reject(): void };
+import type { ParserEvent, ParserOptions } from './parser-events.js';
 
-export type ParserEvent =
-  /** A whole command; `literal` is the streamed APPEND message. */
-  | { kind: 'command'; command: ParsedCommand; literal?: LiteralStream }
-  /** A raw line asked for with expectLine() (IDLE's DONE, an AUTHENTICATE response). */
-  | { kind: 'line'; text: string }
-  /** A malformed command: the rest of it was skipped; answer BAD (or NO) with this tag. */
-  | { kind: 'error'; tag: string; error: ImapError }
-  /** The connection cannot continue (answer BYE and close). */
-  | { kind: 'fatal'; error: ImapError };
-
-export interface ParserOptions {
-  /** Max bytes of command text outside literals (default 64 KiB). */
-  maxLineLength?: number;
-  /** Max size of a literal buffered in memory (default 64 KiB; APPEND's message is streamed instead). */
-  maxInlineLiteral?: number;
-  /** Max bytes of all buffered literals of one command together (default 16 x maxInlineLiteral). */
-  maxCommandLiterals?: number;
-  /** Max size of an APPEND message literal (default 50 MB). */
-  maxAppendLiteral?: number;
-  onEvent(event: ParserEvent): void;
-  /** Send a continuation request (`+ text`) for a synchronizing literal. */
-  onContinue(text: string): void;
-  /** Ask the transport to stop / restart reading (a streamed literal's backpressure, input held during IDLE). */
-  pause(): void;
-  resume(): void;
-}
+export type { LiteralStream } from './append-literal.js';
+export type { ParserEvent, ParserOptions } from './parser-events.js';
 
 /** Commands after which the parser holds further input until the session says how to read it. */
 const HOLDING_COMMANDS = new Set(['IDLE', 'AUTHENTICATE', 'STARTTLS', 'LOGOUT']);
@@ -59,9 +31,6 @@ type State =
   | { s: 'awaitAccept'; remaining: number; out: PassThrough }
   | { s: 'rawLine' }
   | { s: 'closed' };
-
-const LF = 0x0a;
-const CR = 0x0d;
 
 export class CommandParser {
   private readonly maxLine: number;
@@ -167,20 +136,8 @@ export class CommandParser {
       case 'stream': {
         const n = Math.min(st.remaining, chunk.length);
         st.remaining -= n;
-        const out = st.out;
-        if (st.remaining === 0) this.state = { s: 'afterStream', out, tail: [] };
-        // A handler that gave up on the message destroys the stream: the rest is discarded.
-        if (!out.destroyed && !out.write(chunk.subarray(0, n))) {
-          this.opts.pause();
-          // Resume on drain, or when a consumer that gave up destroys the stream (then the rest is discarded).
-          const resume = (): void => {
-            out.off('drain', resume);
-            out.off('close', resume);
-            this.opts.resume();
-          };
-          out.once('drain', resume);
-          out.once('close', resume);
-        }
+        if (st.remaining === 0) this.state = { s: 'afterStream', out: st.out, tail: [] };
+        writeMessageBytes(st.out, chunk.subarray(0, n), this.opts);
         return n;
       }
       case 'afterStream': {
@@ -191,8 +148,7 @@ export class CommandParser {
           if (Buffer.concat(st.tail).length > 2) this.endStreamBadly(st.out);
           return chunk.length;
         }
-        const tail = Buffer.concat(st.tail);
-        if (tail.length === 0 || (tail.length === 1 && tail[0] === CR)) {
+        if (isEmptyTail(Buffer.concat(st.tail))) {
           if (!st.out.destroyed) st.out.end();
         } else st.out.destroy(bad('Unexpected data after APPEND message (MULTIAPPEND is not supported)'));
         if (this.state === st) this.state = { s: 'line' };
@@ -257,7 +213,7 @@ export class CommandParser {
 
   /** A line of the current command ended: either a literal follows, or the command is complete. */
   private lineEnded(line: Buffer, skipped: boolean): void {
-    const m = LITERAL_MARKER.exec(line.toString('latin1', Math.max(0, line.length - 32)));
+    const m = literalMarker(line);
     if (!skipped) {
       this.frame.texts.push(line);
       this.frameTextLength += line.length;
@@ -266,16 +222,14 @@ export class CommandParser {
       this.commandEnded();
       return;
     }
-    const binary = m[1] === '~';
-    const size = Number(m[2]);
-    const sync = m[3] !== '+';
+    const { binary, size, sync } = m;
     if (this.failure || skipped) {
       // The command is already bad: never invite a synchronizing literal; skip a non-synchronizing one.
       if (sync) this.commandEnded();
       else this.state = { s: 'discard', remaining: size };
       return;
     }
-    const appendMessage = this.isAppendMessageLiteral();
+    const appendMessage = isAppendMessageLiteral(this.frame);
     // Many small literals in one command must not add up to an unbounded buffer either.
     const limit = appendMessage ? this.maxAppend : Math.max(0, Math.min(this.maxInline, this.maxCommandLiterals - this.frameLiteralBytes));
     if (size > limit) {
@@ -312,14 +266,10 @@ export class CommandParser {
   }
 
   private startStream(size: number, sync: boolean): void {
-    const frame = this.frame;
-    const literalText = frame.texts[frame.texts.length - 1]!;
-    // Tokenize the command up to (not including) the message literal.
-    const marker = LITERAL_MARKER.exec(literalText.toString('latin1'))!;
-    frame.texts[frame.texts.length - 1] = literalText.subarray(0, marker.index).subarray(0, -1);
     let command: ParsedCommand;
     try {
-      command = tokenizeFrame(frame);
+      // The command up to (not including) the message literal.
+      command = tokenizeFrame(withoutLastMarker(this.frame));
     } catch (err) {
       const tag = this.guessTag();
       this.resetFrame();
@@ -328,18 +278,10 @@ export class CommandParser {
       return;
     }
     this.resetFrame();
-    const stream = new PassThrough({ highWaterMark: 256 * 1024 });
-    // Its consumer sees errors through reading; one nobody reads (the command is still queued when
-    // the connection drops) must not become an uncaught 'error' that takes the daemon down.
-    stream.on('error', () => undefined);
-    const out: LiteralStream = Object.assign(stream, {
-      size,
-      accept: () => this.acceptLiteral(stream),
-      reject: () => this.rejectLiteral(stream),
-    });
+    const { stream, literal } = createLiteralStream(size, (s) => this.acceptLiteral(s), (s) => this.rejectLiteral(s));
     if (sync) this.state = { s: 'awaitAccept', remaining: size, out: stream };
     else this.receiveLiteral(stream, size);
-    this.opts.onEvent({ kind: 'command', command, literal: out });
+    this.opts.onEvent({ kind: 'command', command, literal });
   }
 
   private receiveLiteral(out: PassThrough, size: number): void {
@@ -385,27 +327,6 @@ export class CommandParser {
     this.opts.onEvent({ kind: 'command', command });
   }
 
-  /** Is the literal just announced the message of an APPEND (top level, after the mailbox)? */
-  private isAppendMessageLiteral(): boolean {
-    const first = this.frame.texts[0]!;
-    const head = /^[^ ]+ APPEND /i.exec(first.toString('latin1', 0, Math.min(first.length, 80)));
-    if (!head) return false;
-    const frame = this.frame;
-    const last = frame.texts[frame.texts.length - 1]!;
-    const marker = LITERAL_MARKER.exec(last.toString('latin1'))!;
-    if (marker.index === 0 || last[marker.index - 1] !== 0x20) return false;
-    const probe: CommandFrame = {
-      texts: [...frame.texts.slice(0, -1), last.subarray(0, marker.index).subarray(0, -1)],
-      literals: frame.literals,
-    };
-    try {
-      const cmd = tokenizeFrame(probe);
-      return cmd.args.length >= 1;
-    } catch {
-      return false; // e.g. the literal is inside a list: not the message
-    }
-  }
-
   private guessTag(): string {
     const first = this.frame.texts[0] ?? Buffer.concat(this.current);
     return tagOf(first);
@@ -419,14 +340,4 @@ export class CommandParser {
     this.currentLength = 0;
     this.failure = null;
   }
-}
-
-function stripCR(line: Buffer): Buffer {
-  return line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, -1) : line;
-}
-
-/** The tag of a (possibly malformed) command, for its BAD response; "*" when there is none. */
-function tagOf(text: Buffer): string {
-  const m = /^([!#-'+-[\]-z|~]+)(?: |$)/.exec(text.toString('latin1', 0, Math.min(text.length, 200)));
-  return m && !m[1]!.includes('+') ? m[1]! : '*';
 }
