@@ -17,6 +17,7 @@ import { openMailStore, MAIL_MERGE_RULES, type EntryDoc, type OpenedMailStore } 
 import { entryId, sha256Hex } from '../../src/mail/store/ids.js';
 import { newEntry } from '../../src/mail/store/documents.js';
 import { FetchLoop } from '../../src/fetch/loop.js';
+import type { MailboxChange } from '../../src/mail/mailstore.js';
 import type { MessageStatus } from '../../src/fetch/status-headers.js';
 import { buildSigned, openMessage } from '../../src/keymanager/index.js';
 import type { IncomingDoc } from '../../src/soledad/types.js';
@@ -115,6 +116,10 @@ test('two devices with different keyrings store one incoming document: one messa
     assert.match(bytesB.toString(), /^X-Sealmail-Signature: unknown-key/m, 'B could not');
     assert.notEqual(beforeA[0]!.hash, beforeB[0]!.hash, 'the two devices stored different bytes');
 
+    const seenA: MailboxChange[] = [];
+    const seenB: MailboxChange[] = [];
+    a.mail.subscribe((c) => seenA.push(c));
+    b.mail.subscribe((c) => seenB.push(c));
     await sync();
     await sync();
     const winner = [beforeA[0]!, beforeB[0]!].sort((x, y) => (x.hash < y.hash ? -1 : 1))[0]!;
@@ -130,8 +135,21 @@ test('two devices with different keyrings store one incoming document: one messa
       const bytes = await readAll(d.mail.read(m!.hash));
       assert.equal(bytes.length, m!.size);
       assert.equal(sha256Hex(bytes), m!.hash);
-      // Each device keeps the UID it gave (UIDs are device-local and never change for a message).
-      assert.equal(m!.uid, (d === a ? beforeA : beforeB)[0]!.uid);
+      // UIDs are device-local. Where the content shown stays, so does its
+      // UID; where it changed, the message shown went away (EXPUNGE) and the
+      // settled one came in under a new UID (EXISTS): a UID never names other bytes.
+      const shown = (d === a ? beforeA : beforeB)[0]!;
+      const seen = (d === a ? seenA : seenB).filter((c) => c.kind === 'expunge' || c.kind === 'exists');
+      if (shown.hash === winner.hash) {
+        assert.equal(m!.uid, shown.uid);
+        assert.deepEqual(seen, []);
+      } else {
+        assert.ok(m!.uid > shown.uid, `new UID ${m!.uid} after ${shown.uid}`);
+        assert.deepEqual(
+          seen.map((c) => (c.kind === 'expunge' ? `expunge ${c.uid}` : c.kind === 'exists' ? `exists ${c.message.uid} ${c.message.hash}` : '')),
+          [`expunge ${shown.uid}`, `exists ${m!.uid} ${winner.hash}`],
+        );
+      }
       // One entry document in the store, not two that the index happens to show as one.
       const inboxId = (await d.mail.listMailboxes()).find((x) => x.name === 'INBOX')!.id;
       let entries = 0;

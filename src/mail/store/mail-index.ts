@@ -184,10 +184,33 @@ export class MailIndex {
       return rec;
     }
     const flags = activeFlags(merged);
+    if (merged.hash !== before.hash) return this.renumber(slot, rec, flags);
     if (flags.join(' ') === rec.flags.join(' ')) return rec;
     rec.flags = flags;
     await this.bump(slot, rec);
     this.emit({ kind: 'flags', mailboxId: slot.id, message: MailIndex.meta(rec) });
+    return rec;
+  }
+
+  /**
+   * A shown message whose content changed: two devices stored one delivery
+   * with different bytes and the merge settled on the other device's. A UID
+   * names one message for good (RFC 3501 2.3.1.1), and clients cache bytes
+   * by UID: the message shown goes away and the settled content comes in
+   * under a new UID.
+   */
+  private async renumber(slot: MailboxSlot, rec: EntryRec, flags: readonly string[]): Promise<EntryRec> {
+    const gone = rec.uid;
+    removeSorted(slot.uids, gone);
+    slot.byUid.delete(gone);
+    rec.uid = slot.uidNext++;
+    rec.flags = flags;
+    insertSorted(slot.uids, rec.uid);
+    slot.byUid.set(rec.uid, rec);
+    // One UID record for the entry (its new UID); the old UID stays below UIDNEXT, so it is never given again.
+    await this.bump(slot, rec);
+    this.emit({ kind: 'expunge', mailboxId: slot.id, uid: gone, modseq: rec.modseq });
+    this.emit({ kind: 'exists', mailboxId: slot.id, message: MailIndex.meta(rec) });
     return rec;
   }
 
