@@ -5,7 +5,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { writePrivateFile } from './paths.js';
 
 export interface TlsMaterial {
@@ -19,6 +18,8 @@ export async function loadOrCreateCertificate(configDir: string): Promise<TlsMat
   const keyFile = join(configDir, 'tls', 'key.pem');
   const certFile = join(configDir, 'tls', 'cert.pem');
   if (!existsSync(keyFile) || !existsSync(certFile)) {
+    // Loaded only when a certificate is made (once): ~0.1 s of every start otherwise.
+    const { generate } = await import('selfsigned');
     const notAfter = new Date(Date.now() + 10 * 365 * 24 * 3600 * 1000);
     const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
       keyType: 'ec',

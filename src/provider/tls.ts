@@ -7,11 +7,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { generate } from 'selfsigned';
 import { logger } from '../util/log.js';
 
 const log = logger('provider-tls');
 const DAY = 24 * 3600 * 1000;
+
+/** selfsigned, loaded only when a certificate is made: the provider (and the daemon embedding it) starts ~0.1 s sooner. */
+const generateCertificate: typeof import('selfsigned').generate = async (...args) => (await import('selfsigned')).generate(...args);
 
 export interface ProviderTls {
   key: string;
@@ -28,7 +30,7 @@ function write(file: string, data: string, mode: number): void {
 }
 
 async function createCa(dir: string): Promise<{ key: string; cert: string }> {
-  const ca = await generate([{ name: 'commonName', value: 'sealmail provider CA' }], {
+  const ca = await generateCertificate([{ name: 'commonName', value: 'sealmail provider CA' }], {
     keyType: 'ec',
     algorithm: 'sha256',
     notAfterDate: new Date(Date.now() + 20 * 365 * DAY),
@@ -45,7 +47,7 @@ async function createCa(dir: string): Promise<{ key: string; cert: string }> {
 
 async function issueServerCert(dir: string, ca: { key: string; cert: string }, hostnames: string[]): Promise<void> {
   const altNames = hostnames.map((h) => (net.isIP(h) ? { type: 7 as const, ip: h } : { type: 2 as const, value: h }));
-  const server = await generate([{ name: 'commonName', value: hostnames[0]! }], {
+  const server = await generateCertificate([{ name: 'commonName', value: hostnames[0]! }], {
     keyType: 'ec',
     algorithm: 'sha256',
     notAfterDate: new Date(Date.now() + 825 * DAY),
