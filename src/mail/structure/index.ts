@@ -4,6 +4,7 @@
 // structure that can be derived, with Dovecot as the reference.
 import { renderEnvelope, renderRootBody } from './render.js';
 import { searchFields } from './search.js';
+import { listingHeader } from './listing.js';
 import { MimeSplitter } from './splitter.js';
 import type { MessageStructure } from './types.js';
 
@@ -28,6 +29,7 @@ function finish(splitter: MimeSplitter, size: number): MessageStructure {
       body: renderRootBody(root, splitter.extras, false),
     },
     search: searchFields(fields),
+    ...(splitter.extras.rootHeader ? { listing: listingHeader(splitter.extras.rootHeader).toString('latin1') } : {}),
   };
 }
 

@@ -19,6 +19,7 @@ export const MAX_DEPTH = 100;
 export const MAX_PARTS = 10_000;
 /** Header bytes kept per part for parsing; the rest is counted but not parsed. */
 const MAX_HEADER_BYTES = 256 * 1024;
+const CRLF = Buffer.from('\r\n');
 /** A line longer than this is processed in pieces (bounded memory). */
 const MAX_LINE_CARRY = 64 * 1024;
 
@@ -28,6 +29,11 @@ export interface SplitExtras {
   info: Map<PartNode, PartHeaderInfo>;
   /** Header fields of each message node (the root and every encapsulated message). */
   messageFields: Map<PartNode, HeaderField[]>;
+  /**
+   * The root's header lines as they came (its blank line as CRLF), or null
+   * when they were not all kept (over MAX_HEADER_BYTES).
+   */
+  rootHeader?: Buffer | null;
 }
 
 interface Frame {
@@ -275,7 +281,13 @@ export class MimeSplitter {
     n.bodyStart = headerEnd;
     n.bodyEnd = headerEnd;
     f.lfAtBodyStart = this.lf;
-    const fields = parseHeaderFields(Buffer.concat(f.header).toString('latin1'));
+    const block = Buffer.concat(f.header);
+    if (n === this.root) {
+      // Kept whole only if every byte up to the header's end is there (a blank line is 1 or 2 bytes).
+      const rest = n.headerEnd - n.headerStart - block.length;
+      this.extras.rootHeader = (closing ? rest === 0 : rest === 1 || rest === 2) ? (closing ? block : Buffer.concat([block, CRLF])) : null;
+    }
+    const fields = parseHeaderFields(block.toString('latin1'));
     f.header = [];
     // A message header with neither MIME-Version nor Content-Type is not MIME:
     // its other Content-* fields are ignored (as Dovecot does).

@@ -67,4 +67,11 @@ export interface MessageStructure {
     body: string;
   };
   search: SearchFields;
+  /**
+   * The root header's lines of the fields clients list folders with
+   * (listing.ts), as a byte string (one char per byte): a folder listing's
+   * HEADER.FIELDS need no read of the message. Absent in structures derived
+   * before it existed, and when the header was too big to keep.
+   */
+  listing?: string;
 }
