@@ -110,7 +110,8 @@ async function handle(session: ImapSession, args: FetchArgs, uid: boolean): Prom
       structure = await store.structure(meta.hash);
       rendered = cache.put(meta.hash, structure);
     }
-    if (rendered.headerSize === undefined) return { meta, structure, rendered };
+    // Structures derived since the listing lines exist carry them; for older ones the header is read.
+    if (rendered.listing || rendered.headerSize === undefined) return { meta, structure, rendered, listing: rendered.listing };
     const header = rendered.headerSize > 0 ? await readAll(store.read(meta.hash, 0, rendered.headerSize)) : Buffer.alloc(0);
     return { meta, structure, rendered, listing: cache.setListing(meta.hash, header) };
   };

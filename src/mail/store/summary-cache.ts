@@ -15,6 +15,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { DocumentStore } from '../../soledad/types.js';
 import { filterHeader } from '../structure/sections.js';
+import { LISTING_FIELDS, listingHeader } from '../structure/listing.js';
 import type { MessageStructure, PartNode, SearchFields } from '../structure/types.js';
 import { logger } from '../../util/log.js';
 
@@ -31,22 +32,7 @@ export interface Summary {
   listing?: Buffer;
 }
 
-/**
- * Header fields clients fetch to list a folder, kept per message so that
- * BODY.PEEK[HEADER.FIELDS (...)] of any of them needs no read of the message
- * (Dovecot keeps the fields asked for in its cache file the same way).
- * Thunderbird's set (From ... Reply-To) plus those other clients add.
- */
-export const LISTING_FIELDS: ReadonlySet<string> = new Set([
-  'from', 'to', 'cc', 'bcc', 'subject', 'date', 'message-id', 'priority', 'x-priority', 'references', 'newsgroups',
-  'in-reply-to', 'content-type', 'reply-to', 'sender', 'mime-version', 'importance', 'list-id', 'list-post',
-  'disposition-notification-to', 'return-receipt-to', 'x-mailing-list',
-]);
-
-/** The lines of `header` whose field names are in LISTING_FIELDS (RFC 3501 6.4.5 HEADER.FIELDS rules, see filterHeader). */
-export function listingHeader(header: Buffer): Buffer {
-  return filterHeader(header, [...LISTING_FIELDS], false);
-}
+export { LISTING_FIELDS, listingHeader };
 
 /**
  * HEADER.FIELDS (`fields`, lower-cased) of a message from its listing lines:
@@ -116,17 +102,22 @@ export class SummaryCache {
 
   /**
    * Keeps what FETCH and SEARCH need of a structure; its pre-rendered strings
-   * are byte strings (one char per byte). `header`: the message's header
-   * bytes when the caller has them (its listing lines are kept too).
+   * are byte strings (one char per byte). The listing lines come with
+   * structures derived since they carry them, else from `header` (the
+   * message's header bytes) when the caller has those.
    */
-  put(hash: string, structure: Pick<MessageStructure, 'imap' | 'search'> & { root?: Pick<PartNode, 'headerStart' | 'headerEnd'> }, header?: Buffer): Summary {
+  put(hash: string, structure: Pick<MessageStructure, 'imap' | 'search' | 'listing'> & { root?: Pick<PartNode, 'headerStart' | 'headerEnd'> }, header?: Buffer): Summary {
     const { imap, search, root } = structure;
     // The root header starts at byte 0 (splitter.ts); anything else is not a size.
     const headerSize = root && root.headerStart === 0 ? root.headerEnd : undefined;
+    const listing = (): Buffer | undefined => {
+      if (typeof structure.listing === 'string') return Buffer.from(structure.listing, 'latin1');
+      return header && headerSize !== undefined ? listingHeader(header.subarray(0, headerSize)) : undefined;
+    };
     const existing = this.get(hash);
     if (existing) {
       if (existing.headerSize === undefined && headerSize !== undefined) existing.headerSize = headerSize;
-      if (header && headerSize !== undefined && !existing.listing) this.setListing(hash, header.subarray(0, headerSize));
+      if (!existing.listing) this.addListing(existing, listing());
       return existing;
     }
     return this.insert(hash, {
@@ -135,7 +126,7 @@ export class SummaryCache {
       bodystructure: Buffer.from(imap.bodystructure, 'latin1'),
       search,
       headerSize,
-      listing: header && headerSize !== undefined ? listingHeader(header.subarray(0, headerSize)) : undefined,
+      listing: listing(),
     });
   }
 
@@ -143,13 +134,16 @@ export class SummaryCache {
   setListing(hash: string, header: Buffer): Buffer {
     const listing = listingHeader(header);
     const entry = this.entries.get(hash);
-    if (entry && !entry.listing) {
-      entry.listing = listing;
-      this.bytes += listing.length;
-      this.added++;
-      this.evict();
-    }
+    if (entry && !entry.listing) this.addListing(entry, listing);
     return listing;
+  }
+
+  private addListing(entry: Summary, listing: Buffer | undefined): void {
+    if (!listing) return;
+    entry.listing = listing;
+    this.bytes += listing.length;
+    this.added++;
+    this.evict();
   }
 
   /** `fresh`: not read from the persisted blob (so a save has something new to write). */

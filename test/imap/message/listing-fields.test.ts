@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { filterHeader } from '../../../src/mail/structure/sections.js';
+import { analyzeMessage, analyzeStream } from '../../../src/mail/structure/index.js';
 import { LISTING_FIELDS, fieldsFromListing, listingHeader } from '../../../src/mail/store/summary-cache.js';
 import { isListingFields, parseFetchRequest, structureNeeds } from '../../../src/imap/message/fetch-items.js';
 import { tokenizeFrame } from '../../../src/imap/wire/tokenizer.js';
@@ -58,4 +59,23 @@ test('only root HEADER.FIELDS of kept names is answered from the listing', () =>
   assert.equal(needs('(BODY.PEEK[HEADER])'), 'tree');
   assert.equal(needs('(ENVELOPE)'), 'rendered');
   assert.equal(isListingFields({ kind: 'simple', name: 'UID' }), false);
+});
+
+test('the analyzer keeps the listing lines: the same bytes as over the stored header, whatever the chunking', async () => {
+  const bodies = ['\r\nbody\r\n', '\nbody\n', '', '\r\n', '\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n'];
+  for (const text of HEADERS) {
+    for (const body of bodies) {
+      const raw = Buffer.from(text + body, 'latin1');
+      const structure = analyzeMessage(raw);
+      const expected = listingHeader(raw.subarray(0, structure.root.headerEnd)).toString('latin1');
+      assert.equal(structure.listing, expected, JSON.stringify(text + body));
+      const streamed = await analyzeStream((function* () {
+        for (let i = 0; i < raw.length; i++) yield raw.subarray(i, i + 1);
+      })() as unknown as AsyncIterable<Buffer>);
+      assert.equal(streamed.listing, expected, `byte by byte: ${JSON.stringify(text + body)}`);
+    }
+  }
+  // A header over the splitter's limit is not kept whole: no listing lines (the header is read instead).
+  const huge = Buffer.from(`Subject: big\r\n${'X-Pad: ' + 'a'.repeat(1000) + '\r\n'}`.repeat(300) + '\r\nbody\r\n');
+  assert.equal(analyzeMessage(huge).listing, undefined);
 });
