@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { startImapServer, type ImapServer } from '../imap/server.js';
 import { startSmtpGateway, OutgoingQueue, type SmtpGateway, type RelayConfig } from '../smtp/index.js';
-import { startProvider, type Provider } from '../provider/index.js';
+import type { Provider } from '../provider/index.js';
 import type { KdfParams, SyncStatus } from '../soledad/index.js';
 import { openAccount, type AccountRuntime } from './account.js';
 import type { AccountConfig, SealmailConfig } from './config.js';
@@ -67,6 +67,9 @@ export interface Daemon {
 async function maybeStartProvider(opts: DaemonOptions): Promise<Provider | null> {
   const e = opts.config.embeddedProvider;
   if (!e) return null;
+  // Loaded only here: with a provider elsewhere the daemon never pays for
+  // express, express-pouchdb and the MX/submission servers at start.
+  const { startProvider } = await import('../provider/index.js');
   return startProvider({
     dataDir: join(opts.paths.dataDir, 'provider'),
     domains: [e.domain],
@@ -77,6 +80,28 @@ async function maybeStartProvider(opts: DaemonOptions): Promise<Provider | null>
     ...(e.relay ? { relay: e.relay } : {}),
     ...(opts.providerScrypt ? { scrypt: opts.providerScrypt } : {}),
   });
+}
+
+type Closer = () => Promise<void>;
+
+/**
+ * Awaits every start-up step at once. Each step that succeeded gets its
+ * closer pushed to `cleanups` (in the given order) even when another failed,
+ * so a failure closes everything that did start; then the first failure is thrown.
+ */
+async function startedTogether<T extends readonly unknown[]>(
+  cleanups: Closer[],
+  steps: { readonly [K in keyof T]: Promise<T[K]> },
+  closers: { readonly [K in keyof T]: (value: T[K]) => Closer | null },
+): Promise<T> {
+  const settled = await Promise.allSettled(steps as readonly Promise<unknown>[]);
+  settled.forEach((s, i) => {
+    const closer = s.status === 'fulfilled' ? (closers[i] as (v: unknown) => Closer | null)(s.value) : null;
+    if (closer) cleanups.push(closer);
+  });
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -92,25 +117,47 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err: Error) => log.error({ err: err.message }, 'shutdown step failed'));
   };
   try {
-    const provider = await maybeStartProvider(opts);
-    if (provider) cleanups.push(() => provider.close());
-    const tls = await loadOrCreateCertificate(paths.configDir);
-
-    const accounts: AccountRuntime[] = [];
-    for (const account of config.accounts) {
-      const passphrase = await opts.passphraseFor(account);
-      const runtime = await openAccount({
-        config: account,
-        dataDir: paths.dataDir,
-        passphrase,
-        create: opts.create?.[account.address],
-        kdf: opts.kdf,
-        loginCost: opts.loginCost,
-      });
-      accounts.push(runtime);
-      cleanups.push(() => runtime.close());
-    }
+    // Asked one after the other (a terminal prompt each), before anything starts.
+    const passphrases: string[] = [];
+    for (const account of config.accounts) passphrases.push(await opts.passphraseFor(account));
+    const [provider, tls] = await startedTogether(cleanups, [maybeStartProvider(opts), loadOrCreateCertificate(paths.configDir)] as const, [
+      (p) => (p ? () => p.close() : null),
+      () => null,
+    ]);
+    // Accounts open side by side: their KDFs run on the libuv thread pool and
+    // their LevelDB reads overlap the others' index loading (the start-up of a
+    // daemon with several accounts is the slowest one's, not the sum).
+    const accounts = await startedTogether(
+      cleanups,
+      config.accounts.map((account, i) =>
+        openAccount({
+          config: account,
+          dataDir: paths.dataDir,
+          passphrase: passphrases[i]!,
+          create: opts.create?.[account.address],
+          kdf: opts.kdf,
+          loginCost: opts.loginCost,
+        }),
+      ),
+      config.accounts.map(() => (runtime: AccountRuntime) => () => runtime.close()),
+    );
     const byAddress = new Map(accounts.map((a) => [a.config.address, a]));
+
+    // One throttle for both: guesses spread over IMAP and SMTP still share one budget.
+    const authThrottle = new AuthThrottle();
+    // IMAP first: what the user waits for at start (mail is readable); the
+    // outgoing side (relays, queue, SMTP gateway) comes up right after.
+    const imap = await startImapServer({
+      host: config.imap.host,
+      port: config.imap.port,
+      tls,
+      authThrottle,
+      authenticate: async (user, password) => {
+        const a = byAddress.get(user.toLowerCase());
+        return a && secretsEqual(password, a.config.localPassword) ? a.mail : null;
+      },
+    });
+    cleanups.push(() => imap.close());
 
     // Where each sender's mail is relayed: its provider's submission server, authenticated with its token.
     // Asked of the provider at start and again when sync reconnects: the
@@ -158,8 +205,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       });
     }
 
-    // One throttle for both: guesses spread over IMAP and SMTP still share one budget.
-    const authThrottle = new AuthThrottle();
     const smtp = await startSmtpGateway({
       authThrottle,
       host: config.smtp.host,
@@ -177,18 +222,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       })),
     });
     cleanups.push(() => smtp.close());
-
-    const imap = await startImapServer({
-      host: config.imap.host,
-      port: config.imap.port,
-      tls,
-      authThrottle,
-      authenticate: async (user, password) => {
-        const a = byAddress.get(user.toLowerCase());
-        return a && secretsEqual(password, a.config.localPassword) ? a.mail : null;
-      },
-    });
-    cleanups.push(() => imap.close());
 
     const control = startControlSocket(join(paths.dataDir, 'control.sock'), accounts);
     cleanups.push(() => control.close());
