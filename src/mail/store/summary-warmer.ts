@@ -1,17 +1,19 @@
 // Fills the summary cache (summary-cache.ts) in the background, so that the
 // first listing of mail never listed on this device — just restored, synced
 // from another device, or after the cache was dropped — is served from memory
-// instead of costing one structure-document read (and, for a header listing,
-// one message-header read) per message while the client waits.
+// instead of costing one structure read (and, for structures derived before
+// they carried the listing lines, one header read) per message while the
+// client waits.
 //
-// It starts once the index is ready and takes every message whose summary is
-// not cached, INBOX first and newest first (a client lists from the oldest:
-// if it lists while the warm-up runs, the two meet in the middle and each
-// message is read once, reads of one hash being shared); later, messages that
-// arrive (sync, fetch loop) are queued as they show up. It is low priority: a
-// few reads in flight, a macrotask turn between them so client commands
-// interleave, and it stops short of the cache's bound (warming must not evict
-// what clients use).
+// It starts a second after the index is ready (the daemon's start goes
+// first) and takes every message whose summary is not cached, INBOX first
+// and newest first (a client lists from the oldest: if it lists while the
+// warm-up runs, the two meet in the middle and each message is read once,
+// reads of one hash being shared); later, messages that arrive (sync, fetch
+// loop) are queued as they show up. It is low priority: a few reads in
+// flight, a macrotask turn between them so client commands interleave, and
+// it stops short of the cache's bound (warming must not evict what clients
+// use).
 import { MailStoreError, type MailboxChange } from '../mailstore.js';
 import type { MessageStructure } from '../structure/types.js';
 import { MailIndex } from './mail-index.js';
@@ -35,8 +37,13 @@ export interface WarmerOptions {
   concurrency?: number;
   /** Stop warming once the cache holds this fraction of its bound (default 0.8). */
   fill?: number;
-  /** Also read each message's header for its listing lines (default true). */
+  /** Also read each message's header for its listing lines, when its structure lacks them (default true). */
   headers?: boolean;
+  /**
+   * Wait this long after start() (default 1 s): a daemon's start (and its
+   * first client's commands) go first; the persisted summaries are read then.
+   */
+  delayMs?: number;
 }
 
 /** A structure that has not arrived yet (sync brings the entry first): tried again later, a few times. */
@@ -52,10 +59,13 @@ export class SummaryWarmer {
   private unsubscribe: (() => void) | null = null;
   private waiters: Array<() => void> = [];
   private readonly retries = new Map<string, number>();
+  /** Retries of structures not arrived yet (not waited for by idle()). */
   private readonly timers = new Set<NodeJS.Timeout>();
+  private startTimer: NodeJS.Timeout | null = null;
   private readonly concurrency: number;
   private readonly fill: number;
   private readonly headers: boolean;
+  private readonly delayMs: number;
   private warmed = 0;
   private started = 0;
   /** Between start() and the first queueing (the persisted summaries are being read). */
@@ -68,6 +78,7 @@ export class SummaryWarmer {
     this.concurrency = opts.concurrency ?? 4;
     this.fill = opts.fill ?? 0.8;
     this.headers = opts.headers ?? true;
+    this.delayMs = opts.delayMs ?? 1000;
   }
 
   /** Queues what is not cached (once the persisted summaries are in) and follows new messages. */
@@ -77,16 +88,21 @@ export class SummaryWarmer {
     this.unsubscribe = this.source.subscribe((c) => {
       if (c.kind === 'exists') this.enqueue(c.message.hash);
     });
-    void this.source.summaries.loaded.then(() => {
-      this.preparing = false;
-      if (!this.stopped) for (const hash of this.newestFirst()) this.enqueue(hash);
-      this.pump();
-    });
+    const begin = (): void => {
+      this.startTimer = null;
+      void this.source.summaries.loaded.then(() => {
+        this.preparing = false;
+        if (!this.stopped) for (const hash of this.newestFirst()) this.enqueue(hash);
+        this.pump();
+      });
+    };
+    // Not unref'd: a caller awaiting idle() keeps the process up for it (close() clears it).
+    this.startTimer = setTimeout(begin, this.delayMs);
   }
 
-  /** Resolves when nothing is queued or being read (for benches and tests). */
+  /** Resolves when nothing is queued or being read, retries aside (for benches and tests). */
   idle(): Promise<void> {
-    if (!this.preparing && this.running === 0 && this.pending() === 0 && this.timers.size === 0) return Promise.resolve();
+    if (!this.preparing && this.running === 0 && this.pending() === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -96,6 +112,9 @@ export class SummaryWarmer {
     this.unsubscribe?.();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = null;
+    this.preparing = false;
     this.queue = [];
     this.head = 0;
     this.queued.clear();
@@ -167,7 +186,7 @@ export class SummaryWarmer {
   /** Tells the waiters once nothing is being read, and (unless stopped) nothing is left to read. */
   private wake(): void {
     if (this.running > 0) return;
-    if (!this.stopped && (this.preparing || this.pending() > 0 || this.timers.size > 0)) return;
+    if (!this.stopped && (this.preparing || this.pending() > 0)) return;
     if (this.warmed > 0 && !this.stopped) {
       log.info({ warmed: this.warmed, ms: Date.now() - this.started }, 'summary cache warmed');
       this.warmed = 0;
