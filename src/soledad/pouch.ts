@@ -4,6 +4,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import PouchDB from 'pouchdb';
+import { reopenableLeveldown } from './reopenable-leveldown.js';
 
 export type Pouch = PouchDB.Database<Record<string, unknown>>;
 
@@ -32,7 +33,9 @@ export function openLocal(dataDir: string, name: string): Pouch {
   // chunk's 32 KiB attachment as an array of numbers (milliseconds per chunk
   // written), and buys nothing here — a sealed document has a random nonce,
   // so two devices never write identical bodies that a content hash would unify.
-  const db = new PouchDB(path.join(dataDir, name), { adapter: 'leveldb', auto_compaction: true, deterministic_revs: false } as PouchDB.Configuration.DatabaseConfiguration);
+  // The LevelDB handle is reopened after a write fails on a full disk once
+  // there is space again (reopenable-leveldown.ts): no restart needed.
+  const db = new PouchDB(path.join(dataDir, name), { adapter: 'leveldb', db: reopenableLeveldown, auto_compaction: true, deterministic_revs: false } as PouchDB.Configuration.DatabaseConfiguration);
   db.setMaxListeners(MAX_LISTENERS);
   return db;
 }
