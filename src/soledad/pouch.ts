@@ -37,7 +37,114 @@ export function openLocal(dataDir: string, name: string): Pouch {
   // there is space again (reopenable-leveldown.ts): no restart needed.
   const db = new PouchDB(path.join(dataDir, name), { adapter: 'leveldb', db: reopenableLeveldown, auto_compaction: true, deterministic_revs: false } as PouchDB.Configuration.DatabaseConfiguration);
   db.setMaxListeners(MAX_LISTENERS);
+  coalesceWrites(db);
   return db;
+}
+
+type BulkResult = Array<PouchDB.Core.Response | PouchDB.Core.Error>;
+type BulkCallback = (err: unknown, res?: BulkResult) => void;
+interface QueuedWrite {
+  docs: Array<{ _id?: string }>;
+  /** remove() passes `was_delete` (a delete of a deleted doc is then an error). */
+  remove: boolean;
+  done: BulkCallback;
+}
+
+/**
+ * Group commit for a local database. Every put/remove/bulkDocs is one
+ * PouchDB write (its own LevelDB batch, metadata reads and then, for each
+ * live changes feed including replication's, one changes() query), and the
+ * writers of a busy store (the fetch loop's messages in flight: blob chunks,
+ * blob metadata, structure, entry, incoming delete) each wait for their own.
+ * Writes issued while one is in flight are queued and go together as ONE
+ * bulkDocs when it completes, each caller getting its own results: no added
+ * latency when idle. Only ordinary writes are grouped (no options but
+ * `was_delete`, which remove() passes, no `_local` docs, no new_edits=false:
+ * replication's writes pass through). A grouped call resolves only once its
+ * batch is committed, so a caller's await order (docs written, then the
+ * incoming doc deleted) is the commit order. If a grouped batch fails as a
+ * whole, each call is retried alone, so one bad request cannot fail another.
+ */
+function coalesceWrites(db: Pouch): void {
+  const original = db.bulkDocs.bind(db) as unknown as (req: { docs: object[] }, opts: object, cb: BulkCallback) => void;
+  const queue: QueuedWrite[] = [];
+  let busy = false;
+  const run = (): void => {
+    if (busy || queue.length === 0) return;
+    // The longest prefix of the queue with the same options in which no two
+    // calls write the same id (a second write of an id goes in the next
+    // batch): calls still commit in the order they were made.
+    const ids = new Set<string>();
+    const remove = queue[0]!.remove;
+    let take = 0;
+    for (const w of queue) {
+      if (w.remove !== remove || w.docs.some((d) => ids.has(d._id!))) break;
+      for (const d of w.docs) ids.add(d._id!);
+      take++;
+    }
+    const batch = queue.splice(0, take);
+    const opts = (): object => (remove ? { was_delete: true } : {});
+    busy = true;
+    const finish = (): void => {
+      busy = false;
+      run();
+    };
+    if (batch.length === 1) {
+      const [w] = batch;
+      original({ docs: w!.docs }, opts(), (err, res) => {
+        finish();
+        w!.done(err, res);
+      });
+      return;
+    }
+    original({ docs: batch.flatMap((w) => w.docs) }, opts(), (err, res) => {
+      if (err || !res) {
+        let left = batch.length;
+        for (const w of batch) {
+          original({ docs: w.docs }, opts(), (e, r) => {
+            w.done(e, r);
+            if (--left === 0) finish();
+          });
+        }
+        return;
+      }
+      finish();
+      let at = 0;
+      for (const w of batch) {
+        w.done(null, res.slice(at, at + w.docs.length));
+        at += w.docs.length;
+      }
+    });
+  };
+  const grouped = function (this: unknown, req: unknown, opts?: unknown, cb?: unknown): unknown {
+    if (typeof opts === 'function') {
+      cb = opts;
+      opts = {};
+    }
+    const o = (opts ?? {}) as Record<string, unknown>;
+    const body = Array.isArray(req) ? { docs: req as Array<{ _id?: string }> } : (req as { docs?: Array<{ _id?: string }>; new_edits?: boolean } | undefined);
+    const keys = Object.keys(o);
+    const plain =
+      body && Array.isArray(body.docs) && body.docs.length > 0 && !('new_edits' in body) &&
+      keys.every((k) => k === 'was_delete') &&
+      body.docs.every((d) => d && typeof d === 'object' && typeof d._id === 'string' && !d._id.startsWith('_local/'));
+    if (!plain) {
+      // PouchDB's promise/callback wrapper looks at the last argument: pass exactly what was given.
+      const args: unknown[] = [req, opts];
+      if (typeof cb === 'function') args.push(cb);
+      return (original as unknown as (...a: unknown[]) => unknown)(...args);
+    }
+    const promise = new Promise<BulkResult>((resolve, reject) => {
+      queue.push({ docs: body!.docs!, remove: keys.includes('was_delete'), done: (err, res) => (err ? reject(err) : resolve(res!)) });
+      run();
+    });
+    if (typeof cb === 'function') {
+      promise.then((res) => (cb as BulkCallback)(null, res), (err: unknown) => (cb as BulkCallback)(err));
+      return undefined;
+    }
+    return promise;
+  };
+  (db as unknown as { bulkDocs: unknown }).bulkDocs = grouped;
 }
 
 export function openRemote(remote: RemoteSpec): Pouch {
