@@ -68,6 +68,13 @@ function cachedSession(dir: string): ProviderSession | null {
   }
 }
 
+/**
+ * Exit status of a start that only the user can fix (a wrong or outdated
+ * passphrase): EX_CONFIG of sysexits.h; the systemd unit does not restart on
+ * it (RestartPreventExitStatus), rather than retrying every few seconds.
+ */
+export const EXIT_PASSPHRASE = 78;
+
 /** The one sentence for a device started with a passphrase that was changed elsewhere. */
 export function passphraseChangedElsewhere(address: string): string {
   return `the passphrase of ${address} was changed on another device (the provider refuses this one and ended this device's session); start with the new passphrase`;
@@ -115,8 +122,8 @@ async function providerSession(opts: OpenAccountOptions, dir: string): Promise<P
     }
     if (refused) {
       // This device's store still opens with it: it was right here, so it was changed on another device.
-      if (!opts.create && (await opensLocally(join(dir, 'store'), opts.passphrase))) throw new UserError(passphraseChangedElsewhere(config.address));
-      throw new UserError(`wrong passphrase for ${config.address} (or no such account at ${config.providerUrl})`);
+      if (!opts.create && (await opensLocally(join(dir, 'store'), opts.passphrase))) throw new UserError(passphraseChangedElsewhere(config.address), EXIT_PASSPHRASE);
+      throw new UserError(`wrong passphrase for ${config.address} (or no such account at ${config.providerUrl})`, EXIT_PASSPHRASE);
     }
     throw err;
   }
@@ -168,7 +175,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
     }
     else soledad = await Soledad.open({ dataDir: storeDir, passphrase: opts.passphrase, remote });
   } catch (err) {
-    if (err instanceof WrongPassphraseError) throw new UserError(`wrong passphrase for ${config.address}`);
+    if (err instanceof WrongPassphraseError) throw new UserError(`wrong passphrase for ${config.address}`, EXIT_PASSPHRASE);
     throw err;
   }
   try {
