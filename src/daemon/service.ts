@@ -40,6 +40,8 @@ export function renderUnit(opts: UnitOptions): string {
     // JSON logs under systemd (journald adds the timestamps).
     'Environment=SEALMAIL_LOG_FORMAT=json',
     'Restart=on-failure',
+    // A wrong or outdated passphrase (exit 78, account.ts) is not fixed by retrying.
+    'RestartPreventExitStatus=78',
     'RestartSec=5s',
     // Graceful shutdown finishes the current write and flushes the queue.
     'TimeoutStopSec=30s',
