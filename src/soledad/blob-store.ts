@@ -1,13 +1,23 @@
 // Large binary payloads (message blobs), streamed in chunks of just under
-// 32 KiB so that memory stays bounded whatever the size. Each chunk is its
-// own document holding one binary attachment (sealed chunk bytes); the blob's
-// metadata (size, chunk count, write id) is an ordinary sealed document of an
-// internal type, written after every chunk, so a blob that is visible is
-// complete. Chunk ids are HMACs too and include the write id: two devices
-// writing the same blob never overwrite each other's chunks.
+// 32 KiB so that memory stays bounded whatever the size.
+//
+// Layout. A blob's head document sits at the blob's own stored id: a sealed
+// document of an internal type whose content is the metadata (size, chunk
+// count, chunk size, write id, and an optional value of the caller's, e.g. a
+// message's structure) and whose one binary attachment is the first sealed
+// chunk. Chunks 1.. are documents of their own, one attachment each. The head
+// is written after every other chunk, so a blob that is visible is complete;
+// a small blob (most mail) is one document, not two or three: a new device
+// replicates, and an index reads, that many fewer documents (issue 3).
+// Blobs written before (no `first` in the metadata) have every chunk, the
+// first included, in a chunk document and the head holds the metadata only;
+// they are read the same way, so an upgraded store loses nothing.
+//
+// Chunk ids are HMACs too and include the write id: two devices writing the
+// same blob never overwrite each other's chunks.
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CHUNK_DATA_BYTES, docIdFor, openChunk, sealChunk, type ChunkBinding } from './doc-crypto.js';
+import { CHUNK_DATA_BYTES, docIdFor, openChunk, sealChunk, type ChunkBinding, type OpenedDoc } from './doc-crypto.js';
 import type { DerivedKeys } from './secrets.js';
 import { isConflict, isNotFound, type Pouch } from './pouch.js';
 import { SoledadError } from './errors.js';
@@ -15,56 +25,99 @@ import { SoledadError } from './errors.js';
 export const BLOB_TYPE = '\u0000blob';
 const CHUNK_TYPE = '\u0000blob-chunk';
 const ATTACHMENT = 'c';
-/** Blob metadata documents kept decrypted (a few hundred bytes each): a read is then one chunk fetch, not two document reads more. */
+const CONTENT_TYPE = 'application/octet-stream';
+/** Blob metadata kept decrypted (a few hundred bytes each; never the caller's value): a read is then one chunk fetch, not a document read more. */
 const META_CACHE = 20_000;
 /** Decrypted chunks kept for re-reads (clients fetch a message's header, then its parts): bytes, and only of small blobs. */
 const CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
-const CHUNK_CACHE_MAX_CHUNKS = 8;
+const CHUNK_CACHE_MAX_BLOB = 8 * CHUNK_DATA_BYTES;
 
-interface BlobMeta {
+/** What the head document holds (sealed). */
+interface BlobHead extends BlobInfo {
+  /** The caller's value given to put (absent: none). */
+  meta?: unknown;
+}
+
+/** The metadata, as cached. */
+interface BlobInfo {
   size: number;
   chunks: number;
   chunkBytes: number;
   writeId: string;
+  /** 1: chunk 0 is the head document's attachment. Absent in blobs written before that layout. */
+  first?: 1;
 }
 
-/** The slice of EncryptedStore the blob store needs (metadata documents). */
-interface MetaStore {
-  put<T>(type: string, id: string, content: T): Promise<void>;
-  get<T>(type: string, id: string): Promise<T | null>;
+/** The slice of EncryptedStore the blob store needs (sealing the head document, deleting it). */
+export interface HeadStore {
+  seal(docId: string, doc: OpenedDoc): Record<string, unknown>;
+  open(docId: string, doc: unknown): OpenedDoc;
   delete(type: string, id: string): Promise<void>;
+  /** A sealed document this store wrote itself (the type index learns its type without decrypting it). */
+  noteWrite(docId: string, type: string): void;
+}
+
+interface ReadHead {
+  rev: string;
+  head: BlobHead;
+  /** The sealed first chunk, when asked for and the blob has the current layout. */
+  first?: Buffer;
 }
 
 export class BlobStore {
-  private readonly metas = new Map<string, BlobMeta>();
+  private readonly infos = new Map<string, BlobInfo>();
   private readonly plain = new Map<string, Buffer>();
   private plainBytes = 0;
 
   constructor(
-    private readonly meta: MetaStore,
+    private readonly store: HeadStore,
     private readonly db: Pouch,
     private readonly keys: DerivedKeys,
     private readonly ns: string,
   ) {}
+
+  private headId(id: string): string {
+    return docIdFor(this.keys, BLOB_TYPE, id);
+  }
 
   private chunkId(id: string, writeId: string, index: number): string {
     return docIdFor(this.keys, CHUNK_TYPE, `${id}\u0000${writeId}\u0000${index}`);
   }
 
   private binding(id: string, writeId: string, index: number, last: boolean): ChunkBinding {
-    return { blobDocId: docIdFor(this.keys, BLOB_TYPE, id), writeId, index, last };
+    return { blobDocId: this.headId(id), writeId, index, last };
   }
 
-  async put(id: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }> {
+  /** The head document (with its sealed first chunk if `withFirst`), or null when there is no such blob. */
+  private async readHead(id: string, withFirst = false): Promise<ReadHead | null> {
+    const docId = this.headId(id);
+    let doc: Record<string, unknown> & { _rev: string; _attachments?: Record<string, { data?: unknown }> };
+    try {
+      doc = (await this.db.get(docId, withFirst ? { attachments: true, binary: true } : {})) as typeof doc;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    const opened = this.store.open(docId, doc);
+    if (opened.type !== BLOB_TYPE || opened.content === null) return null;
+    const head = opened.content as BlobHead;
+    const data = doc._attachments?.[ATTACHMENT]?.data;
+    return { rev: doc._rev, head, ...(head.first && Buffer.isBuffer(data) ? { first: data } : {}) };
+  }
+
+  async put(id: string, source: AsyncIterable<Buffer> | Buffer, opts: { meta?: unknown } = {}): Promise<{ size: number }> {
     const writeId = crypto.randomBytes(12).toString('hex');
-    const previous = await this.meta.get<BlobMeta>(BLOB_TYPE, id);
+    const previous = await this.readHead(id);
     let index = 0;
     let size = 0;
+    let first: Buffer | null = null;
     // One chunk of look-ahead: a chunk is sealed only once we know whether it is the last.
     let pending: Buffer | null = null;
     const flush = async (data: Buffer, last: boolean): Promise<void> => {
       const sealed = sealChunk(this.keys, this.ns, this.binding(id, writeId, index, last), data);
-      await this.writeChunk(this.chunkId(id, writeId, index), sealed);
+      // The first chunk goes into the head, written last.
+      if (index === 0) first = sealed;
+      else await this.writeChunk(this.chunkId(id, writeId, index), sealed);
       index++;
     };
     const parts: Buffer[] = [];
@@ -91,15 +144,37 @@ export class BlobStore {
       pending = Buffer.concat(parts as Uint8Array[]);
     }
     await flush(pending ?? Buffer.alloc(0), true);
-    const meta: BlobMeta = { size, chunks: index, chunkBytes: CHUNK_DATA_BYTES, writeId };
-    await this.meta.put<BlobMeta>(BLOB_TYPE, id, meta);
-    this.remember(id, meta);
-    if (previous && previous.writeId !== writeId) await this.removeChunks(id, previous);
+    const head: BlobHead = { size, chunks: index, chunkBytes: CHUNK_DATA_BYTES, writeId, first: 1 };
+    if (opts.meta !== undefined) head.meta = opts.meta;
+    await this.writeHead(id, head, first!, previous?.rev);
+    this.remember(id, head);
+    if (previous && previous.head.writeId !== writeId) await this.removeChunks(id, previous.head);
     return { size };
   }
 
+  private async writeHead(id: string, head: BlobHead, first: Buffer, rev: string | undefined): Promise<void> {
+    const docId = this.headId(id);
+    for (let attempt = 0; ; attempt++) {
+      const doc = {
+        _id: docId,
+        ...(rev ? { _rev: rev } : {}),
+        ...this.store.seal(docId, { type: BLOB_TYPE, id, content: head }),
+        _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: first } },
+      };
+      try {
+        await this.db.put(doc as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
+        break;
+      } catch (err) {
+        // Written meanwhile (another write of the same blob here, or one that arrived by sync): ours replaces it.
+        if (!isConflict(err) || attempt >= 5) throw err;
+        rev = await this.db.get(docId).then((d) => d._rev, (e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+      }
+    }
+    this.store.noteWrite(docId, BLOB_TYPE);
+  }
+
   private async writeChunk(docId: string, sealed: Buffer): Promise<void> {
-    const doc = { _id: docId, _attachments: { [ATTACHMENT]: { content_type: 'application/octet-stream', data: sealed } } };
+    const doc = { _id: docId, _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: sealed } } };
     try {
       await this.db.put(doc as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
     } catch (err) {
@@ -110,27 +185,38 @@ export class BlobStore {
   }
 
   async has(id: string): Promise<boolean> {
-    return (await this.meta.get<BlobMeta>(BLOB_TYPE, id)) !== null;
+    return (await this.infoOf(id, true)) !== null;
   }
 
   async size(id: string): Promise<number | null> {
-    return (await this.meta.get<BlobMeta>(BLOB_TYPE, id))?.size ?? null;
+    return (await this.infoOf(id, true))?.size ?? null;
+  }
+
+  /** The value given to put as `meta`, or null (none, or no such blob). */
+  async meta<T>(id: string): Promise<T | null> {
+    const read = await this.readHead(id);
+    if (!read) return null;
+    this.remember(id, read.head);
+    return (read.head.meta ?? null) as T | null;
   }
 
   /** The blob's metadata, from the cache unless `fresh`. */
-  private async metaOf(id: string, fresh = false): Promise<BlobMeta | null> {
-    const known = fresh ? undefined : this.metas.get(id);
+  private async infoOf(id: string, fresh = false): Promise<BlobInfo | null> {
+    const known = fresh ? undefined : this.infos.get(id);
     if (known) return known;
-    const meta = await this.meta.get<BlobMeta>(BLOB_TYPE, id);
-    if (meta) this.remember(id, meta);
-    else this.metas.delete(id);
-    return meta;
+    const read = await this.readHead(id);
+    if (read) return this.remember(id, read.head);
+    this.infos.delete(id);
+    return null;
   }
 
-  private remember(id: string, meta: BlobMeta): void {
-    this.metas.delete(id);
-    this.metas.set(id, meta);
-    if (this.metas.size > META_CACHE) this.metas.delete(this.metas.keys().next().value!);
+  private remember(id: string, head: BlobHead): BlobInfo {
+    const info: BlobInfo = { size: head.size, chunks: head.chunks, chunkBytes: head.chunkBytes, writeId: head.writeId };
+    if (head.first) info.first = 1;
+    this.infos.delete(id);
+    this.infos.set(id, info);
+    if (this.infos.size > META_CACHE) this.infos.delete(this.infos.keys().next().value!);
+    return info;
   }
 
   read(id: string, start = 0, end?: number): Readable {
@@ -138,20 +224,27 @@ export class BlobStore {
   }
 
   private async *chunks(id: string, start: number, end?: number): AsyncGenerator<Buffer> {
-    const meta = await this.metaOf(id);
-    if (!meta) throw new SoledadError(`no blob ${id}`, 'NOT_FOUND');
-    yield* this.chunksOf(id, meta, start, Math.min(end ?? meta.size, meta.size), true);
+    let info = this.infos.get(id);
+    let first: Buffer | undefined;
+    if (!info) {
+      // Not known yet: one read gives the metadata and (current layout) the first chunk.
+      const read = await this.readHead(id, start < CHUNK_DATA_BYTES);
+      if (!read) throw new SoledadError(`no blob ${id}`, 'NOT_FOUND');
+      info = this.remember(id, read.head);
+      first = read.first;
+    }
+    yield* this.chunksOf(id, info, start, Math.min(end ?? info.size, info.size), true, first);
   }
 
-  private async *chunksOf(id: string, meta: BlobMeta, start: number, stop: number, mayRetry: boolean): AsyncGenerator<Buffer> {
+  private async *chunksOf(id: string, info: BlobInfo, start: number, stop: number, mayRetry: boolean, first?: Buffer): AsyncGenerator<Buffer> {
     if (start < 0 || start >= stop) return;
-    const first = Math.floor(start / meta.chunkBytes);
-    const lastNeeded = Math.floor((stop - 1) / meta.chunkBytes);
+    const from = Math.floor(start / info.chunkBytes);
+    const lastNeeded = Math.floor((stop - 1) / info.chunkBytes);
     // One chunk read ahead of the one being consumed: the store's latency overlaps the consumer's work.
     let ahead: Promise<Buffer> | null = null;
-    for (let i = first; i <= lastNeeded; i++) {
-      const current: Promise<Buffer> = ahead ?? this.readChunk(id, meta, i);
-      ahead = i < lastNeeded ? this.readChunk(id, meta, i + 1) : null;
+    for (let i = from; i <= lastNeeded; i++) {
+      const current: Promise<Buffer> = ahead ?? this.readChunk(id, info, i, first);
+      ahead = i < lastNeeded ? this.readChunk(id, info, i + 1) : null;
       ahead?.catch(() => undefined); // awaited on the next turn; this only keeps an early failure from being "unhandled"
       let data: Buffer;
       try {
@@ -160,36 +253,47 @@ export class BlobStore {
         // The cached metadata may be of a write another device has since
         // replaced (same bytes, other chunks): read it again, go on from the same byte.
         if (!mayRetry || !(err instanceof SoledadError) || err.code !== 'BLOB_INCOMPLETE') throw err;
-        const fresh = await this.metaOf(id, true);
-        if (!fresh || fresh.writeId === meta.writeId || fresh.size !== meta.size) throw err;
-        yield* this.chunksOf(id, fresh, Math.max(start, i * meta.chunkBytes), stop, false);
+        const fresh = await this.infoOf(id, true);
+        if (!fresh || fresh.writeId === info.writeId || fresh.size !== info.size) throw err;
+        yield* this.chunksOf(id, fresh, Math.max(start, i * info.chunkBytes), stop, false);
         return;
       }
-      const offset = i * meta.chunkBytes;
+      const offset = i * info.chunkBytes;
       yield data.subarray(Math.max(0, start - offset), Math.min(data.length, stop - offset));
     }
   }
 
-  private async readChunk(id: string, meta: BlobMeta, index: number): Promise<Buffer> {
-    const docId = this.chunkId(id, meta.writeId, index);
+  private async readChunk(id: string, info: BlobInfo, index: number, preloaded?: Buffer): Promise<Buffer> {
+    const docId = this.chunkId(id, info.writeId, index);
     const cached = this.plain.get(docId);
     if (cached) {
       this.plain.delete(docId);
       this.plain.set(docId, cached);
       return cached;
     }
-    let sealed: Buffer;
+    const sealed = index === 0 && info.first ? (preloaded ?? (await this.readFirst(id, info))) : await this.readChunkDoc(id, info, docId, index);
+    const data = openChunk(this.keys, this.ns, this.binding(id, info.writeId, index, index === info.chunks - 1), sealed);
+    const expected = index === info.chunks - 1 ? info.size - index * info.chunkBytes : info.chunkBytes;
+    if (data.length !== expected) throw new SoledadError(`blob ${id}: chunk ${index} has the wrong length`, 'BLOB_INCOMPLETE');
+    if (info.size <= CHUNK_CACHE_MAX_BLOB) this.keepPlain(docId, data);
+    return data;
+  }
+
+  /** The sealed first chunk from the head, if the head is still of that write. */
+  private async readFirst(id: string, info: BlobInfo): Promise<Buffer> {
+    const read = await this.readHead(id, true);
+    if (!read || read.head.writeId !== info.writeId) throw new SoledadError(`blob ${id} was replaced or deleted meanwhile`, 'BLOB_INCOMPLETE');
+    if (!read.first) throw new SoledadError(`blob ${id}: its first chunk is missing from its head`, 'BLOB_INCOMPLETE');
+    return read.first;
+  }
+
+  private async readChunkDoc(id: string, info: BlobInfo, docId: string, index: number): Promise<Buffer> {
     try {
-      sealed = (await this.db.getAttachment(docId, ATTACHMENT)) as Buffer;
+      return (await this.db.getAttachment(docId, ATTACHMENT)) as Buffer;
     } catch (err) {
-      if (isNotFound(err)) throw new SoledadError(`blob ${id}: chunk ${index} of ${meta.chunks} is missing (not replicated yet?)`, 'BLOB_INCOMPLETE');
+      if (isNotFound(err)) throw new SoledadError(`blob ${id}: chunk ${index} of ${info.chunks} is missing (not replicated yet?)`, 'BLOB_INCOMPLETE');
       throw err;
     }
-    const data = openChunk(this.keys, this.ns, this.binding(id, meta.writeId, index, index === meta.chunks - 1), sealed);
-    const expected = index === meta.chunks - 1 ? meta.size - index * meta.chunkBytes : meta.chunkBytes;
-    if (data.length !== expected) throw new SoledadError(`blob ${id}: chunk ${index} has the wrong length`, 'BLOB_INCOMPLETE');
-    if (meta.chunks <= CHUNK_CACHE_MAX_CHUNKS) this.keepPlain(docId, data);
-    return data;
   }
 
   private keepPlain(docId: string, data: Buffer): void {
@@ -206,17 +310,19 @@ export class BlobStore {
   }
 
   async delete(id: string): Promise<void> {
-    this.metas.delete(id);
-    const meta = await this.meta.get<BlobMeta>(BLOB_TYPE, id);
-    if (!meta) return;
-    await this.meta.delete(BLOB_TYPE, id);
-    await this.removeChunks(id, meta);
+    this.infos.delete(id);
+    const read = await this.readHead(id);
+    if (!read) return;
+    // A deletion carries no attachments: the first chunk goes with the head.
+    await this.store.delete(BLOB_TYPE, id);
+    await this.removeChunks(id, read.head);
   }
 
-  private async removeChunks(id: string, meta: BlobMeta): Promise<void> {
-    for (let i = 0; i < meta.chunks; i += 100) {
+  /** Deletes the chunk documents of one write (the first is in the head unless the blob predates that layout). */
+  private async removeChunks(id: string, info: BlobInfo): Promise<void> {
+    for (let i = info.first ? 1 : 0; i < info.chunks; i += 100) {
       const ids: string[] = [];
-      for (let j = i; j < Math.min(meta.chunks, i + 100); j++) ids.push(this.chunkId(id, meta.writeId, j));
+      for (let j = i; j < Math.min(info.chunks, i + 100); j++) ids.push(this.chunkId(id, info.writeId, j));
       const res = await this.db.allDocs({ keys: ids });
       const dels = res.rows
         .filter((r) => 'value' in r && r.value && !(r.value as { deleted?: boolean }).deleted)

@@ -3,7 +3,7 @@
 // ciphertext under HMAC ids. Used for the replicated store and, with its own
 // namespace, for the device-local one.
 import type { Readable } from 'node:stream';
-import type { ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
+import type { BlobOptions, ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
 import { docIdFor, isSealed, openDoc, openDocOf, sealDoc, type OpenedDoc } from './doc-crypto.js';
 import type { DerivedKeys } from './secrets.js';
 import { isConflict, isNotFound, type Pouch } from './pouch.js';
@@ -296,9 +296,18 @@ export class EncryptedStore implements DocumentStore {
     return { seq: String(r.seq), type: opened.type, id: opened.id, content };
   }
 
-  putBlob(id: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }> {
+  putBlob(id: string, source: AsyncIterable<Buffer> | Buffer, opts?: BlobOptions): Promise<{ size: number }> {
     this.assertOpen();
-    return this.blobs.put(id, source);
+    return this.blobs.put(id, source, opts);
+  }
+
+  blobMeta<T>(id: string): Promise<T | null> {
+    return this.blobs.meta<T>(id);
+  }
+
+  /** A sealed document written past put() (a blob's head, which carries an attachment): the type index learns its type without decrypting it. */
+  noteWrite(docId: string, type: string): void {
+    this.index.note(docId, type);
   }
 
   hasBlob(id: string): Promise<boolean> {

@@ -5,7 +5,7 @@
 //   local/  device-only state (UIDs, queue state, fetch notes), sealed too.
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import type { ChangesOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
+import type { BlobOptions, ChangesOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
 import { DEFAULT_KDF, deriveKeys, generateSecret, isWrappedSecret, unwrapSecret, wrapSecret, type KdfParams, type WrappedSecret } from './secrets.js';
 import { EncryptedStore } from './encrypted-store.js';
 import { ConflictResolver, type MergeFn, type MergeRule } from './conflicts.js';
@@ -22,7 +22,7 @@ export type { KdfParams, WrappedSecret } from './secrets.js';
 export type { SyncStatus, SyncState, SyncOptions } from './sync.js';
 export type { MergeFn, MergeRule } from './conflicts.js';
 export type { RemoteSpec } from './pouch.js';
-export type { ChangesOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
+export type { BlobOptions, ChangesOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
 
 const log = logger('soledad');
 
@@ -213,8 +213,11 @@ export class Soledad extends EventEmitter implements DocumentStore {
   changes<T = unknown>(opts?: ChangesOptions): AsyncIterable<DocChange<T>> {
     return this.store.changes<T>(opts);
   }
-  putBlob(id: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }> {
-    return this.store.putBlob(id, source);
+  putBlob(id: string, source: AsyncIterable<Buffer> | Buffer, opts?: BlobOptions): Promise<{ size: number }> {
+    return this.store.putBlob(id, source, opts);
+  }
+  blobMeta<T>(id: string): Promise<T | null> {
+    return this.store.blobMeta<T>(id);
   }
   hasBlob(id: string): Promise<boolean> {
     return this.store.hasBlob(id);

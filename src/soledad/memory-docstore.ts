@@ -11,7 +11,7 @@
 // as Soledad's conflict resolution joins the two revisions after a sync.
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
-import type { ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
+import type { BlobOptions, ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
 import type { MergeFn } from './conflicts.js';
 
 interface Slot {
@@ -29,6 +29,7 @@ export class MemoryDocumentStore implements DocumentStore {
   private readonly log: Slot[] = [];
   private seq = 0;
   private readonly blobs = new Map<string, Buffer>();
+  private readonly blobMetas = new Map<string, unknown>();
   private readonly events = new EventEmitter();
   private closed = false;
   private readonly merges = new Map<string, MergeFn>();
@@ -99,7 +100,7 @@ export class MemoryDocumentStore implements DocumentStore {
     }
   }
 
-  async putBlob(id: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }> {
+  async putBlob(id: string, source: AsyncIterable<Buffer> | Buffer, opts: BlobOptions = {}): Promise<{ size: number }> {
     let data: Buffer;
     if (Buffer.isBuffer(source)) data = Buffer.from(source);
     else {
@@ -108,7 +109,14 @@ export class MemoryDocumentStore implements DocumentStore {
       data = Buffer.concat(chunks);
     }
     this.blobs.set(id, data);
+    if (opts.meta !== undefined) this.blobMetas.set(id, structuredClone(opts.meta));
+    else this.blobMetas.delete(id);
     return { size: data.length };
+  }
+
+  async blobMeta<T>(id: string): Promise<T | null> {
+    const meta = this.blobs.has(id) ? this.blobMetas.get(id) : undefined;
+    return meta === undefined ? null : (structuredClone(meta) as T);
   }
 
   async hasBlob(id: string): Promise<boolean> {
@@ -137,6 +145,7 @@ export class MemoryDocumentStore implements DocumentStore {
 
   async deleteBlob(id: string): Promise<void> {
     this.blobs.delete(id);
+    this.blobMetas.delete(id);
   }
 
   /** Number of blobs held (tests: dedupe). */

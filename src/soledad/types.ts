@@ -33,6 +33,10 @@ export interface ChangesOptions {
   types?: readonly string[];
 }
 
+export interface BlobOptions {
+  meta?: unknown;
+}
+
 export interface DocumentStore {
   /** Insert or replace. Resolves once durable in the local store. */
   put<T>(type: string, id: string, content: T): Promise<void>;
@@ -45,8 +49,14 @@ export interface DocumentStore {
   /** Decrypted changes feed (local writes and those arriving by sync). */
   changes<T = unknown>(opts?: ChangesOptions): AsyncIterable<DocChange<T>>;
 
-  /** Large binary payloads (message blobs), streamed in chunks: never held whole. */
-  putBlob(id: string, source: AsyncIterable<Buffer> | Buffer): Promise<{ size: number }>;
+  /**
+   * Large binary payloads (message blobs), streamed in chunks: never held
+   * whole. `meta`: a small JSON value kept with the blob (Soledad stores it in
+   * the blob's head document, beside its first chunk: no document of its own).
+   */
+  putBlob(id: string, source: AsyncIterable<Buffer> | Buffer, opts?: BlobOptions): Promise<{ size: number }>;
+  /** The `meta` the blob was written with; null when it has none or there is no such blob. */
+  blobMeta<T>(id: string): Promise<T | null>;
   hasBlob(id: string): Promise<boolean>;
   blobSize(id: string): Promise<number | null>;
   /** Bytes [start, end) of a blob (end defaults to its size). */

@@ -311,6 +311,7 @@ test('a write never drops a change that reached the store before the index saw i
     bulkPut: docs.bulkPut.bind(docs),
     query: docs.query.bind(docs),
     putBlob: docs.putBlob.bind(docs),
+    blobMeta: docs.blobMeta.bind(docs),
     hasBlob: docs.hasBlob.bind(docs),
     blobSize: docs.blobSize.bind(docs),
     readBlob: docs.readBlob.bind(docs),
