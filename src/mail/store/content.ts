@@ -1,9 +1,15 @@
 // Storing a message's content: the exact bytes as a content-addressed blob
-// and its structure document, each written once however many mailboxes or
-// deliveries refer to them. A streamed source is hashed as it passes; small
-// ones are kept in memory, larger ones are spooled into a temporary blob of
-// the (encrypted) store and then moved under their hash, so a 25 MB message
-// is never held in memory.
+// with its structure kept in the blob's metadata (Soledad puts that in the
+// blob's head document, with the first chunk: a small message is one
+// document besides its entry, which a new device replicates in one go),
+// written once however many mailboxes or deliveries refer to it. A streamed
+// source is hashed as it passes; small ones are kept in memory, larger ones
+// are spooled into a temporary blob of the (encrypted) store, analyzed there
+// and then moved under their hash, so a 25 MB message is never held in memory.
+//
+// Stores written before kept the structure in a document of its own (type
+// `structure`, id = hash); it is still read, and a structure recomputed by a
+// newer analyzer is written there too (the blob itself is immutable).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { DocumentStore } from '../../soledad/types.js';
@@ -69,8 +75,13 @@ export async function storeContent(
     const hash = hasher.digest('hex');
     let structure: MessageStructure | null = null;
     await once(hash, async () => {
-      if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, docs.readBlob(spool));
-      structure = await ensureStructure(docs, hash, () => analyzer.analyzeStream(docs.readBlob(hash)), size);
+      if (await docs.hasBlob(hash)) {
+        structure = await ensureStructure(docs, hash, () => analyzer.analyzeStream(docs.readBlob(hash)), size);
+        return;
+      }
+      const derived = await analyzeSafely(() => analyzer.analyzeStream(docs.readBlob(spool)), size, hash);
+      await docs.putBlob(hash, docs.readBlob(spool), { meta: contentMeta(derived) });
+      structure = derived;
     });
     return { hash, size, structure: structure ?? undefined };
   } finally {
@@ -99,38 +110,62 @@ async function storeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer)
 }
 
 async function writeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer, hash: string): Promise<MessageStructure | null> {
-  // Independent writes: the bytes and the structure derived from them.
-  const [, structure] = await Promise.all([
-    (async () => {
-      if (!(await docs.hasBlob(hash))) await docs.putBlob(hash, raw);
-    })(),
-    ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length),
-  ]);
+  if (await docs.hasBlob(hash)) return ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length);
+  const structure = await analyzeSafely(async () => analyzer.analyzeMessage(raw), raw.length, hash);
+  await docs.putBlob(hash, raw, { meta: contentMeta(structure) });
   return structure;
 }
 
-/** Writes the structure doc unless present (then returns it; null when it was there). Bad input never fails a store: the fallback is a flat text body. */
+/** What a message's blob carries besides its bytes. */
+interface ContentMeta {
+  structure: MessageStructure;
+}
+
+function contentMeta(structure: MessageStructure): ContentMeta {
+  return { structure };
+}
+
+/** Bad input never fails a store: the fallback is a flat text body. */
+async function analyzeSafely(analyze: () => Promise<MessageStructure>, size: number, hash: string): Promise<MessageStructure> {
+  try {
+    return await analyze();
+  } catch (err) {
+    log.warn({ hash, size, err: (err as Error).message }, 'MIME analysis failed; storing a flat structure');
+    return fallbackStructure(size);
+  }
+}
+
+/**
+ * The stored structure of a message: the one in its blob's metadata, or the
+ * separate document (stores written before; an upgrade by a newer analyzer),
+ * whichever is newer. Reads the separate document only when the blob's is
+ * missing or older than `wanted` (the analyzer's version). Null: none.
+ */
+export async function readStructure(docs: DocumentStore, hash: string, wanted?: number): Promise<MessageStructure | null> {
+  const inline = (await docs.blobMeta<Partial<ContentMeta>>(hash))?.structure ?? null;
+  if (inline && (wanted === undefined || inline.v >= wanted)) return inline;
+  const separate = await docs.get<MessageStructure>(DOC.structure, hash);
+  if (!separate || (inline && inline.v > separate.v)) return inline;
+  return separate;
+}
+
+/** For content already stored: writes a structure document unless one is stored (then returns null). */
 async function ensureStructure(
   docs: DocumentStore,
   hash: string,
   analyze: () => Promise<MessageStructure>,
   size: number,
 ): Promise<MessageStructure | null> {
-  if (await docs.get(DOC.structure, hash)) return null;
-  let structure: MessageStructure;
-  try {
-    structure = await analyze();
-  } catch (err) {
-    log.warn({ hash, size, err: (err as Error).message }, 'MIME analysis failed; storing a flat structure');
-    structure = fallbackStructure(size);
-  }
+  if (await readStructure(docs, hash)) return null;
+  const structure = await analyzeSafely(analyze, size, hash);
   await docs.put(DOC.structure, hash, structure);
   return structure;
 }
 
 /**
  * A stored structure older than the analyzer's version (or the fallback, v0)
- * is derived again from the blob and replaced. Keeps the old one if that fails.
+ * is derived again from the blob and stored as the separate structure
+ * document (readStructure takes the newer one). Keeps the old one if that fails.
  */
 export async function upgradeStructure(
   docs: DocumentStore,

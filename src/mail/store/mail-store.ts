@@ -21,7 +21,7 @@ import {
 } from '../mailstore.js';
 import type { MessageStructure } from '../structure/types.js';
 import type { HybridLogicalClock } from '../../soledad/hlc.js';
-import { storeContent, upgradeStructure, type Analyzer } from './content.js';
+import { readStructure, storeContent, upgradeStructure, type Analyzer } from './content.js';
 import { DOC, activeFlags, canonicalFlags, newEntry, newMailbox, withFlags, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
 import { deliveryEntryId, entryId, randomId } from './ids.js';
@@ -329,7 +329,7 @@ export class DocumentMailStore implements MailStore {
     let reading = this.reading.get(hash);
     if (!reading) {
       reading = (async () => {
-        const stored = await this.docs.get<MessageStructure>(DOC.structure, hash);
+        const stored = await readStructure(this.docs, hash, this.analyzer.version);
         if (!stored) throw new MailStoreError('NONEXISTENT', 'No such message content');
         return upgradeStructure(this.docs, this.analyzer, hash, stored);
       })().finally(() => this.reading.delete(hash));
