@@ -140,7 +140,7 @@ async function providerSession(opts: OpenAccountOptions, dir: string): Promise<P
 function watchSessionEnd(soledad: Soledad, address: string): { readonly problem: string | null } {
   const state = { problem: null as string | null };
   const onSync = (s: SyncStatus): void => {
-    if (!s.lastError || !/^(401|403)\b/.test(s.lastError)) return;
+    if (!s.lastError || !/^401\b/.test(s.lastError)) return;
     state.problem = `the provider ended this device's session (the passphrase was changed, or \`sealmail account logout\` was run, on another device); restart the daemon, with the new passphrase if it was changed`;
     logger('daemon', { account: address }).error('the provider refuses this device\'s session: sync stopped until the daemon is restarted (with the new passphrase if it was changed)');
     soledad.off('sync', onSync);
