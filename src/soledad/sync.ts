@@ -42,6 +42,15 @@ export interface SyncOptions {
  */
 const BATCHES_IN_FLIGHT = 2;
 
+/** Longest wait before retrying after the local disk was full (the remote's outages back off to a minute). */
+const LOCAL_RETRY_MAX_MS = 5000;
+
+/** LevelDB's "IO error: …: No space left on device" and the OS's ENOSPC: this device's disk, not the network. */
+export function isLocalDiskError(err: unknown): boolean {
+  const e = err as { message?: string; reason?: string } | null;
+  return /No space left on device|ENOSPC/i.test(`${e?.message ?? ''} ${e?.reason ?? ''}`);
+}
+
 type DirectionState = 'active' | 'idle' | 'offline' | 'paused';
 
 /** Emits 'status' (SyncStatus) whenever the status changes, 'change' after documents moved. */
@@ -66,9 +75,12 @@ export class SyncController extends EventEmitter {
     this.emit('status', this.status());
   }
 
+  /** The last failure was the local store's disk (full), not the remote: retry soon, as space may come back any time. */
+  private localFailure = false;
+
   private backOff = (delay: number): number => {
     const initial = this.opts.backoff?.initialMs ?? 1000;
-    const max = this.opts.backoff?.maxMs ?? 60_000;
+    const max = this.localFailure ? Math.min(LOCAL_RETRY_MAX_MS, this.opts.backoff?.maxMs ?? LOCAL_RETRY_MAX_MS) : (this.opts.backoff?.maxMs ?? 60_000);
     const next = delay === 0 ? initial : Math.min(max, delay * 2);
     // Jitter (±20%) so many devices do not retry in lockstep after an outage.
     return Math.round(next * (0.8 + Math.random() * 0.4));
@@ -94,7 +106,8 @@ export class SyncController extends EventEmitter {
       const states = [directions.push, directions.pull];
       if (st === 'offline') {
         const message = describe(err);
-        log.warn({ direction: dir, err: message }, 'sync paused: remote unreachable, will retry');
+        if (isLocalDiskError(err)) log.warn({ direction: dir, err: message }, 'sync paused: the local store cannot write (disk full?), will retry');
+        else log.warn({ direction: dir, err: message }, 'sync paused: remote unreachable, will retry');
         this.set({ state: 'offline', connected: false, lastError: message });
       } else if (states.includes('active')) {
         this.set({ state: 'active', connected: true });
@@ -106,6 +119,8 @@ export class SyncController extends EventEmitter {
     for (const dir of ['push', 'pull'] as const) {
       const r = (h as unknown as Record<string, EventEmitter>)[dir]!;
       r.on('active', () => update(dir, 'active'));
+      // Emitted right before PouchDB asks back_off_function for the next delay.
+      r.on('requestError', (err: unknown) => (this.localFailure = isLocalDiskError(err)));
       r.on('paused', (err?: unknown) => update(dir, err ? 'offline' : 'idle', err));
     }
     h.on('change', (info: { direction: 'push' | 'pull'; change: { docs_written: number; pending?: number; last_seq?: number | string } }) => {

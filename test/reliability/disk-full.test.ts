@@ -1,8 +1,9 @@
 // The daemon's local store on a full disk: its data directory lives on a
 // small tmpfs (needs root to mount; skipped otherwise) that fills up while
 // mail arrives. Expected: a clear error in the log, no crash loop, nothing
-// corrupted; once there is space again (the tmpfs is grown) every message
-// arrives exactly once, byte-exact, and the mail that was there is intact.
+// corrupted; once there is space again (the tmpfs is grown) the running
+// daemon, without a restart, brings every message in exactly once,
+// byte-exact, and the mail that was there is intact.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
@@ -30,7 +31,7 @@ function canMountTmpfs(): boolean {
 
 const mountable = canMountTmpfs();
 
-test('local store on a full disk: clear error, no corruption, all mail arrives once there is space again', { skip: mountable ? false : 'cannot mount a tmpfs here (needs root)', timeout: 240_000 }, async (t) => {
+test('local store on a full disk: clear error, no corruption, and once there is space again all mail arrives, once, without a restart', { skip: mountable ? false : 'cannot mount a tmpfs here (needs root)', timeout: 240_000 }, async (t) => {
   const world = await setupWorld();
   const disk = join(world.home, 'small-disk');
   let daemon: Proc | null = null;
@@ -39,7 +40,10 @@ test('local store on a full disk: clear error, no corruption, all mail arrives o
     spawnSync('umount', [disk]);
     await world.cleanup();
   });
-  // A disk with about 3 MiB free beyond what the store needs now.
+  // A disk with about 3 MiB free beyond what the store needs now. It fills
+  // during a log append (a transient error) or, depending on when LevelDB
+  // flushes its write buffer, during a flush to a table file (an error that
+  // sticks until the store reopens; disk-full-reopen.test.ts forces that case).
   const used = Number(spawnSync('du', ['-sb', world.dataDir], { encoding: 'utf8' }).stdout.split('\t')[0]) -
     Number(spawnSync('du', ['-sb', world.providerData], { encoding: 'utf8' }).stdout.split('\t')[0]);
   mkdirSync(disk);
@@ -69,33 +73,22 @@ test('local store on a full disk: clear error, no corruption, all mail arrives o
   assert.match(log, /ENOSPC|no space left/i, 'the log says the disk is full');
   assert.doesNotMatch(log, /\n\s+at [^\n]+\(/, 'no stack trace');
 
-  // Space again. LevelDB keeps failing writes after an I/O error until the
-  // database is reopened, so the running daemon does not recover by itself
-  // (reported, not asserted); a restart, as the user or service manager would
-  // do after the error, must bring everything in.
+  // Space again. LevelDB keeps failing writes after a failed background
+  // write until the database is reopened; the store does that itself
+  // (src/soledad/reopenable-leveldown.ts), and sync and the fetch loop retry
+  // within seconds after a full disk: the running daemon must bring
+  // everything in without a restart.
   assert.ok(mount(['-o', 'remount,size=256m', disk]), 'grow the disk');
+  const grown = Date.now();
   c = await imapLogin(world);
-  let stored = await readAll(c, ['INBOX']);
-  const selfHealed = await waitFor('recovery without a restart', async () => {
-    stored = await readAll(c, ['INBOX']);
-    return messages.every((m) => stored.has(m.id));
-  }, 15_000, 1000).then(() => true, () => false);
-  await c.close();
-  t.diagnostic(selfHealed ? 'the running daemon recovered by itself' : `the running daemon did not recover by itself (${messages.filter((m) => stored.has(m.id)).length}/${messages.length} arrived); restarting it`);
-  if (!selfHealed) t.diagnostic(`its last log lines:\n${daemon.output().trim().split('\n').slice(-8).join('\n')}`);
-  assert.equal(await Promise.race([daemon.stop('SIGTERM'), new Promise((r) => setTimeout(() => r('hung'), 60_000))]), 0, 'stops cleanly after the disk-full errors');
-  daemon = world.spawnDaemon();
-  await untilOutput(daemon, DAEMON_READY);
-  c = await imapLogin(world);
-  await waitFor('every message once there is space', async () => {
-    stored = await readAll(c, ['INBOX']);
-    return messages.every((m) => stored.has(m.id));
-  }, 120_000, 500).catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 1500));
-  stored = await readAll(c, ['INBOX']);
+  const count = async (): Promise<number> => Number(/MESSAGES (\d+)/.exec((await c.command('STATUS INBOX (MESSAGES)')).untagged.map((b) => b.toString('latin1')).join(''))?.[1] ?? 0);
+  const recovered = await waitFor('every message without a restart', async () => (await count()) >= messages.length + 1, 90_000, 500).then(() => true, () => false);
+  t.diagnostic(recovered ? `the running daemon took everything in ${((Date.now() - grown) / 1000).toFixed(1)} s after the disk grew${/local store reopened/.test(daemon.output()) ? ' (it reopened its store)' : ''}` : 'the running daemon did not recover');
+  await new Promise((r) => setTimeout(r, 1500)); // a duplicate would show by now
+  const stored = await readAll(c, ['INBOX']);
   await c.close();
   const missing = messages.filter((m) => !stored.has(m.id)).length;
-  assert.equal(missing, 0, `${missing} of ${messages.length} messages missing:\n${daemon.output().slice(-3000)}`);
+  assert.equal(missing, 0, `${missing} of ${messages.length} messages missing without a restart:\n${daemon.output().trim().split('\n').slice(-12).join('\n')}`);
   for (const m of messages) {
     const copies = stored.get(m.id)!;
     assert.equal(copies.length, 1, `${m.id}: ${copies.length} copies`);
@@ -104,5 +97,6 @@ test('local store on a full disk: clear error, no corruption, all mail arrives o
   const before = welcome[0]!;
   const after = [...stored.values()].flat().find((cp) => cp.uid === before.uid);
   assert.ok(after?.body.equals(before.body), 'the mail that was there is intact');
+  assert.equal(await Promise.race([daemon.stop('SIGTERM'), new Promise((r) => setTimeout(() => r('hung'), 60_000))]), 0, 'stops cleanly after the disk-full errors');
 
 });
