@@ -16,6 +16,7 @@ import { Keyring, normalizeAddress, preferredRecord } from './keyring.js';
 import { KeySources, type LookupOptions } from './lookup.js';
 import { extractAddresses, headerValue, headerValues, parseHeader, splitEntity, toCRLF } from './mime.js';
 import { buildEncrypted, buildSigned, openMessage, type OpenedMessage } from './pgpmime.js';
+import { encryptedStream, signedStream, type PgpSource } from './pgpmime-build.js';
 import {
   DEFAULT_LEVEL,
   KeyManagerError,
@@ -398,6 +399,17 @@ export class KeyManager {
       encryptionKeys: [...recipientKeys, own.publicArmored],
       innerHeaders: opts.gossip,
     });
+  }
+
+  /** The same as sign(), as a stream over a re-readable source (the gateway's spool). */
+  async *signStream(src: PgpSource): AsyncGenerator<Buffer> {
+    yield* signedStream(src, (await this.requireOwnKey()).privateArmored);
+  }
+
+  /** The same as encrypt(), as a stream over a re-readable source (the gateway's spool). */
+  async *encryptStream(src: PgpSource, recipientKeys: string[], opts: { gossip?: string[] } = {}): AsyncGenerator<Buffer> {
+    const own = await this.requireOwnKey();
+    yield* encryptedStream(src, { signingKey: own.privateArmored, encryptionKeys: [...recipientKeys, own.publicArmored], innerHeaders: opts.gossip });
   }
 
   async markUsed(address: string, fingerprint: string): Promise<void> {

@@ -1,25 +1,22 @@
-// PGP/MIME (RFC 3156): build signed (§5) and signed+encrypted (§4, §6.2
-// combined) messages from a raw RFC 5322 message, and open what arrives
-// (PGP/MIME encrypted, PGP/MIME signed, inline PGP).
+// PGP/MIME (RFC 3156): open what arrives (PGP/MIME encrypted, PGP/MIME
+// signed, inline PGP). Building is in pgpmime-build.ts.
 import * as openpgp from 'openpgp';
-import { parseArmoredKey as parseCached, PGP_CONFIG } from './keys.js';
+import { PGP_CONFIG } from './keys.js';
 import {
   encodeQuotedPrintable,
   headerValue,
-  make7bitSafe,
   parseContentType,
   parseHeader,
   partitionContentFields,
-  randomBoundary,
   serializeHeader,
   splitEntity,
   splitMultipart,
   toCRLF,
   type HeaderField,
 } from './mime.js';
+import { field, PROTECTED, toKey, toPrivate, type KeyInput } from './pgpmime-build.js';
 
-/** A key as armored text or an already parsed OpenPGP.js key. */
-export type KeyInput = string | openpgp.Key;
+export { buildEncrypted, buildSigned, type KeyInput } from './pgpmime-build.js';
 
 export interface SignatureResult {
   status: 'valid' | 'invalid' | 'unknown-key' | 'none';
@@ -40,170 +37,6 @@ export interface OpenKeys {
   decryptionKeys: KeyInput[];
   /** Public keys that may have signed; or a function of the From address. */
   verificationKeys: KeyInput[] | ((from: string | undefined) => Promise<KeyInput[]>);
-}
-
-/** Headers copied into the encrypted part and restored on opening ("protected headers", draft-autocrypt-lamps-protected-headers). */
-const PROTECTED = ['subject', 'from', 'to', 'cc', 'reply-to', 'date', 'message-id', 'references', 'in-reply-to'];
-
-async function toPrivate(k: KeyInput): Promise<openpgp.PrivateKey> {
-  const key = typeof k === 'string' ? await parseCached(k) : k;
-  if (!key.isPrivate()) throw new Error('a private key is required');
-  return key as openpgp.PrivateKey;
-}
-
-async function toKey(k: KeyInput): Promise<openpgp.Key> {
-  return typeof k === 'string' ? parseCached(k) : k;
-}
-
-const lf2crlf = (s: string): string => s.replace(/\r?\n/g, '\r\n');
-
-/** Splits a canonical message into routing headers, the content's header fields, and the body. */
-function contentParts(raw: Buffer): { outer: HeaderField[]; innerFields: HeaderField[]; body: Buffer } {
-  const { header, body } = splitEntity(raw);
-  const { content, other } = partitionContentFields(parseHeader(header));
-  const innerFields = content.filter((f) => f.key !== 'mime-version');
-  if (!innerFields.some((f) => f.key === 'content-type')) {
-    innerFields.unshift(field('Content-Type', 'text/plain; charset=us-ascii'));
-  }
-  return { outer: other, innerFields, body };
-}
-
-function field(name: string, value: string): HeaderField {
-  return { name, key: name.toLowerCase(), value, raw: `${name}: ${value}\r\n` };
-}
-
-function assemble(outer: HeaderField[], contentType: string, parts: Array<Buffer | Buffer[]>, boundary: string, preamble: string): Buffer {
-  const head = serializeHeader([...outer, field('MIME-Version', '1.0')]) + `Content-Type: ${contentType}\r\n\r\n${preamble}\r\n`;
-  const chunks: Buffer[] = [Buffer.from(head, 'latin1')];
-  for (const p of parts) chunks.push(Buffer.from(`--${boundary}\r\n`), ...(Array.isArray(p) ? p : [p]), Buffer.from('\r\n'));
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return Buffer.concat(chunks);
-}
-
-/** Detached signature over exact bytes; returns the armored signature and its hash name for micalg. */
-async function detachedSign(data: Buffer, signingKey: openpgp.PrivateKey): Promise<{ armored: string; micalg: string }> {
-  const armored = await openpgp.sign({
-    message: await openpgp.createMessage({ binary: data }),
-    signingKeys: signingKey,
-    detached: true,
-    format: 'armored',
-    config: PGP_CONFIG,
-  });
-  const sig = await openpgp.readSignature({ armoredSignature: armored });
-  const hashId = sig.packets[0].hashAlgorithm;
-  const name = (openpgp.enums.read as (e: object, v: unknown) => string)(openpgp.enums.hash, hashId);
-  const micalg = `pgp-${name.toLowerCase()}`;
-  return { armored, micalg };
-}
-
-/**
- * RFC 3156 §5 multipart/signed. The signed part is the message's content
- * entity, made 7-bit safe and in canonical CRLF form, so no relay needs to
- * touch it; routing headers stay outside.
- */
-export async function buildSigned(raw: Buffer, opts: { signingKey: KeyInput }): Promise<Buffer> {
-  const { outer, innerFields, body } = contentParts(toCRLF(raw));
-  const signed = make7bitSafe(Buffer.concat([Buffer.from(serializeHeader(innerFields) + '\r\n', 'latin1'), body]));
-  const { armored, micalg } = await detachedSign(signed, await toPrivate(opts.signingKey));
-  const boundary = randomBoundary('sealmail-signed');
-  const sigPart = Buffer.from(
-    'Content-Type: application/pgp-signature; name="signature.asc"\r\n' +
-      'Content-Description: OpenPGP digital signature\r\n' +
-      'Content-Disposition: attachment; filename="signature.asc"\r\n\r\n' +
-      lf2crlf(armored).replace(/\r\n$/, ''),
-    'latin1',
-  );
-  const ct = `multipart/signed; micalg=${micalg};\r\n protocol="application/pgp-signature";\r\n boundary="${boundary}"`;
-  return assemble(outer, ct, [signed, sigPart], boundary, 'This is an OpenPGP/MIME signed message (RFC 4880 and 3156)');
-}
-
-/**
- * RFC 3156 §4 multipart/encrypted, signed and encrypted in one OpenPGP
- * message (§6.2). The outer Subject becomes "..." and the real one travels
- * in the encrypted part (protected headers). `innerHeaders` are extra fields
- * for the encrypted part only (Autocrypt-Gossip).
- */
-export async function buildEncrypted(
-  raw: Buffer,
-  opts: { signingKey: KeyInput; encryptionKeys: KeyInput[]; innerHeaders?: string[]; protectHeaders?: boolean },
-): Promise<Buffer> {
-  const { outer, innerFields, body } = contentParts(toCRLF(raw));
-  const protect = opts.protectHeaders !== false;
-  const fields: HeaderField[] = [];
-  for (const f of innerFields) {
-    if (protect && f.key === 'content-type') {
-      fields.push({ ...f, raw: f.raw.replace(/\r\n$/, ';\r\n protected-headers="v1"\r\n') });
-    } else fields.push(f);
-  }
-  if (protect) fields.push(...outer.filter((f) => PROTECTED.includes(f.key)));
-  let innerHead = serializeHeader(fields);
-  for (const h of opts.innerHeaders ?? []) innerHead += h.endsWith('\r\n') ? h : `${h}\r\n`;
-  const inner = make7bitSafe(Buffer.concat([Buffer.from(innerHead + '\r\n', 'latin1'), body]));
-
-  const armored = await encryptToArmorChunks(inner, await Promise.all(opts.encryptionKeys.map(toKey)), await toPrivate(opts.signingKey));
-  const outerFields = protect ? outer.map((f) => (f.key === 'subject' ? field('Subject', '...') : f)) : outer;
-  const boundary = randomBoundary('sealmail-encrypted');
-  const versionPart = Buffer.from(
-    'Content-Type: application/pgp-encrypted\r\nContent-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n',
-    'latin1',
-  );
-  const dataPart = [
-    Buffer.from(
-      'Content-Type: application/octet-stream; name="encrypted.asc"\r\n' +
-        'Content-Description: OpenPGP encrypted message\r\n' +
-        'Content-Disposition: inline; filename="encrypted.asc"\r\n\r\n',
-      'latin1',
-    ),
-    ...armored,
-  ];
-  const ct = `multipart/encrypted;\r\n protocol="application/pgp-encrypted";\r\n boundary="${boundary}"`;
-  return assemble(outerFields, ct, [versionPart, dataPart], boundary, 'This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)');
-}
-
-const STREAM_ABOVE = 1024 * 1024;
-
-/**
- * Encrypts and signs through OpenPGP.js's streaming API, fed in 64 KB slices:
- * the armored output arrives in pieces, so a 25 MB message is never turned
- * into one giant string (the non-streamed API costs ~18x the message in memory).
- * Returns the armor in CRLF form without its final line break.
- */
-async function encryptToArmorChunks(data: Buffer, encryptionKeys: openpgp.Key[], signingKey: openpgp.PrivateKey): Promise<Buffer[]> {
-  if (data.length < STREAM_ABOVE) {
-    // Small messages: the streaming machinery costs more than it saves.
-    const armored = await openpgp.encrypt({ message: await openpgp.createMessage({ binary: data }), encryptionKeys, signingKeys: signingKey, format: 'armored', config: PGP_CONFIG });
-    return [Buffer.from(lf2crlf(armored).replace(/\r\n$/, ''), 'latin1')];
-  }
-  const SLICE = 64 * 1024;
-  let offset = 0;
-  const input = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset >= data.length) return controller.close();
-      controller.enqueue(data.subarray(offset, offset + SLICE));
-      offset += SLICE;
-    },
-  });
-  const output = (await openpgp.encrypt({
-    message: await openpgp.createMessage({ binary: input }),
-    encryptionKeys,
-    signingKeys: signingKey,
-    format: 'armored',
-    config: PGP_CONFIG,
-  })) as unknown as ReadableStream<string>;
-  const chunks: Buffer[] = [];
-  const reader = output.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (value.length) chunks.push(Buffer.from(lf2crlf(value), 'latin1'));
-  }
-  // Drop the armor's final line break: the CRLF before the next delimiter belongs to the delimiter.
-  for (let i = chunks.length - 1; i >= 0; i--) {
-    const c = chunks[i];
-    if (c.length >= 2 && c[c.length - 2] === 0x0d && c[c.length - 1] === 0x0a) chunks[i] = c.subarray(0, c.length - 2);
-    if (chunks[i].length > 0) break;
-  }
-  return chunks;
 }
 
 function decodeBody(fields: HeaderField[], body: Buffer): Buffer {
