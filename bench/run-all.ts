@@ -58,6 +58,7 @@ for (const file of files) {
   } catch (err) {
     sections.push({ file, results: [], error: (err as Error).message, seconds: (Date.now() - started) / 1000 });
   }
+  if (sections.at(-1)?.file === file) process.stderr.write(`bench: ${file} took ${sections.at(-1)!.seconds.toFixed(0)} s\n`);
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -76,7 +77,7 @@ if (!only) {
     '',
     body,
     '',
-    `Run times: ${sections.map((s) => `${s.file} ${s.seconds.toFixed(0)} s`).join(', ')}.`,
+    `Run times (${(sections.reduce((t, s) => t + s.seconds, 0) / 60).toFixed(1)} min in all; goal ~15): ${sections.map((s) => `${s.file} ${s.seconds.toFixed(0)} s`).join(', ')}.`,
     END,
   ].join('\n');
   const path = join(here, '..', 'BENCHMARKS.md');
