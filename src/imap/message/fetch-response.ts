@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { MailStore, MessageMeta } from '../../mail/mailstore.js';
 import { UnknownCteError, decodeBinarySection } from '../../mail/structure/binary.js';
 import { findPart, partialRange, readSection, resolveSection, type SectionData } from '../../mail/structure/sections.js';
-import { fieldsFromListing } from '../../mail/store/summary-cache.js';
+import { fieldsFromListing, listingRequest, type ListingRequest } from '../../mail/store/summary-cache.js';
 import type { MessageStructure } from '../../mail/structure/types.js';
 import { ImapError, type ImapResponseCodeName } from '../errors.js';
 import { atom, list, literal, num, raw, str, streamed, type ImapValue } from '../response/values.js';
@@ -56,6 +56,18 @@ export async function buildFetchData(store: MailStore, request: FetchRequest, ms
   return list(out);
 }
 
+/** Per FETCH item (parsed once per command), whether HEADER.FIELDS can be answered from listing lines. */
+const listingItems = new WeakMap<FetchItem, ListingRequest | null>();
+
+function listingOf(item: FetchItem): ListingRequest | null {
+  let request = listingItems.get(item);
+  if (request === undefined) {
+    request = item.kind === 'section' && isListingFields(item) ? listingRequest((item.section.fields ?? []).map((f) => f.toLowerCase())) : null;
+    listingItems.set(item, request);
+  }
+  return request;
+}
+
 function needRendered(msg: FetchMessage): Rendered {
   if (!msg.rendered) throw new Error('FETCH item needs the rendered structure strings');
   return msg.rendered;
@@ -93,8 +105,9 @@ async function itemValues(store: MailStore, item: FetchItem, msg: FetchMessage):
     // The whole message: its size is known without the structure document.
     return [atom(item.partial ? `${item.label}<${item.partial.start}>` : item.label), await literalValue(await readSection(read, { kind: 'range', start: 0, end: meta.size }, item.partial), false)];
   }
-  if (msg.listing && isListingFields(item) && item.kind === 'section') {
-    const fields = fieldsFromListing(msg.listing, (item.section.fields ?? []).map((f) => f.toLowerCase()));
+  const kept = msg.listing && listingOf(item);
+  if (kept && item.kind === 'section') {
+    const fields = fieldsFromListing(msg.listing!, kept);
     if (fields) {
       const { from, to } = partialRange(fields.length, item.partial);
       return [atom(item.partial ? `${item.label}<${item.partial.start}>` : item.label), literal(fields.subarray(from, to))];

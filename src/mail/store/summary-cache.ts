@@ -30,6 +30,8 @@ export interface Summary {
   headerSize?: number;
   /** The header's LISTING_FIELDS lines (see listingHeader), when known. */
   listing?: Buffer;
+  /** SummaryCache's bookkeeping: the insert count when the entry last moved to the recent end. */
+  touched?: number;
 }
 
 export { LISTING_FIELDS, listingHeader };
@@ -39,15 +41,25 @@ export { LISTING_FIELDS, listingHeader };
  * the same bytes filterHeader gives over the whole header, since filtering is
  * line by line and every wanted name is among those kept. null when a name is not.
  */
-export function fieldsFromListing(listing: Buffer, fields: readonly string[]): Buffer | null {
-  if (!fields.every((f) => LISTING_FIELDS.has(f))) return null;
+export function fieldsFromListing(listing: Buffer, fields: readonly string[] | ListingRequest): Buffer | null {
+  const request = 'key' in fields ? fields : listingRequest(fields);
+  if (!request) return null;
   // A client asks for the same fields every time it lists: the last answer is kept per listing.
-  const key = fields.join(' ');
   const memo = lastFields.get(listing);
-  if (memo?.key === key) return memo.bytes;
-  const bytes = filterHeader(listing, [...fields], false);
-  lastFields.set(listing, { key, bytes: bytes.equals(listing) ? listing : bytes });
+  if (memo?.key === request.key) return memo.bytes;
+  const bytes = filterHeader(listing, request.fields, false);
+  lastFields.set(listing, { key: request.key, bytes: bytes.equals(listing) ? listing : bytes });
   return bytes;
+}
+
+/** HEADER.FIELDS names (lower-cased) checked once for a whole FETCH: null when one is not kept. */
+export interface ListingRequest {
+  fields: string[];
+  key: string;
+}
+
+export function listingRequest(fields: readonly string[]): ListingRequest | null {
+  return fields.every((f) => LISTING_FIELDS.has(f)) ? { fields: [...fields], key: fields.join(' ') } : null;
 }
 
 /** Per listing (so dropped with its summary), the last HEADER.FIELDS answer made from it. */
@@ -65,6 +77,8 @@ type Line = [hash: string, envelope: string, body: string, bodystructure: string
 export class SummaryCache {
   private readonly entries = new Map<string, Summary>();
   private bytes = 0;
+  /** Counts inserts (see get). */
+  private tick = 0;
   /** Entries added since the last save (nothing to write when 0). */
   private added = 0;
   private loader: (() => Promise<void>) | null = null;
@@ -92,10 +106,14 @@ export class SummaryCache {
 
   get(hash: string): Summary | undefined {
     const hit = this.entries.get(hash);
-    if (hit) {
-      // Map order is insertion order: re-insert to mark as recently used.
+    // Map order is insertion order: re-inserting marks an entry as recently
+    // used. Only an entry last placed before the latest half of the inserts
+    // moves (a listing touches thousands: two Map operations each cost more
+    // than the rest of its response), so a repeated listing moves nothing.
+    if (hit && (hit.touched ?? 0) < this.tick - this.entries.size / 2) {
       this.entries.delete(hash);
       this.entries.set(hash, hit);
+      hit.touched = this.tick;
     }
     return hit;
   }
@@ -149,6 +167,7 @@ export class SummaryCache {
   /** `fresh`: not read from the persisted blob (so a save has something new to write). */
   private insert(hash: string, summary: Summary, fresh = true): Summary {
     this.entries.set(hash, summary);
+    summary.touched = ++this.tick;
     this.bytes += cost(hash, summary);
     if (fresh) this.added++;
     this.evict();
