@@ -6,7 +6,7 @@ import { secretsEqual } from '../util/secret-compare.js';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
-import type { LookupResult } from '../keymanager/index.js';
+import { MimeLimitError, type LookupResult } from '../keymanager/index.js';
 import { logger } from '../util/log.js';
 import { AuthThrottle } from '../util/auth-throttle.js';
 import { prepareOutgoing, type GatewayKeys } from './compose.js';
@@ -43,16 +43,6 @@ export interface SmtpGateway {
   host: string;
   port: number;
   close(): Promise<void>;
-}
-
-async function collect(stream: Readable, max: number): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size <= max) chunks.push(chunk as Buffer);
-  }
-  return size > max ? null : Buffer.concat(chunks, size);
 }
 
 export async function startSmtpGateway(opts: SmtpGatewayOptions): Promise<SmtpGateway> {
@@ -122,25 +112,36 @@ export async function startSmtpGateway(opts: SmtpGatewayOptions): Promise<SmtpGa
     },
     onData(stream, session, cb) {
       const account = accountOf(session);
-      collect(stream, maxSize)
-        .then(async (raw) => {
-          if (!account) throw new SmtpError(530, '5.7.0', 'Authentication required');
-          if (!raw || (stream as Readable & { sizeExceeded?: boolean }).sizeExceeded) {
+      // Spooled as it arrives (encrypted in the queue's store), so a 25 MB message is never held in memory.
+      opts.queue
+        .spool(stream, maxSize)
+        .then(async (spool) => {
+          if (!spool || (stream as Readable & { sizeExceeded?: boolean }).sizeExceeded) {
+            await spool?.discard();
             throw new SmtpError(552, '5.3.4', `Message too big (limit ${maxSize} bytes)`);
           }
-          const envelope = session.envelope;
-          const from = envelope.mailFrom ? envelope.mailFrom.address : account.address;
-          const rcpts = envelope.rcptTo.map((r) => r.address);
-          const prepared = await prepareOutgoing(raw, rcpts, account.keymanager, decisions.get(session.id) ?? new Map());
-          for (const copy of prepared.copies) {
-            await opts.queue.enqueue({ from, to: copy.to, messageId: prepared.messageId, subject: prepared.subject, raw: copy.raw });
+          try {
+            if (!account) throw new SmtpError(530, '5.7.0', 'Authentication required');
+            const envelope = session.envelope;
+            const from = envelope.mailFrom ? envelope.mailFrom.address : account.address;
+            const rcpts = envelope.rcptTo.map((r) => r.address);
+            const prepared = await prepareOutgoing(spool, rcpts, account.keymanager, decisions.get(session.id) ?? new Map());
+            // Each copy is produced while it is written to the queue, one at a time.
+            for (const copy of prepared.copies) {
+              await opts.queue.enqueue({ from, to: copy.to, messageId: prepared.messageId, subject: prepared.subject, raw: copy.open() });
+              if (copy.key) await account.keymanager.markUsed(copy.key.address, copy.key.fingerprint);
+            }
+            const encrypted = prepared.copies.filter((c) => c.encrypted).length;
+            log.info({ recipients: rcpts.length, encrypted, size: spool.size }, 'message queued');
+            cb(null, `2.0.0 queued for ${rcpts.length} recipient(s), ${encrypted} encrypted`);
+          } finally {
+            await spool.discard();
           }
-          const encrypted = prepared.copies.filter((c) => c.encrypted).length;
-          log.info({ recipients: rcpts.length, encrypted, size: raw.length }, 'message queued');
-          cb(null, `2.0.0 queued for ${rcpts.length} recipient(s), ${encrypted} encrypted`);
         })
         .catch((err: Error) => {
+          stream.resume(); // whatever was not read yet: the client waits for our reply after its final dot
           if (err instanceof SmtpError) return cb(err);
+          if (err instanceof MimeLimitError) return cb(new SmtpError(554, '5.6.0', `Message refused: ${err.message}`));
           log.error({ err: err.message }, 'could not queue message');
           cb(new SmtpError(451, '4.3.0', 'Could not queue the message; try again'));
         });

@@ -4,7 +4,8 @@
 // server. Network errors and 4xx replies are retried with exponential
 // backoff; 5xx becomes a bounce for the sender's INBOX. A restart reloads the
 // queue: nothing is lost, and an item marked sent is never sent again.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { DocumentStore } from '../soledad/types.js';
 import { logger } from '../util/log.js';
 import { buildBounce } from './bounce.js';
@@ -13,6 +14,16 @@ import { Relay, type RelayConfig, type RelayOutcome } from './relay.js';
 const log = logger('smtp.queue');
 
 export const OUTGOING_DOC = 'outgoing';
+/** A submission being received or turned into copies; left over only by a crash, removed at start. */
+const SPOOL_DOC = 'outgoing-spool';
+
+/** A submission written to the store as it arrived (encrypted at rest like the queue). */
+export interface Spool {
+  size: number;
+  open(): Readable;
+  /** Deletes it (the copies are queued, or the message was refused). */
+  discard(): Promise<void>;
+}
 
 export interface OutgoingItem {
   id: string;
@@ -81,13 +92,51 @@ export class OutgoingQueue {
     return createHash('sha256').update(`${messageId}\n${from.toLowerCase()}\n${to.toLowerCase()}`).digest('hex').slice(0, 32);
   }
 
+  /**
+   * Writes a submission to the store as it arrives, so no more than a slice
+   * of it is in memory. Null (and nothing kept) when it exceeds `maxSize`:
+   * the rest is still read, so the SMTP dialogue can answer 552.
+   */
+  async spool(source: AsyncIterable<Buffer>, maxSize: number): Promise<Spool | null> {
+    const id = `spool-${randomUUID()}`;
+    await this.opts.store.put(SPOOL_DOC, id, { at: this.now().toISOString() });
+    const discard = async (): Promise<void> => {
+      await this.opts.store.deleteBlob(id).catch(() => undefined);
+      await this.opts.store.delete(SPOOL_DOC, id).catch(() => undefined);
+    };
+    let total = 0;
+    const limited = async function* (): AsyncGenerator<Buffer> {
+      for await (const chunk of source) {
+        total += chunk.length;
+        if (total <= maxSize) yield chunk;
+      }
+    };
+    try {
+      const { size } = await this.opts.store.putBlob(id, limited());
+      if (total > maxSize) {
+        await discard();
+        return null;
+      }
+      return { size, open: () => this.opts.store.readBlob(id), discard };
+    } catch (err) {
+      await discard();
+      throw err;
+    }
+  }
+
   /** Writes the item durably; resolves only when it is in the store. Returns the item (an existing one if already queued). */
-  async enqueue(input: { from: string; to: string; messageId: string; raw: Buffer; subject?: string }): Promise<OutgoingItem> {
+  async enqueue(input: { from: string; to: string; messageId: string; raw: Buffer | AsyncIterable<Buffer>; subject?: string }): Promise<OutgoingItem> {
     const id = OutgoingQueue.itemId(input.messageId, input.from, input.to);
     const existing = await this.opts.store.get<OutgoingItem>(OUTGOING_DOC, id);
     if (existing) return existing;
     const blobId = `outgoing-${id}`;
-    const { size } = await this.opts.store.putBlob(blobId, input.raw);
+    let size: number;
+    try {
+      ({ size } = await this.opts.store.putBlob(blobId, input.raw));
+    } catch (err) {
+      await this.opts.store.deleteBlob(blobId).catch(() => undefined);
+      throw err;
+    }
     const now = this.now().toISOString();
     const item: OutgoingItem = {
       id, from: input.from, to: input.to, messageId: input.messageId, ...(input.subject ? { subject: input.subject } : {}), blobId, size,
@@ -108,6 +157,13 @@ export class OutgoingQueue {
       else if (Date.parse(doc.content.doneAt ?? doc.content.queuedAt) < forgetBefore) forget.push(doc.id);
     }
     for (const id of forget) await this.opts.store.delete(OUTGOING_DOC, id);
+    // Submissions a crash interrupted: never answered 250, so the client sends them again.
+    const spools: string[] = [];
+    for await (const doc of this.opts.store.query(SPOOL_DOC)) spools.push(doc.id);
+    for (const id of spools) {
+      await this.opts.store.deleteBlob(id).catch(() => undefined);
+      await this.opts.store.delete(SPOOL_DOC, id);
+    }
     log.info({ pending: this.due.size }, 'outgoing queue started');
     this.tick();
   }

@@ -16,6 +16,12 @@ import { freePort, SINK_TOKEN, SINK_USER, startSink, type Sink } from './sink.js
 const ALICE = SINK_USER;
 const BOB = 'bob@example.net';
 
+async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
 async function waitFor(cond: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
@@ -177,5 +183,26 @@ describe('outgoing queue', () => {
     await later.start();
     await later.stop();
     assert.equal((await later.list()).length, 0);
+  });
+  it('spools a submission as it arrives: over the limit nothing is kept; a spool a crash left behind is removed at start', async () => {
+    const store = new MemoryDocumentStore();
+    const queue = new OutgoingQueue({ store, relay: { host: '127.0.0.1', port: 1, user: SINK_USER, token: SINK_TOKEN }, deliverBounce: async () => undefined });
+    const chunks = async function* (n: number): AsyncGenerator<Buffer> {
+      for (let i = 0; i < n; i++) yield Buffer.alloc(1000, 0x61);
+    };
+    assert.equal(await queue.spool(chunks(11), 10_000), null, 'over the limit');
+    assert.equal((await all(store.query('outgoing-spool'))).length, 0, 'nothing kept of it');
+    const spool = await queue.spool(chunks(10), 10_000);
+    assert.equal(spool?.size, 10_000);
+    let read = 0;
+    for await (const c of spool!.open()) read += (c as Buffer).length;
+    assert.equal(read, 10_000, 'read back whole');
+    const [left] = await all(store.query('outgoing-spool'));
+    assert.ok(left && (await store.hasBlob(left.id)));
+    // The daemon dies here (no discard); the next start removes it.
+    await queue.start();
+    await queue.stop();
+    assert.equal((await all(store.query('outgoing-spool'))).length, 0);
+    assert.equal(await store.hasBlob(left.id), false);
   });
 });
