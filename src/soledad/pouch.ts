@@ -158,7 +158,28 @@ export function openRemote(remote: RemoteSpec): Pouch {
   };
   const db = new PouchDB(remote.url, opts as unknown as PouchDB.Configuration.RemoteDatabaseConfiguration);
   db.setMaxListeners(MAX_LISTENERS);
+  // PouchDB's replicator asks the source for info() after each batch, for
+  // progress only, and drops that promise chain (pouchdb 9 replicate.js
+  // finishBatch: src.info().then(...), no catch): a provider that dies at
+  // that moment was an unhandled rejection, and Node ends the daemon. A
+  // chain built on the remote's info() now carries a handler; whoever
+  // awaits it still gets the error.
+  const info = db.info.bind(db) as (...args: unknown[]) => unknown;
+  (db as unknown as { info: unknown }).info = (...args: unknown[]): unknown => {
+    if (typeof args[args.length - 1] === 'function') return info(...args);
+    return HandledPromise.resolve(info(...args));
+  };
   return db;
+}
+
+/** A promise each of whose derived promises is marked handled (see openRemote). */
+class HandledPromise<T> extends Promise<T> {
+  override then<A = T, B = never>(onFulfilled?: ((v: T) => A | PromiseLike<A>) | null, onRejected?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    const next = super.then(onFulfilled, onRejected);
+    // The base then, so as not to recurse into this override.
+    Promise.prototype.then.call(next, undefined, () => undefined);
+    return next;
+  }
 }
 
 /** PouchDB's 404 for a missing or deleted document. */
