@@ -13,7 +13,6 @@ import type { AccountConfig } from '../daemon/config.js';
 import { openImportSource, runImport, type ImportProgress, type ImportSource, type ImportTarget } from '../mail/import/run.js';
 import { deliverImported, prepareMailbox } from '../mail/import/store-target.js';
 import { cliContext, findAccount, requireConfig } from './context.js';
-import { readDaemonStatus } from './info.js';
 import { countProgressBar } from './progress.js';
 
 interface ImportOpts {
@@ -22,9 +21,14 @@ interface ImportOpts {
   passphraseFile?: string;
 }
 
-/** The running daemon, over one control connection. */
-async function daemonTarget(dataDir: string, account: string): Promise<{ target: ImportTarget; close(): Promise<void> }> {
-  const conn = await ControlConnection.open(join(dataDir, 'control.sock'));
+/** The running daemon, over one control connection; null when no daemon answers on the control socket. */
+async function daemonTarget(dataDir: string, account: string): Promise<{ target: ImportTarget; close(): Promise<void> } | null> {
+  let conn: ControlConnection;
+  try {
+    conn = await ControlConnection.open(join(dataDir, 'control.sock'));
+  } catch {
+    return null;
+  }
   const ask = (method: string, params: Record<string, string>): Promise<unknown> => conn.request({ method, account, params });
   return {
     target: {
@@ -91,9 +95,10 @@ export function registerImport(program: Command): void {
       const sources: ImportSource[] = [];
       for (const path of paths) sources.push(await openImportSource(path));
       const total = sources.reduce((n, s) => n + s.total, 0);
-      const viaDaemon = readDaemonStatus(ctx.paths.dataDir) !== null;
-      console.log(`importing ${total} messages (${sources.map((s) => `${s.path}: ${s.kind}, ${s.total}`).join('; ')}) into ${o.mailbox} of ${account.address}${viaDaemon ? ' through the running daemon' : ''} ...`);
-      const { target, close } = viaDaemon ? await daemonTarget(ctx.paths.dataDir, account.address) : await directTarget(ctx.paths.dataDir, account, o.passphraseFile);
+      // The control socket, not status.json, tells whether a daemon runs: the status file is written a moment after start.
+      const daemon = await daemonTarget(ctx.paths.dataDir, account.address);
+      console.log(`importing ${total} messages (${sources.map((s) => `${s.path}: ${s.kind}, ${s.total}`).join('; ')}) into ${o.mailbox} of ${account.address}${daemon ? ' through the running daemon' : ''} ...`);
+      const { target, close } = daemon ?? (await directTarget(ctx.paths.dataDir, account, o.passphraseFile));
       const reporter = progressReporter(total);
       let result: ImportProgress;
       try {
