@@ -21,6 +21,7 @@ interface AccountOpts {
   alwaysEncrypt?: boolean;
   /** `account create` only: the algorithm of the new OpenPGP key. */
   keyType?: KeyAlgorithm;
+  keyserver?: string;
 }
 
 async function newPassphrase(o: AccountOpts, confirm: boolean): Promise<string> {
@@ -37,12 +38,14 @@ async function addAccount(address: string, o: AccountOpts, mode: 'new' | 'restor
   address = address.toLowerCase();
   if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UserError(`${address} is not a mail address`);
   if (config.accounts.some((a) => a.address === address)) throw new UserError(`${address} is already configured`);
+  if (o.keyserver !== undefined && !/^https?:\/\//.test(o.keyserver)) throw new UserError('--keyserver must be an http(s) URL');
   const account: AccountConfig = {
     address,
     providerUrl: o.provider,
     localPassword: generateLocalPassword(),
     alwaysEncrypt: o.alwaysEncrypt === true,
     ...(o.passphraseFile ? { passphraseFile: resolve(o.passphraseFile) } : {}),
+    ...(o.keyserver ? { keyserver: o.keyserver } : {}),
   };
   const passphrase = await newPassphrase(o, mode === 'new');
   console.log(mode === 'new' ? `creating ${address} at ${o.provider} ...` : `restoring ${address} from ${o.provider} ...`);
@@ -81,6 +84,7 @@ export function registerAccount(program: Command): void {
     .requiredOption('--provider <url>', "the provider's base URL")
     .option('--passphrase-file <file>', 'read the passphrase from a 0600 file instead of asking')
     .option('--always-encrypt', 'refuse to send to recipients without a usable key')
+    .option('--keyserver <url>', 'an HKP keyserver asked last when looking up recipients\' keys (none by default)')
     .addOption(
       new Option('--key-type <type>', 'algorithm of the new OpenPGP key: curve25519 (fast, small) or rsa4096 (for old OpenPGP software; generating it takes seconds)')
         .choices(['curve25519', 'rsa4096'])
@@ -93,6 +97,7 @@ export function registerAccount(program: Command): void {
     .requiredOption('--provider <url>', "the provider's base URL")
     .option('--passphrase-file <file>', 'read the passphrase from a 0600 file instead of asking')
     .option('--always-encrypt', 'refuse to send to recipients without a usable key')
+    .option('--keyserver <url>', 'an HKP keyserver asked last when looking up recipients\' keys (none by default)')
     .action((address: string, o: AccountOpts) => addAccount(address, o, 'restore'));
   account
     .command('list')

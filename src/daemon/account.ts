@@ -187,6 +187,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       store: soledad,
       address: config.address,
       provider: { url: config.providerUrl, token: session.token },
+      ...(config.keyserver ? { hkp: { url: config.keyserver } } : {}),
       ...(opts.keyType ? { algorithm: opts.keyType } : {}),
     });
     await keys.ensureOwnKey();

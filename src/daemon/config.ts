@@ -20,6 +20,8 @@ export interface AccountConfig {
   alwaysEncrypt: boolean;
   /** Where the passphrase comes from when not given interactively (mode 0600 checked). */
   passphraseFile?: string;
+  /** An HKP keyserver (base URL, e.g. https://keys.openpgp.org), asked last in the key lookup chain; none by default. */
+  keyserver?: string;
 }
 
 /** A smarthost the provider hands mail for other domains to (no MX lookup of its own). */
@@ -132,12 +134,14 @@ function validateConfig(value: unknown, file: string): SealmailConfig {
     if (typeof a.providerUrl !== 'string' || !/^https?:\/\//.test(a.providerUrl)) return fail(`accounts[${i}].providerUrl must be an http(s) URL`);
     if (typeof a.localPassword !== 'string' || a.localPassword.length < 8) return fail(`accounts[${i}].localPassword must be a string of at least 8 characters`);
     if (a.passphraseFile !== undefined && typeof a.passphraseFile !== 'string') return fail(`accounts[${i}].passphraseFile must be a path`);
+    if (a.keyserver !== undefined && (typeof a.keyserver !== 'string' || !/^https?:\/\//.test(a.keyserver))) return fail(`accounts[${i}].keyserver must be an http(s) URL`);
     return {
       address: a.address.toLowerCase(),
       providerUrl: a.providerUrl,
       localPassword: a.localPassword,
       alwaysEncrypt: a.alwaysEncrypt === true,
       ...(typeof a.passphraseFile === 'string' ? { passphraseFile: a.passphraseFile } : {}),
+      ...(typeof a.keyserver === 'string' ? { keyserver: a.keyserver } : {}),
     };
   });
   let embeddedProvider: EmbeddedProviderConfig | undefined;
