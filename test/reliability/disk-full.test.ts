@@ -62,7 +62,7 @@ test('local store on a full disk: clear error, no corruption, and once there is 
 
   // ~8 MiB of mail for a disk with ~3 MiB free.
   const messages = Array.from({ length: 24 }, (_, i) => makeMessage(world.account.address, `full${i}`, { big: true }));
-  await sendToMx(world.ports.mx, world.account.address, messages);
+  await sendToMx(world.ports.mx, world.account.address, messages, 0, 4);
   await waitFor('the disk to fill up', () => {
     const s = statfsSync(disk);
     return s.bavail * s.bsize < 256 * 1024;
@@ -97,6 +97,6 @@ test('local store on a full disk: clear error, no corruption, and once there is 
   const before = welcome[0]!;
   const after = [...stored.values()].flat().find((cp) => cp.uid === before.uid);
   assert.ok(after?.body.equals(before.body), 'the mail that was there is intact');
-  assert.equal(await Promise.race([daemon.stop('SIGTERM'), new Promise((r) => setTimeout(() => r('hung'), 60_000))]), 0, 'stops cleanly after the disk-full errors');
+  assert.equal(await Promise.race([daemon.stop('SIGTERM'), new Promise((r) => setTimeout(() => r('hung'), 60_000).unref())]), 0, 'stops cleanly after the disk-full errors');
 
 });

@@ -86,7 +86,7 @@ describe('provider outages', { timeout: 300_000 }, () => {
     // More than one replication batch (100 changes), a few of them large.
     const messages = Array.from({ length: 130 }, (_, i) => makeMessage(world.account.address, `sync${i}`, { big: i % 40 === 0 }));
     // Delivered to the provider while the daemon is away, so the next start pulls them as one backlog.
-    await sendToMx(world.ports.mx, world.account.address, messages);
+    await sendToMx(world.ports.mx, world.account.address, messages, 0, 4);
     const startEvent = proxy.bulkGets.at(-1)?.event ?? 0;
     const batches = (): typeof proxy.bulkGets => proxy.bulkGets.filter((b) => b.event > startEvent && b.docIds.length > 0);
     daemon = world.spawnDaemon();
