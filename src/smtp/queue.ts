@@ -5,7 +5,7 @@
 // backoff; 5xx becomes a bounce for the sender's INBOX. A restart reloads the
 // queue: nothing is lost, and an item marked sent is never sent again.
 import { createHash, randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { DocumentStore } from '../soledad/types.js';
 import { logger } from '../util/log.js';
 import { buildBounce } from './bounce.js';
@@ -93,22 +93,42 @@ export class OutgoingQueue {
   }
 
   /**
-   * Writes a submission to the store as it arrives, so no more than a slice
-   * of it is in memory. Null (and nothing kept) when it exceeds `maxSize`:
-   * the rest is still read, so the SMTP dialogue can answer 552.
+   * Takes in a submission as it arrives. Up to `inMemoryMax` (default 1 MB)
+   * it stays in memory (most mail: no store writes for it); beyond, it goes
+   * to the store as it comes, so no more than that is ever held. Null (and
+   * nothing kept) when it exceeds `maxSize`: the rest is still read, so the
+   * SMTP dialogue can answer 552.
    */
-  async spool(source: AsyncIterable<Buffer>, maxSize: number): Promise<Spool | null> {
+  async spool(source: AsyncIterable<Buffer>, maxSize: number, inMemoryMax = 1024 * 1024): Promise<Spool | null> {
+    const it = source[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const { value, done } = await it.next();
+      if (done) {
+        if (total > maxSize) return null;
+        const whole = Buffer.concat(head, total);
+        return { size: total, open: () => Readable.from([whole]), discard: async () => undefined };
+      }
+      head.push(value);
+      total += value.length;
+      if (total > inMemoryMax) break;
+    }
+    if (total > maxSize) {
+      for (let r = await it.next(); !r.done; r = await it.next());
+      return null;
+    }
     const id = `spool-${randomUUID()}`;
     await this.opts.store.put(SPOOL_DOC, id, { at: this.now().toISOString() });
     const discard = async (): Promise<void> => {
       await this.opts.store.deleteBlob(id).catch(() => undefined);
       await this.opts.store.delete(SPOOL_DOC, id).catch(() => undefined);
     };
-    let total = 0;
     const limited = async function* (): AsyncGenerator<Buffer> {
-      for await (const chunk of source) {
-        total += chunk.length;
-        if (total <= maxSize) yield chunk;
+      yield* head.splice(0);
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        total += r.value.length;
+        if (total <= maxSize) yield r.value;
       }
     };
     try {

@@ -190,9 +190,14 @@ describe('outgoing queue', () => {
     const chunks = async function* (n: number): AsyncGenerator<Buffer> {
       for (let i = 0; i < n; i++) yield Buffer.alloc(1000, 0x61);
     };
-    assert.equal(await queue.spool(chunks(11), 10_000), null, 'over the limit');
+    assert.equal(await queue.spool(chunks(11), 10_000), null, 'over the limit (in memory)');
+    assert.equal(await queue.spool(chunks(11), 10_000, 0), null, 'over the limit (in the store)');
     assert.equal((await all(store.query('outgoing-spool'))).length, 0, 'nothing kept of it');
-    const spool = await queue.spool(chunks(10), 10_000);
+    const small = await queue.spool(chunks(10), 10_000);
+    assert.equal(small?.size, 10_000);
+    assert.equal((await all(store.query('outgoing-spool'))).length, 0, 'a small one stays in memory');
+    // Past the in-memory limit (0 here) it goes to the store as it arrives.
+    const spool = await queue.spool(chunks(10), 10_000, 0);
     assert.equal(spool?.size, 10_000);
     let read = 0;
     for await (const c of spool!.open()) read += (c as Buffer).length;
