@@ -19,6 +19,7 @@ export interface IncomingNote {
 
 type RawIncoming = {
   _id: string;
+  _rev?: string;
   _deleted?: boolean;
   receivedAt?: string;
   _attachments?: Record<string, { length?: number; stub?: boolean }>;
@@ -26,6 +27,14 @@ type RawIncoming = {
 
 export class IncomingQueue {
   private readonly feeds = new Set<Feed<unknown>>();
+  /**
+   * The device-local notes, read once: only this queue writes them (mark)
+   * and deletes them (remove), so the map stays exact, and listing or
+   * removing a document costs no read of the local store per message.
+   */
+  private notes: Promise<Map<string, IncomingNote>> | null = null;
+  /** Current rev of each listed incoming doc: remove() deletes it without reading it first (a stale one is read again). */
+  private readonly revs = new Map<string, string>();
 
   constructor(
     private readonly db: Pouch,
@@ -36,7 +45,8 @@ export class IncomingQueue {
     const att = raw._attachments?.[INCOMING_ATTACHMENT];
     if (raw._deleted || !raw._id.startsWith(INCOMING_PREFIX) || !att) return null;
     const id = raw._id;
-    const note = (await this.local.get<IncomingNote>(NOTE_TYPE, id)) ?? undefined;
+    if (raw._rev) this.revs.set(id, raw._rev);
+    const note = (await this.knownNotes()).get(id);
     return {
       id,
       receivedAt: raw.receivedAt ?? new Date(0).toISOString(),
@@ -98,20 +108,58 @@ export class IncomingQueue {
     }
   }
 
+  private knownNotes(): Promise<Map<string, IncomingNote>> {
+    if (!this.notes) {
+      const reading = (async () => {
+        const map = new Map<string, IncomingNote>();
+        for await (const d of this.local.query<IncomingNote>(NOTE_TYPE)) map.set(d.id, d.content);
+        return map;
+      })();
+      // A failed read is tried again next time.
+      reading.catch(() => {
+        if (this.notes === reading) this.notes = null;
+      });
+      this.notes = reading;
+    }
+    return this.notes;
+  }
+
   /** Deletes the incoming doc (replicated: the server's copy goes too) and any local note. */
   async remove(id: string): Promise<void> {
-    try {
-      const doc = await this.db.get(id);
-      await this.db.remove(doc._id, doc._rev);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+    const known = this.revs.get(id);
+    let removed = false;
+    if (known) {
+      try {
+        await this.db.remove(id, known);
+        removed = true;
+      } catch (err) {
+        // 409: the doc moved on (a replicated edit) -- read it again below; 404: already gone.
+        if (isNotFound(err)) removed = true;
+        else if ((err as { status?: number }).status !== 409) throw err;
+      }
     }
-    await this.local.delete(NOTE_TYPE, id);
+    if (!removed) {
+      try {
+        const doc = await this.db.get(id);
+        await this.db.remove(doc._id, doc._rev);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    this.revs.delete(id);
+    const notes = await this.knownNotes();
+    if (notes.has(id)) {
+      await this.local.delete(NOTE_TYPE, id);
+      notes.delete(id);
+    }
   }
 
   /** Device-local record that this incoming doc could not be processed (it is kept, and reported). */
   async mark(id: string, note: { error: string; attempts: number }): Promise<void> {
-    await this.local.put<IncomingNote>(NOTE_TYPE, id, { error: note.error, attempts: note.attempts, at: new Date().toISOString() });
+    const notes = await this.knownNotes();
+    const content: IncomingNote = { error: note.error, attempts: note.attempts, at: new Date().toISOString() };
+    await this.local.put<IncomingNote>(NOTE_TYPE, id, content);
+    notes.set(id, content);
   }
 
   close(): void {
