@@ -12,6 +12,10 @@ import { listingHeader } from '../../src/mail/store/summary-cache.js';
 import { SummaryWarmer } from '../../src/mail/store/summary-warmer.js';
 import type { DocumentMailStore } from '../../src/mail/store/mail-store.js';
 import { defaultAnalyzer } from '../../src/mail/store/analyzer.js';
+import { storeContent } from '../../src/mail/store/content.js';
+import { DOC, newEntry } from '../../src/mail/store/documents.js';
+import { defaultMailboxId, sha256Hex } from '../../src/mail/store/ids.js';
+import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
 import type { Analyzer } from '../../src/mail/store/content.js';
 import { Scratch, TEST_KDF } from '../soledad/helpers.js';
 
@@ -118,5 +122,28 @@ test('the warm-up stops at its bound, and a close while it runs is clean', async
     await sol.close();
   } finally {
     await s.cleanup();
+  }
+});
+
+test('an entry synced before its message is warmed once the message arrives', async () => {
+  const docs = new MemoryDocumentStore();
+  const local = new MemoryDocumentStore();
+  const mail = await openMailStore({ docs, local });
+  const inner = mail as unknown as DocumentMailStore;
+  try {
+    // Sync order is not guaranteed: another device's entry first, its blob and structure later.
+    const raw = message(7);
+    const hash = sha256Hex(raw);
+    await docs.put(DOC.entry, 'from-elsewhere', newEntry(defaultMailboxId('INBOX'), hash, raw.length, Date.now(), [], inner.clock.now()));
+    await until(() => inner.index.entries.has('from-elsewhere'), 'the entry to be indexed');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(mail.summaries!.peek(hash), undefined, 'nothing to warm yet');
+    await storeContent(docs, defaultAnalyzer, raw);
+    await until(() => mail.summaries!.peek(hash)?.listing !== undefined, 'the retry to warm it');
+    assert.deepEqual(mail.summaries!.peek(hash)!.listing, listingHeader(header(7)));
+  } finally {
+    await mail.close();
+    await docs.close();
+    await local.close();
   }
 });

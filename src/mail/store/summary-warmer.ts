@@ -46,9 +46,14 @@ export interface WarmerOptions {
   delayMs?: number;
 }
 
-/** A structure that has not arrived yet (sync brings the entry first): tried again later, a few times. */
+/**
+ * A structure that has not arrived yet (sync may bring the entry before the
+ * message's blob and structure): tried again after 2, 4, 8, 16 and 32 s,
+ * about as long as a 10k-message restore replicates; after that the first
+ * listing reads it.
+ */
 const RETRY_MS = 2000;
-const RETRIES = 3;
+const RETRIES = 5;
 
 export class SummaryWarmer {
   private queue: string[] = [];
@@ -224,7 +229,7 @@ export class SummaryWarmer {
       this.timers.delete(timer);
       this.enqueue(hash);
       this.wake();
-    }, RETRY_MS);
+    }, RETRY_MS * 2 ** (tries - 1));
     timer.unref();
     this.timers.add(timer);
   }
