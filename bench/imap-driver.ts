@@ -44,8 +44,24 @@ export class Driver {
     this.waiter = null;
   }
 
-  /** Sends a command (with an optional literal, sent as LITERAL+), waits for its tagged OK; bytes received and milliseconds. */
+  /**
+   * Sends a command (with an optional literal, sent as LITERAL+), waits for
+   * its tagged OK; bytes received and milliseconds. A LOGIN that Dovecot
+   * answers NO [UNAVAILABLE] (its auth process not ready yet: it failed a
+   * whole quiet bench run once) is tried again, a few times.
+   */
   async command(text: string, literal?: Buffer): Promise<{ bytes: number; ms: number; tail: string }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(text, literal);
+      } catch (err) {
+        if (!/^LOGIN /i.test(text) || !/NO \[UNAVAILABLE\]/.test((err as Error).message) || attempt >= 8) throw err;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
+  }
+
+  private async once(text: string, literal?: Buffer): Promise<{ bytes: number; ms: number; tail: string }> {
     const tag = `Z${++this.seq}Q`;
     this.tail = '';
     const start = this.received;
