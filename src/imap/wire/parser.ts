@@ -315,6 +315,8 @@ export class CommandParser {
       return;
     }
     if (frame.texts.length === 1 && frame.texts[0]!.length === 0) return; // empty line: ignore
+    // Only a skipped remainder (the rest of the line after an APPEND message that already got its BAD): nothing to answer.
+    if (frame.texts.length === 0) return;
     let command: ParsedCommand;
     try {
       command = tokenizeFrame(frame);
