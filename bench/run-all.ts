@@ -37,7 +37,8 @@ function row(r: BenchResult): string[] {
 function table(sections: Section[]): string {
   const lines = ['| benchmark | sealmail | peer (same run) | ratio | goal | note |', '|---|---|---|---|---|---|'];
   for (const s of sections) {
-    if (s.error) lines.push(`| ${s.file} | failed: ${s.error.replace(/\|/g, '/')} | | | | |`);
+    // One table row: an error's line breaks (a server's CRLF-ended reply) would split it.
+    if (s.error) lines.push(`| ${s.file} | failed: ${s.error.replace(/\s+/g, ' ').replace(/\|/g, '/')} | | | | |`);
     for (const r of s.results) lines.push(`| ${row(r).map((c) => c.replace(/\|/g, '/')).join(' | ')} |`);
   }
   return lines.join('\n');
