@@ -3,8 +3,9 @@
 // ahead and queued); the dispatcher checks the state, parses arguments, runs
 // the handler, flushes pending mailbox changes that are legal at that point
 // and writes the tagged result. Errors end the command, never the session:
-// ImapError -> its NO/BAD, MailStoreError -> NO [code], anything else ->
-// NO [SERVERBUG] (logged with context, no stack to the client).
+// ImapError -> its NO/BAD, MailStoreError -> NO [code], a full disk -> NO
+// [OVERQUOTA], anything else -> NO [SERVERBUG] (logged with context, no
+// stack to the client).
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { finished } from 'node:stream/promises';
@@ -248,6 +249,11 @@ export class ImapConnection {
     if (err instanceof MailStoreError) {
       if (err.code === 'CORRUPTION') this.log.error({ command: cmd.name, err: err.message }, 'store corruption');
       return fromMailStoreError(err);
+    }
+    // The store's disk is full (LevelDB "IO error: ...: No space left on device"): as Dovecot answers, OVERQUOTA (RFC 5530 3).
+    if (/No space left on device|ENOSPC/i.test((err as Error)?.message ?? '')) {
+      this.log.warn({ command: cmd.name, user: this.session.user, err: (err as Error).message }, 'disk full');
+      return new ImapError('NO', 'Not enough disk space', 'OVERQUOTA');
     }
     this.log.error({ command: cmd.name, user: this.session.user, err: (err as Error)?.message, stack: (err as Error)?.stack }, 'internal error');
     return new ImapError('NO', 'Internal server error', 'SERVERBUG');
