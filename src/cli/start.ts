@@ -22,13 +22,16 @@ export function registerStart(program: Command): void {
       const quickstart = ctx.config === null;
       const config = ctx.config ?? quickstartConfig(ctx.paths);
       if (quickstart) console.log(`sealmail: first start — setting up a local provider for ${config.embeddedProvider?.domain} and your account ${config.accounts[0]?.address} ...`);
+      // Before the start: IMAP takes clients while the rest still starts, and a
+      // SIGTERM then must still close the stores (index snapshot, UIDs).
+      const shutdown = installShutdown();
       const daemon = await startDaemon({
         paths: ctx.paths,
         config,
         passphraseFor: passphraseSource(opts.passphraseFile),
         create: quickstart ? Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) : undefined,
       });
-      installShutdown(daemon);
+      if (shutdown.started(daemon)) return;
       if (quickstart) {
         saveConfig(ctx.paths.configFile, config);
         await sendWelcome(config);
@@ -41,17 +44,36 @@ export function registerStart(program: Command): void {
     });
 }
 
-function installShutdown(daemon: Daemon): void {
+/**
+ * SIGTERM/SIGINT close the daemon and exit. A signal during the start is
+ * acted on once the daemon is up (`started` then closes it and returns true);
+ * a second one during the start exits at once.
+ */
+function installShutdown(): { started(daemon: Daemon): boolean } {
+  let daemon: Daemon | null = null;
   let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    daemon
-      .close()
+  const close = (d: Daemon): void => {
+    d.close()
       .then(() => process.exit(0))
       .catch(fail);
   };
+  const stop = (signal: string): void => {
+    if (stopping) {
+      if (daemon) return; // closing already
+      log.warn({ signal }, 'second signal during the start: exiting without closing');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, daemon ? 'shutting down' : 'shutting down once started');
+    if (daemon) close(daemon);
+  };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  return {
+    started(d) {
+      daemon = d;
+      if (stopping) close(d);
+      return stopping;
+    },
+  };
 }
