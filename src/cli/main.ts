@@ -16,7 +16,7 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<Register[]> }> = [
   { names: ['keys', 'passphrase'], load: () => import('./keys.js').then((m) => [m.registerKeys, m.registerPassphrase]) },
   { names: ['import'], load: () => import('./import.js').then((m) => [m.registerImport]) },
   { names: ['provider'], load: () => import('./provider.js').then((m) => [m.registerProvider]) },
-  { names: ['service'], load: () => import('./service.js').then((m) => [m.registerService]) },
+  { names: ['install-service', 'uninstall-service'], load: () => import('./service.js').then((m) => [m.registerService]) },
 ];
 
 async function main(argv: string[]): Promise<void> {
