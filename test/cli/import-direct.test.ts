@@ -11,11 +11,12 @@ import { cliEnv, readCliConfig, runCli, startCli, type RunningDaemon } from '../
 
 test('sealmail import without a daemon: opens the store itself; idempotent; the daemon then serves the mail', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
-  t.after(() => rmSync(home, { recursive: true, force: true }));
   const daemons: RunningDaemon[] = [];
   t.after(async () => {
     for (const d of daemons) await d.stop();
   });
+  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
+  t.after(() => rmSync(home, { recursive: true, force: true }));
   // The quickstart sets up the account; then the daemon is stopped.
   const first = await startCli(env);
   assert.equal(await first.stop(), 0);

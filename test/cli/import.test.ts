@@ -14,11 +14,12 @@ import { cliEnv, pollStatus, readCliConfig, runCli, runCliInTerminal, startCli, 
 
 test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates and flags; a second run adds nothing', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
-  t.after(() => rmSync(home, { recursive: true, force: true }));
   const daemons: RunningDaemon[] = [];
   t.after(async () => {
     for (const d of daemons) await d.stop();
   });
+  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
+  t.after(() => rmSync(home, { recursive: true, force: true }));
   const mboxPath = join(home, 'old.mbox');
   writeFileSync(mboxPath, mbox(200));
   const maildir = join(home, 'Maildir');

@@ -34,11 +34,12 @@ async function gatewayStatus(s: CachedSession): Promise<number> {
 test('passphrase change: survives a crash after the provider step; restart, an existing and a new device use the new passphrase; the old one is refused; logout revokes every session', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
   const [imap3, smtp3] = await freePorts(2);
-  t.after(() => rmSync(home, { recursive: true, force: true }));
   const daemons: RunningDaemon[] = [];
   t.after(async () => {
     for (const d of daemons) await d.stop();
   });
+  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
+  t.after(() => rmSync(home, { recursive: true, force: true }));
   const dataDir = join(home, '.local', 'share', 'sealmail');
 
   daemons.push(await startCli(env));

@@ -19,11 +19,12 @@ interface Status {
 
 test('passphrase changed on another device: the running daemon reports its ended session; a restart with the old passphrase exits with one sentence', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
-  t.after(() => rmSync(home, { recursive: true, force: true }));
   const daemons: RunningDaemon[] = [];
   t.after(async () => {
     for (const d of daemons) await d.stop();
   });
+  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
+  t.after(() => rmSync(home, { recursive: true, force: true }));
 
   daemons.push(await startCli(env));
   const alice = readCliConfig(env).accounts[0]!;

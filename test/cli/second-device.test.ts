@@ -72,11 +72,12 @@ async function eventually<T>(what: string, probe: () => T, ok: (v: T) => boolean
 
 test('second device: account login restores mailboxes and flags, then sees new mail; its flags reach the first', { timeout: 180_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
-  t.after(() => rmSync(home, { recursive: true, force: true }));
   const daemons: RunningDaemon[] = [];
   t.after(async () => {
     for (const d of daemons) await d.stop();
   });
+  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
+  t.after(() => rmSync(home, { recursive: true, force: true }));
   const first = await startCli(env);
   daemons.push(first);
   const config = readCliConfig(env);

@@ -14,11 +14,12 @@ type Status = { accounts: Array<{ address: string; progress: Progress; sync: { s
 test('status shows the pull progress of a second device catching up', { timeout: 180_000 }, async (t) => {
   const first = await cliEnv();
   const { home, env, ports } = first;
-  t.after(() => rmSync(home, { recursive: true, force: true }));
   const daemons: RunningDaemon[] = [];
   t.after(async () => {
     for (const d of daemons) await d.stop();
   });
+  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
+  t.after(() => rmSync(home, { recursive: true, force: true }));
   daemons.push(await startCli(env));
   const [alice, demo] = readCliConfig(env).accounts;
   assert.ok(alice && demo && alice.passphraseFile);
