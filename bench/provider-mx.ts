@@ -30,11 +30,9 @@ interface Measured {
 /** One run: a provider (embedded CouchDB, or the one at couchUrl), a key, then n messages from the sender process. */
 async function measure(n: number, dataDir: string, couchUrl?: string): Promise<Measured> {
   const { startProvider } = await import('../src/provider/index.js');
-  const { defaultEncryptThreads } = await import('../src/provider/mx/encrypt-pool.js');
   const sizes = sizeMix(n);
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
-  // The standalone provider's default (`sealmail provider start`): encryption on worker threads.
-  const provider = await startProvider({ dataDir, domains: ['example.org'], scrypt: { N: 1024 }, encryptThreads: defaultEncryptThreads(), ...(couchUrl ? { couchUrl } : {}) });
+  const provider = await startProvider({ dataDir, domains: ['example.org'], scrypt: { N: 1024 }, ...(couchUrl ? { couchUrl } : {}) });
   try {
     const password = 'benchmark password';
     const post = (p: string, body: unknown) =>
@@ -59,10 +57,10 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
     const rawCpu = process.cpuUsage(rawCpu0);
 
     // MX: a sender process with CONCURRENCY SMTP connections (this process is the provider only).
-    const rssBefore = process.memoryUsage.rss();
+    const rssBefore = process.memoryUsage().rss;
     const cpu0 = process.cpuUsage();
     let rssPeak = rssBefore;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss())), 25);
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 25);
     const sender = fork(fileURLToPath(new URL('./provider-mx-sender.ts', import.meta.url)), [String(provider.mxPort), String(n), String(CONCURRENCY)], {
       execArgv: ['--import', 'tsx'],
     });

@@ -3,7 +3,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { startProvider } from '../provider/index.js';
-import { defaultEncryptThreads } from '../provider/mx/encrypt-pool.js';
 import { UserError } from '../util/user-error.js';
 import { resolvePaths } from '../daemon/paths.js';
 import { fail } from './errors.js';
@@ -11,12 +10,6 @@ import { fail } from './errors.js';
 const port = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`${v} is not a port number`);
-  return n;
-};
-
-const threads = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 64) throw new UserError(`--encrypt-threads ${v} must be a whole number from 0 to 64`);
   return n;
 };
 
@@ -33,8 +26,7 @@ export function registerProvider(program: Command): void {
     .option('--mx-port <port>', 'inbound SMTP', port, 25)
     .option('--submission-port <port>', 'authenticated submission', port, 587)
     .option('--relay <host:port>', 'smarthost for mail to other domains')
-    .option('--encrypt-threads <n>', 'worker threads encrypting incoming mail (default: one per core but one, at most 4)', threads)
-    .action(async (o: { domain: string[]; data?: string; couchUrl?: string; host: string; httpPort: number; mxPort: number; submissionPort: number; relay?: string; encryptThreads?: number }) => {
+    .action(async (o: { domain: string[]; data?: string; couchUrl?: string; host: string; httpPort: number; mxPort: number; submissionPort: number; relay?: string }) => {
       let relay: { host: string; port: number } | undefined;
       if (o.relay) {
         const m = /^(.+):(\d+)$/.exec(o.relay);
@@ -48,7 +40,6 @@ export function registerProvider(program: Command): void {
         httpPort: o.httpPort,
         mxPort: o.mxPort,
         submissionPort: o.submissionPort,
-        encryptThreads: o.encryptThreads ?? defaultEncryptThreads(),
         ...(o.couchUrl ? { couchUrl: o.couchUrl } : {}),
         ...(relay ? { relay } : {}),
       });

@@ -43,12 +43,6 @@ export interface ProviderOptions {
    * default to the hostname, the domains, `host` and localhost.
    */
   tls?: boolean | { hostnames?: string[] };
-  /**
-   * Worker threads that encrypt incoming mail (mx/encrypt-pool.ts). Default 0:
-   * the event-loop thread encrypts (the daemon's embedded provider, tests);
-   * `sealmail provider start` uses one per core but one, at most 4.
-   */
-  encryptThreads?: number;
 }
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 50 * 1024 * 1024;

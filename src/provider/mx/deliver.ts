@@ -18,7 +18,6 @@ import { INCOMING_ATTACHMENT, INCOMING_PREFIX } from '../../soledad/types.js';
 import { logger } from '../../util/log.js';
 import { DeliveryError } from './errors.js';
 import { fanOut } from './fanout.js';
-import type { EncryptPool } from './encrypt-pool.js';
 
 const log = logger('mx-deliver');
 
@@ -75,8 +74,6 @@ export class Deliverer {
     private readonly couch: CouchClient,
     private readonly accounts: Accounts,
     private readonly keys: KeyDirectory,
-    /** Worker threads for whole-message encryption; none: encrypt in this thread. */
-    private readonly pool?: EncryptPool,
   ) {}
 
   isLocal(address: string): boolean {
@@ -107,7 +104,8 @@ export class Deliverer {
 
     const storeOne = async (recipient: LocalRecipient, plaintext: Readable): Promise<void> => {
       const input = await plaintextInput(plaintext);
-      const encrypted = await this.encrypt(input, recipient.key);
+      const message = await openpgp.createMessage({ binary: input });
+      const encrypted = await openpgp.encrypt({ message, encryptionKeys: recipient.key, format: 'binary' });
       const id = INCOMING_PREFIX + crypto.randomUUID();
       const doc = { _id: id, sealmail: 'incoming', v: 1, receivedAt };
       const data = encrypted instanceof Uint8Array ? encrypted : (encrypted as AsyncIterable<Uint8Array>);
@@ -133,14 +131,6 @@ export class Deliverer {
     const first = results[0]!.status === 'rejected' ? (results[0] as PromiseRejectedResult).reason : failed.reason;
     if (!(first instanceof DeliveryError)) log.warn({ err: (first as Error)?.message }, 'delivery failed, nothing stored');
     throw first;
-  }
-
-  private async encrypt(input: Uint8Array | ReadableStream<Uint8Array>, key: openpgp.PublicKey): Promise<Uint8Array | ReadableStream<Uint8Array>> {
-    if (this.pool && this.pool.threads > 0 && input instanceof Uint8Array) {
-      return this.pool.encrypt(input, key.write(), key.getFingerprint());
-    }
-    const message = await openpgp.createMessage({ binary: input });
-    return openpgp.encrypt({ message, encryptionKeys: key, format: 'binary' });
   }
 
   private async rollback(stored: Array<{ db: string; id: string; rev: string }>): Promise<void> {
