@@ -57,10 +57,10 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
     const rawCpu = process.cpuUsage(rawCpu0);
 
     // MX: a sender process with CONCURRENCY SMTP connections (this process is the provider only).
-    const rssBefore = process.memoryUsage().rss;
+    const rssBefore = process.memoryUsage.rss();
     const cpu0 = process.cpuUsage();
     let rssPeak = rssBefore;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 25);
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss())), 25);
     const sender = fork(fileURLToPath(new URL('./provider-mx-sender.ts', import.meta.url)), [String(provider.mxPort), String(n), String(CONCURRENCY)], {
       execArgv: ['--import', 'tsx'],
     });
