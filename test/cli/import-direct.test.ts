@@ -4,19 +4,14 @@
 // nothing, and the daemon started afterwards serves them over IMAP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BASE, imapClient, imported, mbox, message } from '../support/import-mail.js';
-import { cliEnv, readCliConfig, runCli, startCli, type RunningDaemon } from '../support/cli.js';
+import { cliEnv, readCliConfig, runCli, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 test('sealmail import without a daemon: opens the store itself; idempotent; the daemon then serves the mail', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
-  const daemons: RunningDaemon[] = [];
-  t.after(async () => {
-    for (const d of daemons) await d.stop();
-  });
-  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
-  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const daemons = stopDaemonsThenRemoveHome(t, home);
   // The quickstart sets up the account; then the daemon is stopped.
   const first = await startCli(env);
   assert.equal(await first.stop(), 0);

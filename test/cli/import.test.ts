@@ -7,19 +7,14 @@
 // no daemon running: import-direct.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BASE, imapClient, imported, mbox, message } from '../support/import-mail.js';
-import { cliEnv, pollStatus, readCliConfig, runCli, runCliInTerminal, startCli, type RunningDaemon } from '../support/cli.js';
+import { cliEnv, pollStatus, readCliConfig, runCli, runCliInTerminal, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates and flags; a second run adds nothing', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
-  const daemons: RunningDaemon[] = [];
-  t.after(async () => {
-    for (const d of daemons) await d.stop();
-  });
-  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
-  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const daemons = stopDaemonsThenRemoveHome(t, home);
   const mboxPath = join(home, 'old.mbox');
   writeFileSync(mboxPath, mbox(200));
   const maildir = join(home, 'Maildir');

@@ -12,7 +12,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { accountDir } from '../../src/daemon/account.js';
 import { providerPassword } from '../../src/daemon/credentials.js';
-import { cliEnv, readCliConfig, runCli, secondDeviceEnv, startCli, type RunningDaemon } from '../support/cli.js';
+import { cliEnv, readCliConfig, runCli, secondDeviceEnv, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 import { freePorts } from '../support/ports.js';
 
 interface CachedSession {
@@ -34,12 +34,7 @@ async function gatewayStatus(s: CachedSession): Promise<number> {
 test('passphrase change: survives a crash after the provider step; restart, an existing and a new device use the new passphrase; the old one is refused; logout revokes every session', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
   const [imap3, smtp3] = await freePorts(2);
-  const daemons: RunningDaemon[] = [];
-  t.after(async () => {
-    for (const d of daemons) await d.stop();
-  });
-  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
-  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const daemons = stopDaemonsThenRemoveHome(t, home);
   const dataDir = join(home, '.local', 'share', 'sealmail');
 
   daemons.push(await startCli(env));

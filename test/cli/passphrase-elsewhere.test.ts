@@ -8,10 +8,10 @@
 // with the new passphrase.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { accountDir } from '../../src/daemon/account.js';
-import { cliEnv, pollStatus, readCliConfig, runCli, secondDeviceEnv, startCli, type RunningDaemon } from '../support/cli.js';
+import { cliEnv, pollStatus, readCliConfig, runCli, secondDeviceEnv, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 interface Status {
   accounts: Array<{ address: string; problem: string | null }>;
@@ -19,12 +19,7 @@ interface Status {
 
 test('passphrase changed on another device: the running daemon reports its ended session; a restart with the old passphrase exits with one sentence', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
-  const daemons: RunningDaemon[] = [];
-  t.after(async () => {
-    for (const d of daemons) await d.stop();
-  });
-  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
-  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const daemons = stopDaemonsThenRemoveHome(t, home);
 
   daemons.push(await startCli(env));
   const alice = readCliConfig(env).accounts[0]!;

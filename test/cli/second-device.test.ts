@@ -5,9 +5,9 @@
 // device reach the first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+
 import { join } from 'node:path';
-import { cliEnv, IMAP_FIND_MESSAGE, pollStatus, pythonImap, readCliConfig, runCli, runCliInTerminal, secondDeviceEnv, sendThroughGateway, startCli, type FoundMessage, type RunningDaemon } from '../support/cli.js';
+import { cliEnv, IMAP_FIND_MESSAGE, pollStatus, pythonImap, readCliConfig, runCli, runCliInTerminal, secondDeviceEnv, sendThroughGateway, startCli, type FoundMessage, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 /** On the first device: a folder of alice's own holding a copy of the welcome message, flagged in INBOX. */
 const ORGANISE = `
@@ -72,12 +72,7 @@ async function eventually<T>(what: string, probe: () => T, ok: (v: T) => boolean
 
 test('second device: account login restores mailboxes and flags, then sees new mail; its flags reach the first', { timeout: 180_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
-  const daemons: RunningDaemon[] = [];
-  t.after(async () => {
-    for (const d of daemons) await d.stop();
-  });
-  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
-  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const daemons = stopDaemonsThenRemoveHome(t, home);
   const first = await startCli(env);
   daemons.push(first);
   const config = readCliConfig(env);

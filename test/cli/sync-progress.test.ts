@@ -4,9 +4,9 @@
 // replication info, and status shows it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+
 import { join } from 'node:path';
-import { cliEnv, IMAP_FIND_MESSAGE, pollStatus, pythonImap, readCliConfig, runCli, secondDeviceEnv, sendThroughGateway, startCli, type FoundMessage, type RunningDaemon } from '../support/cli.js';
+import { cliEnv, IMAP_FIND_MESSAGE, pollStatus, pythonImap, readCliConfig, runCli, secondDeviceEnv, sendThroughGateway, startCli, type FoundMessage, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 type Progress = { active: boolean; pulled: number; total: number | null; sinceStart: number };
 type Status = { accounts: Array<{ address: string; progress: Progress; sync: { state: string; pending: number } }> };
@@ -14,12 +14,7 @@ type Status = { accounts: Array<{ address: string; progress: Progress; sync: { s
 test('status shows the pull progress of a second device catching up', { timeout: 180_000 }, async (t) => {
   const first = await cliEnv();
   const { home, env, ports } = first;
-  const daemons: RunningDaemon[] = [];
-  t.after(async () => {
-    for (const d of daemons) await d.stop();
-  });
-  // after the daemons stopped (hooks run in registration order): a running daemon still writes into home
-  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const daemons = stopDaemonsThenRemoveHome(t, home);
   daemons.push(await startCli(env));
   const [alice, demo] = readCliConfig(env).accounts;
   assert.ok(alice && demo && alice.passphraseFile);

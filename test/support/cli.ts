@@ -1,7 +1,7 @@
 // Runs the real `sealmail` CLI as a child process in a private HOME, the way
 // a user would, and python3's imaplib as the mail client.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import nodemailer from 'nodemailer';
 import { tmpdir } from 'node:os';
@@ -51,6 +51,20 @@ export function runCliInTerminal(env: NodeJS.ProcessEnv, args: string[]): { stat
   const command = [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args].map(quote).join(' ');
   const r = spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8', cwd: ROOT, timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
   return { status: r.status, output: r.stdout + r.stderr };
+}
+
+/**
+ * The daemons a test starts go in the returned list; when the test ends they
+ * are stopped, and only then is HOME removed (node:test runs after-hooks in
+ * registration order, and a running daemon still writes into HOME).
+ */
+export function stopDaemonsThenRemoveHome(t: { after(fn: () => unknown): void }, home: string): RunningDaemon[] {
+  const daemons: RunningDaemon[] = [];
+  t.after(async () => {
+    for (const d of daemons) await d.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+  return daemons;
 }
 
 export interface RunningDaemon {
