@@ -1,7 +1,7 @@
 // Content-Transfer-Encoding writers (RFC 2045 §6.7, §6.8) that take a body a
 // slice at a time and write exactly what mime.ts encodeQuotedPrintable and
 // encodeBase64Lines write for the whole body: the streaming 7-bit re-encoding
-// in mime-stream.ts uses them.
+// in mime-seven-bit.ts uses them.
 
 const CRLF = Buffer.from('\r\n');
 
