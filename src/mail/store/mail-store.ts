@@ -3,6 +3,7 @@
 // stores the document merged with what the index knows, so a plain put never
 // undoes a change that arrived by sync. Index-changing work runs one at a
 // time (the `serial` queue), so UIDs are handed out and announced in order.
+// The entry write paths (flags, copy, move, expunge) are in entry-writes.ts.
 import type { Readable } from 'node:stream';
 import type { DocumentStore } from '../../soledad/types.js';
 import {
@@ -22,12 +23,13 @@ import {
 import type { MessageStructure } from '../structure/types.js';
 import type { HybridLogicalClock } from '../../soledad/hlc.js';
 import { readStructure, storeContent, upgradeStructure, type Analyzer } from './content.js';
-import { DOC, activeFlags, canonicalFlags, newEntry, newMailbox, withFlags, type EntryDoc, type MailboxDoc } from './documents.js';
+import { DOC, newEntry, newMailbox, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
 import { deliveryEntryId, entryId, randomId } from './ids.js';
 import { MailIndex, type EntryRec, type MailboxSlot } from './mail-index.js';
 import { SummaryCache } from './summary-cache.js';
 import { checkNewName, compareNames, isInferior, normalizeName, parentNames } from './mailbox-names.js';
+import { changeFlags, copyEntries, expungeEntries, moveEntries, type EntryWriter } from './entry-writes.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('mailstore');
@@ -56,6 +58,8 @@ export class DocumentMailStore implements MailStore {
   readonly summaries = new SummaryCache();
   /** Highest stamp observed from other writers (to skip needless clock updates). */
   private maxSeen = '';
+  /** What the entry write paths (entry-writes.ts) use of this store. */
+  private readonly entries: EntryWriter;
 
   constructor(
     readonly docs: DocumentStore,
@@ -65,6 +69,7 @@ export class DocumentMailStore implements MailStore {
     /** Device-local store: the summaries are kept there across restarts. */
     private readonly local?: DocumentStore,
   ) {
+    this.entries = { docs, index, clock, current: (rec) => this.current(rec) };
     if (local) this.summaries.persistIn(local, analyzer.version ?? 0);
   }
 
@@ -147,7 +152,7 @@ export class DocumentMailStore implements MailStore {
     return this.serialBatch(async () => {
       const slot = this.slot(name);
       if (slot.doc!.name === 'INBOX') throw new MailStoreError('CANNOT', 'INBOX cannot be deleted');
-      await this.expungeLocked(slot, [...slot.uids]);
+      await expungeEntries(this.entries, slot, [...slot.uids]);
       await this.writeMailbox(slot.id, { ...slot.doc!, deleted: this.clock.now() });
     });
   }
@@ -167,8 +172,8 @@ export class DocumentMailStore implements MailStore {
         // RFC 3501 6.3.5: INBOX's messages move to the new mailbox; INBOX stays, empty; its inferiors are unaffected.
         const dst = await this.writeMailbox(randomId(), newMailbox(t, null, this.clock.now(), Date.now()));
         const uids = [...src.uids];
-        await this.copyLocked(src, uids, dst);
-        await this.expungeLocked(src, uids);
+        await copyEntries(this.entries, src, uids, dst);
+        await expungeEntries(this.entries, src, uids);
         return;
       }
       const at = this.clock.now();
@@ -238,74 +243,19 @@ export class DocumentMailStore implements MailStore {
     flags: string[],
     opts: { unchangedSince?: number } = {},
   ): Promise<StoreResult> {
-    return this.serialBatch(async () => {
-      const slot = this.slot(mailbox);
-      const given = canonicalFlags(flags);
-      const modified: number[] = [];
-      const todo: Array<{ rec: EntryRec; base: EntryDoc }> = [];
-      for (const rec of this.recs(slot, uids)) {
-        // RFC 7162 3.1.3: leave messages changed since UNCHANGEDSINCE alone and report them.
-        if (opts.unchangedSince !== undefined && rec.modseq > opts.unchangedSince) modified.push(rec.uid);
-        else todo.push({ rec, base: await this.current(rec) });
-      }
-      const at = this.clock.now();
-      const changes: Array<{ rec: EntryRec; doc: EntryDoc }> = [];
-      for (const { rec, base } of todo) {
-        const now = activeFlags(base);
-        const next = new Set(op === 'set' ? given : now);
-        if (op === 'add') for (const f of given) next.add(f);
-        if (op === 'remove') for (const f of given) next.delete(f);
-        if (next.size === now.length && now.every((f) => next.has(f))) continue;
-        changes.push({ rec, doc: withFlags(base, [...next], at) });
-      }
-      await this.docs.bulkPut(changes.map((c) => ({ type: DOC.entry, id: c.rec.id, content: c.doc })));
-      const updated: MessageMeta[] = [];
-      for (const c of changes) {
-        const rec = await this.index.applyEntry(c.rec.id, c.doc);
-        if (rec) updated.push(MailIndex.meta(rec));
-      }
-      return { updated, modified };
-    });
+    return this.serialBatch(async () => changeFlags(this.entries, this.slot(mailbox), uids, op, flags, opts.unchangedSince));
   }
 
   copy(from: string, uids: number[], to: string): Promise<CopyResult> {
-    return this.serialBatch(async () => this.copyLocked(this.slot(from), uids, this.slot(to, 'TRYCREATE')));
+    return this.serialBatch(async () => copyEntries(this.entries, this.slot(from), uids, this.slot(to, 'TRYCREATE')));
   }
 
   move(from: string, uids: number[], to: string): Promise<CopyResult> {
-    return this.serialBatch(async () => {
-      const src = this.slot(from);
-      const dst = this.slot(to, 'TRYCREATE');
-      // One write holds the copies and the originals' expunges, each copy next
-      // to its original (the store's write batches split between pairs): a
-      // crash leaves a message moved or not moved, never in both mailboxes.
-      const at = this.clock.now();
-      const pairs: Array<{ rec: EntryRec; copyId: string; copy: EntryDoc; gone: EntryDoc }> = [];
-      for (const rec of this.recs(src, uids)) {
-        const base = await this.current(rec);
-        pairs.push({
-          rec,
-          copyId: entryId(dst.id, rec.hash, randomId()),
-          copy: newEntry(dst.id, rec.hash, rec.size, rec.internalDate, rec.flags, at),
-          gone: { ...base, expunged: base.expunged ?? at },
-        });
-      }
-      await this.docs.bulkPut(pairs.flatMap((p) => [
-        { type: DOC.entry, id: p.copyId, content: p.copy },
-        { type: DOC.entry, id: p.rec.id, content: p.gone },
-      ]));
-      const mapping: Array<[number, number]> = [];
-      for (const p of pairs) {
-        const rec = await this.index.applyEntry(p.copyId, p.copy);
-        if (rec) mapping.push([p.rec.uid, rec.uid]);
-      }
-      for (const p of pairs) await this.index.applyEntry(p.rec.id, p.gone);
-      return { uidValidity: dst.uidValidity, mapping };
-    });
+    return this.serialBatch(async () => moveEntries(this.entries, this.slot(from), uids, this.slot(to, 'TRYCREATE')));
   }
 
   expunge(mailbox: string, uids: number[]): Promise<number[]> {
-    return this.serialBatch(async () => this.expungeLocked(this.slot(mailbox), uids));
+    return this.serialBatch(async () => expungeEntries(this.entries, this.slot(mailbox), uids));
   }
 
   // --- content -------------------------------------------------------------
@@ -359,16 +309,6 @@ export class DocumentMailStore implements MailStore {
     return slot;
   }
 
-  /** Records of the given UIDs that exist in the mailbox, ascending, without duplicates. */
-  private recs(slot: MailboxSlot, uids: number[]): EntryRec[] {
-    const out: EntryRec[] = [];
-    for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
-      const rec = slot.byUid.get(uid);
-      if (rec) out.push(rec);
-    }
-    return out;
-  }
-
   /**
    * The entry as stored now, merged with what the index holds. A change that
    * reached the store by sync but not yet the index is kept instead of being
@@ -403,31 +343,5 @@ export class DocumentMailStore implements MailStore {
     await this.docs.put(DOC.mailbox, id, doc);
     await this.index.applyMailbox(id, doc);
     return this.index.mailboxes.get(id)!;
-  }
-
-  private async copyLocked(src: MailboxSlot, uids: number[], dst: MailboxSlot): Promise<CopyResult> {
-    const at = this.clock.now();
-    const copies = this.recs(src, uids).map((rec) => ({
-      uid: rec.uid,
-      id: entryId(dst.id, rec.hash, randomId()),
-      doc: newEntry(dst.id, rec.hash, rec.size, rec.internalDate, rec.flags, at),
-    }));
-    await this.docs.bulkPut(copies.map((c) => ({ type: DOC.entry, id: c.id, content: c.doc })));
-    const mapping: Array<[number, number]> = [];
-    for (const c of copies) {
-      const rec = await this.index.applyEntry(c.id, c.doc);
-      if (rec) mapping.push([c.uid, rec.uid]);
-    }
-    return { uidValidity: dst.uidValidity, mapping };
-  }
-
-  private async expungeLocked(slot: MailboxSlot, uids: number[]): Promise<number[]> {
-    const bases: Array<{ rec: EntryRec; base: EntryDoc }> = [];
-    for (const rec of this.recs(slot, uids)) bases.push({ rec, base: await this.current(rec) });
-    const at = this.clock.now();
-    const gone = bases.map(({ rec, base }) => ({ rec, doc: { ...base, expunged: base.expunged ?? at } }));
-    await this.docs.bulkPut(gone.map((g) => ({ type: DOC.entry, id: g.rec.id, content: g.doc })));
-    for (const g of gone) await this.index.applyEntry(g.rec.id, g.doc);
-    return gone.map((g) => g.rec.uid);
   }
 }
