@@ -219,7 +219,12 @@ export class ImapConnection {
     if (literal) {
       literal.reject(); // never accepted: the client sends no data (no-op once accepted)
       if (!literal.readableEnded && !literal.destroyed) {
-        literal.resume(); // discard what the handler did not read, so the connection goes on
+        // Discard what the handler did not read, so the connection goes on. A handler that read
+        // through an async iterator and stopped early (the store failed mid-message, e.g. a full
+        // disk) left its 'readable' listener, and while one is attached resume() does nothing:
+        // the literal never ended and the command hung. Drop it first.
+        literal.removeAllListeners('readable');
+        literal.resume();
         await finished(literal).catch(() => undefined);
       }
     }
