@@ -148,17 +148,23 @@ class ReopenableDown {
 
   /** After a failed write: reopen if the disk has room again (at most one reopen at a time). */
   private recover(): Promise<boolean> {
-    this.recovering ??= (async () => {
-      try {
-        if (Date.now() - this.lastReopen < REOPEN_EVERY_MS) return false;
-        const fs = await statfs(dirname(this.location)).catch(() => null);
-        if (!fs || fs.bavail * fs.bsize < ROOM_FOR_REOPEN) return false;
-        return await this.reopen();
-      } finally {
-        this.recovering = null;
-      }
-    })();
-    return this.recovering;
+    if (this.recovering) return this.recovering;
+    // Cleared when settled, not in a finally inside the attempt: an attempt that returns
+    // before its first await (a reopen just happened) runs its finally before `recovering`
+    // is assigned, which then kept that settled `false` for good: never another reopen.
+    const attempt = this.tryReopen();
+    this.recovering = attempt;
+    void attempt.finally(() => {
+      if (this.recovering === attempt) this.recovering = null;
+    }).catch(() => undefined);
+    return attempt;
+  }
+
+  private async tryReopen(): Promise<boolean> {
+    if (Date.now() - this.lastReopen < REOPEN_EVERY_MS) return false;
+    const fs = await statfs(dirname(this.location)).catch(() => null);
+    if (!fs || fs.bavail * fs.bsize < ROOM_FOR_REOPEN) return false;
+    return this.reopen();
   }
 
   private async reopen(): Promise<boolean> {

@@ -69,4 +69,21 @@ test('a local store whose disk filled up takes writes again once there is space,
   const deadline = Date.now() + 10_000;
   while (!seen.has('after') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.ok(seen.has('after'), 'a live changes feed opened before the disk filled up sees the new document');
+
+  // The disk fills again right after that reopen: the store does not reopen
+  // again within REOPEN_EVERY_MS, but must once that time has passed (an
+  // attempt turned down for it once kept every later one from reopening).
+  const used = Number(spawnSync('du', ['-sb', disk], { encoding: 'utf8' }).stdout.split('\t')[0]);
+  assert.ok(mount(['-o', `remount,size=${used + 6 * 1024 * 1024}`, disk]), 'shrink the disk to about 6 MiB free: past the write buffer, so a flush to a table file fails (sticky)');
+  let again: Error | null = null;
+  for (let i = 0; !again && i < 1000; i++) {
+    await db.put({ _id: `again${i}`, _attachments: { data: { content_type: 'application/octet-stream', data: randomBytes(40_000) } } }).catch((err: Error) => {
+      again = err;
+    });
+  }
+  assert.match(String(again), /No space left/, 'the disk filled up again');
+  assert.ok(mount(['-o', 'remount,size=256m', disk]), 'grow the disk again');
+  await new Promise((r) => setTimeout(r, 2500));
+  await db.put({ _id: 'after-again', note: 'space again' });
+  assert.equal((await db.get('after-again') as { note?: string }).note, 'space again', 'writes work again after the second fill');
 });
