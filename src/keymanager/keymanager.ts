@@ -1,6 +1,6 @@
 // The keymanager of one account: our own keypair (generated, renewed,
-// published), the keyring of correspondents' keys with the lookup chain
-// (local keyring → provider directory → WKD → HKP), and Autocrypt.
+// published; see own-key.ts), the keyring of correspondents' keys with the
+// lookup chain (local keyring → provider directory → WKD → HKP), and Autocrypt.
 import type { DocumentStore } from '../soledad/types.js';
 import { logger } from '../util/log.js';
 import {
@@ -11,16 +11,16 @@ import {
   updateGossipState,
   updatePeerState,
 } from './autocrypt.js';
-import { generateKeyPair, inspect, publicBinary, readAllKeys, readAnyKey, readPrivateForImport, renewKey, type KeyAlgorithm } from './keys.js';
+import { inspect, publicBinary, readAllKeys, readAnyKey, type KeyAlgorithm } from './keys.js';
 import { Keyring, normalizeAddress, preferredRecord } from './keyring.js';
 import { KeySources, type LookupOptions } from './lookup.js';
+import { OwnKeys } from './own-key.js';
 import { extractAddresses, headerValue, headerValues, parseHeader, splitEntity, toCRLF } from './mime.js';
 import { buildEncrypted, buildSigned, openMessage, type OpenedMessage } from './pgpmime.js';
 import { encryptedStream, signedStream, type PgpSource } from './pgpmime-build.js';
 import {
   DEFAULT_LEVEL,
   KeyManagerError,
-  OWN_KEY_DOC,
   type AutocryptRecommendation,
   type KeySource,
   type LookupResult,
@@ -58,8 +58,7 @@ export class KeyManager {
   private readonly sources: KeySources;
   private readonly now: () => Date;
   private readonly log;
-  private ownCache: { doc: OwnKeyDoc; until: number } | null = null;
-  private renewing: Promise<unknown> | null = null;
+  private readonly own: OwnKeys;
   /** Addresses no source had a key for, until when (ms). */
   private readonly misses = new Map<string, number>();
 
@@ -69,135 +68,44 @@ export class KeyManager {
     this.keyring = new Keyring(opts.store, this.now);
     this.sources = new KeySources(opts, this.address.slice(this.address.lastIndexOf('@') + 1));
     this.log = logger('keymanager', { address: this.address });
+    this.own = new OwnKeys(opts, this.address, this.keyring, this.sources, this.now, this.log);
   }
 
   // ---- own key ----
 
-  /**
-   * Our keypair doc. Kept in memory for a short while: every outgoing copy
-   * needs it, and a renewal made on another device arrives by sync anyway.
-   */
-  async ownKey(): Promise<OwnKeyDoc | null> {
-    if (this.ownCache && this.ownCache.until > Date.now()) return this.ownCache.doc;
-    const doc = await this.opts.store.get<OwnKeyDoc>(OWN_KEY_DOC, this.address);
-    this.ownCache = doc ? { doc, until: Date.now() + 30_000 } : null;
-    return doc;
+  /** Our keypair doc (kept in memory a short while; see OwnKeys.ownKey). */
+  ownKey(): Promise<OwnKeyDoc | null> {
+    return this.own.ownKey();
   }
 
   /** Drops the in-memory copy of our key doc (it changed in the store: a renewal or import on another device arrived by sync). */
   forgetOwnKey(): void {
-    this.ownCache = null;
+    this.own.forgetOwnKey();
   }
 
-  private async saveOwnKey(doc: OwnKeyDoc): Promise<void> {
-    await this.opts.store.put(OWN_KEY_DOC, this.address, doc);
-    this.ownCache = { doc, until: Date.now() + 30_000 };
+  /** Makes sure we have a valid, published keypair (see OwnKeys.ensureOwnKey); safe to call at every start. */
+  ensureOwnKey(): Promise<OwnKeyDoc> {
+    return this.own.ensureOwnKey();
   }
 
-  private async requireOwnKey(): Promise<OwnKeyDoc> {
-    const own = await this.ownKey();
-    if (!own) throw new KeyManagerError('no-own-key', `no keypair for ${this.address} yet`);
-    // A daemon runs for months: renew (and republish) in the background when expiry comes close.
-    if (own.expiresAt && !this.renewing && Date.parse(own.expiresAt) - this.now().getTime() < (this.opts.renewBeforeDays ?? 30) * DAY) {
-      this.renewing = this.ensureOwnKey()
-        .catch((err: Error) => this.log.warn({ err: err.message }, 'renewing own key failed'))
-        .finally(() => (this.renewing = null));
-    }
-    return own;
-  }
-
-  /**
-   * Makes sure we have a valid keypair: generates one at account creation,
-   * extends its expiry when it is close, and (re)publishes the public key
-   * when the directory has not seen this version. Safe to call at every start.
-   */
-  async ensureOwnKey(): Promise<OwnKeyDoc> {
-    const lifetime = (this.opts.keyLifetimeDays ?? 365) * 24 * 3600;
-    this.ownCache = null;
-    let own = await this.ownKey();
-    const now = this.now();
-    if (!own) {
-      const gen = await generateKeyPair({ address: this.address, name: this.opts.name, algorithm: this.opts.algorithm, lifetimeSeconds: lifetime, date: now });
-      own = {
-        address: this.address,
-        fingerprint: gen.fingerprint,
-        privateArmored: gen.privateArmored,
-        publicArmored: gen.publicArmored,
-        algorithm: this.opts.algorithm ?? 'curve25519',
-        createdAt: now.toISOString(),
-        expiresAt: gen.expiresAt,
-        previous: [],
-      };
-      await this.saveOwnKey(own);
-      this.log.info({ fingerprint: own.fingerprint }, 'generated own keypair');
-    } else if (own.expiresAt && Date.parse(own.expiresAt) - now.getTime() < (this.opts.renewBeforeDays ?? 30) * DAY) {
-      const renewed = await renewKey(own.privateArmored, lifetime, now);
-      own = { ...own, privateArmored: renewed.privateArmored, publicArmored: renewed.publicArmored, expiresAt: renewed.expiresAt };
-      await this.saveOwnKey(own);
-      this.log.info({ fingerprint: own.fingerprint, expiresAt: own.expiresAt }, 'renewed own key');
-    }
-    await this.keyring.add(this.address, own.publicArmored, 'own', 'verified');
-    if (own.published?.fingerprint !== own.fingerprint || own.published?.expiresAt !== own.expiresAt) {
-      await this.publishOwnKey(own).catch((err: Error) => this.log.warn({ err: err.message }, 'publishing own key failed; will retry at next start'));
-    }
-    return own;
-  }
-
-  /**
-   * Makes an existing keypair (e.g. from GnuPG) our own: the current one is
-   * retired (kept for old mail), the new one pinned and published.
-   */
-  async importOwnKey(armoredPrivate: string, passphrase?: string): Promise<OwnKeyDoc> {
-    let key;
-    try {
-      key = await readPrivateForImport(armoredPrivate, passphrase);
-    } catch (err) {
-      throw new KeyManagerError('bad-key', `cannot use this private key: ${(err as Error).message}`);
-    }
-    if (!key.info.addresses.includes(this.address)) throw new KeyManagerError('address-mismatch', `the key has no user ID for ${this.address}`);
-    if (!key.info.canEncrypt || key.info.revoked) throw new KeyManagerError('unusable', 'the key has no valid encryption subkey');
-    const current = await this.ownKey();
-    const previous = current ? [...current.previous, { fingerprint: current.fingerprint, privateArmored: current.privateArmored }] : [];
-    const own: OwnKeyDoc = {
-      address: this.address,
-      fingerprint: key.fingerprint,
-      privateArmored: key.privateArmored,
-      publicArmored: key.publicArmored,
-      algorithm: key.info.algorithm,
-      createdAt: key.info.createdAt,
-      expiresAt: key.expiresAt,
-      previous: previous.filter((p) => p.fingerprint !== key.fingerprint),
-    };
-    await this.saveOwnKey(own);
-    await this.keyring.add(this.address, own.publicArmored, 'own', 'verified');
-    await this.keyring.pin(this.address, own.fingerprint);
-    await this.publishOwnKey(own).catch((err: Error) => this.log.warn({ err: err.message }, 'publishing own key failed; will retry at next start'));
-    this.log.info({ fingerprint: own.fingerprint }, 'imported own keypair');
-    return own;
-  }
-
-  private async publishOwnKey(own: OwnKeyDoc): Promise<void> {
-    const publish = this.opts.publish ?? (this.opts.provider?.token ? (a: string) => this.sources.publish(this.address, a) : null);
-    if (!publish) return;
-    await publish(own.publicArmored);
-    const fresh = (await this.ownKey()) ?? own;
-    fresh.published = { fingerprint: own.fingerprint, expiresAt: own.expiresAt, at: this.now().toISOString() };
-    await this.saveOwnKey(fresh);
+  /** Makes an existing keypair (e.g. from GnuPG) our own; the current one is retired. */
+  importOwnKey(armoredPrivate: string, passphrase?: string): Promise<OwnKeyDoc> {
+    return this.own.importOwnKey(armoredPrivate, passphrase);
   }
 
   async exportPublicKey(): Promise<string> {
-    return (await this.requireOwnKey()).publicArmored;
+    return (await this.own.requireOwnKey()).publicArmored;
   }
 
   /** Our armored private keys, current first, then retired ones (to decrypt what the MX encrypted, old mail). */
   async decryptionKeys(): Promise<string[]> {
-    const own = await this.requireOwnKey();
+    const own = await this.own.requireOwnKey();
     return [own.privateArmored, ...own.previous.map((p) => p.privateArmored)];
   }
 
   /** Armored private key, unprotected (for `gpg --import`); the caller must handle it with care. */
   async exportPrivateKey(): Promise<string> {
-    return (await this.requireOwnKey()).privateArmored;
+    return (await this.own.requireOwnKey()).privateArmored;
   }
 
   // ---- keyring and lookup ----
@@ -303,7 +211,7 @@ export class KeyManager {
 
   /** Our outgoing `Autocrypt:` header field (CRLF-terminated). */
   async autocryptHeader(): Promise<string> {
-    const own = await this.requireOwnKey();
+    const own = await this.own.requireOwnKey();
     const keydata = publicBinary(await readAnyKey(own.publicArmored));
     return autocryptField('Autocrypt', formatAutocryptHeader({ addr: this.address, preferEncrypt: this.opts.preferEncrypt ?? 'mutual', keydata }));
   }
@@ -388,12 +296,12 @@ export class KeyManager {
 
   /** PGP/MIME signed with our key. */
   async sign(raw: Buffer): Promise<Buffer> {
-    return buildSigned(raw, { signingKey: (await this.requireOwnKey()).privateArmored });
+    return buildSigned(raw, { signingKey: (await this.own.requireOwnKey()).privateArmored });
   }
 
   /** PGP/MIME signed and encrypted to the recipients' keys and to ourselves. */
   async encrypt(raw: Buffer, recipientKeys: string[], opts: { gossip?: string[] } = {}): Promise<Buffer> {
-    const own = await this.requireOwnKey();
+    const own = await this.own.requireOwnKey();
     return buildEncrypted(raw, {
       signingKey: own.privateArmored,
       encryptionKeys: [...recipientKeys, own.publicArmored],
@@ -403,12 +311,12 @@ export class KeyManager {
 
   /** The same as sign(), as a stream over a re-readable source (the gateway's spool). */
   async *signStream(src: PgpSource): AsyncGenerator<Buffer> {
-    yield* signedStream(src, (await this.requireOwnKey()).privateArmored);
+    yield* signedStream(src, (await this.own.requireOwnKey()).privateArmored);
   }
 
   /** The same as encrypt(), as a stream over a re-readable source (the gateway's spool). */
   async *encryptStream(src: PgpSource, recipientKeys: string[], opts: { gossip?: string[] } = {}): AsyncGenerator<Buffer> {
-    const own = await this.requireOwnKey();
+    const own = await this.own.requireOwnKey();
     yield* encryptedStream(src, { signingKey: own.privateArmored, encryptionKeys: [...recipientKeys, own.publicArmored], innerHeaders: opts.gossip });
   }
 
