@@ -3,9 +3,12 @@
 // mail arrives. Expected: a clear error in the log, no crash loop, nothing
 // corrupted; once there is space again (the tmpfs is grown) the running
 // daemon, without a restart, brings every message in exactly once,
-// byte-exact, and the mail that was there is intact.
+// byte-exact, and the mail that was there is intact. A client's 1 MB APPEND
+// on the full disk is refused with NO [OVERQUOTA] (as Dovecot answers), and
+// the same APPEND is accepted once there is space (issue #10: it hung).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -55,10 +58,9 @@ test('local store on a full disk: clear error, no corruption, and once there is 
 
   daemon = world.spawnDaemon();
   await untilOutput(daemon, DAEMON_READY);
-  let c = await imapLogin(world);
+  const c = await imapLogin(world);
   const welcome = [...(await readAll(c, ['INBOX'])).values()].flat();
   assert.equal(welcome.length, 1, 'the welcome message is there');
-  await c.close();
 
   // ~8 MiB of mail for a disk with ~3 MiB free.
   const messages = Array.from({ length: 24 }, (_, i) => makeMessage(world.account.address, `full${i}`, { big: true }));
@@ -72,6 +74,11 @@ test('local store on a full disk: clear error, no corruption, and once there is 
   t.diagnostic(`daemon ${daemon.child.exitCode === null ? 'still running' : `exited (${daemon.child.exitCode ?? daemon.child.signalCode})`} on the full disk`);
   assert.match(log, /ENOSPC|no space left/i, 'the log says the disk is full');
   assert.doesNotMatch(log, /\n\s+at [^\n]+\(/, 'no stack trace');
+  // A client's APPEND meanwhile: a clear NO (as Dovecot says it), and the same APPEND works once there is space.
+  const appendedId = `appended-when-full.${Date.now()}@reliability.test`;
+  const appended = { id: appendedId, raw: Buffer.from(`From: <a@reliability.test>\r\nSubject: appended\r\nMessage-ID: <${appendedId}>\r\n\r\n${randomBytes(768 * 1024).toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`, 'latin1') };
+  const refused = await c.command('APPEND INBOX {}', [appended.raw]);
+  assert.match(refused.tagged, /^NO \[OVERQUOTA\]/, 'APPEND on the full disk');
 
   // Space again. LevelDB keeps failing writes after a failed background
   // write until the database is reopened; the store does that itself
@@ -80,13 +87,14 @@ test('local store on a full disk: clear error, no corruption, and once there is 
   // everything in without a restart.
   assert.ok(mount(['-o', 'remount,size=256m', disk]), 'grow the disk');
   const grown = Date.now();
-  c = await imapLogin(world);
+  assert.match((await c.command('APPEND INBOX {}', [appended.raw])).tagged, /^OK/, 'the same APPEND once there is space');
   const count = async (): Promise<number> => Number(/MESSAGES (\d+)/.exec((await c.command('STATUS INBOX (MESSAGES)')).untagged.map((b) => b.toString('latin1')).join(''))?.[1] ?? 0);
-  const recovered = await waitFor('every message without a restart', async () => (await count()) >= messages.length + 1, 90_000, 500).then(() => true, () => false);
+  const recovered = await waitFor('every message without a restart', async () => (await count()) >= messages.length + 2, 90_000, 500).then(() => true, () => false);
   t.diagnostic(recovered ? `the running daemon took everything in ${((Date.now() - grown) / 1000).toFixed(1)} s after the disk grew${/local store reopened/.test(daemon.output()) ? ' (it reopened its store)' : ''}` : 'the running daemon did not recover');
   await new Promise((r) => setTimeout(r, 1500)); // a duplicate would show by now
   const stored = await readAll(c, ['INBOX']);
   await c.close();
+  assert.equal(stored.get(appended.id)?.length, 1, 'the APPENDed message is there once');
   const missing = messages.filter((m) => !stored.has(m.id)).length;
   assert.equal(missing, 0, `${missing} of ${messages.length} messages missing without a restart:\n${daemon.output().trim().split('\n').slice(-12).join('\n')}`);
   for (const m of messages) {
