@@ -205,6 +205,9 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       deliver: async (mailbox, raw, o) => {
         await mail.deliver(mailbox, raw, o);
       },
+      retract: async (mailbox, deliveryId) => {
+        await mail.retractDelivery(mailbox, deliveryId);
+      },
       statusMemo: {
         get: (id) => soledad.local.get<MessageStatus>('fetch:status', id),
         put: (id, status) => soledad.local.put('fetch:status', id, status),

@@ -27,6 +27,8 @@ export interface FetchDeps {
   open(raw: Buffer): Promise<{ raw: Buffer; status: MessageStatus }>;
   /** Stores the message in a mailbox; idempotent for the same deliveryId. */
   deliver(mailbox: string, raw: Buffer, opts: { deliveryId: string; internalDate: number }): Promise<void>;
+  /** Expunges an earlier delivery if it is still in the mailbox (a notice that became obsolete). */
+  retract?(mailbox: string, deliveryId: string): Promise<void>;
   /**
    * Yields whenever the account's own keys change (imported, renewed, synced
    * from another device): documents kept as undecryptable are tried again.
@@ -39,6 +41,9 @@ export interface FetchDeps {
     delete(id: string): Promise<void>;
   };
 }
+
+/** The delivery id of the notice about an incoming document that could not be decrypted. */
+const noticeDeliveryId = (incomingId: string): string => `notice:${incomingId}`;
 
 const isPlain = (s: MessageStatus): boolean => s.encryption === 'none' && s.signature === 'none';
 
@@ -239,6 +244,10 @@ export class FetchLoop {
       if (!isPlain(opened.status)) await this.deps.statusMemo?.delete(doc.id);
       this.stats.processed++;
       this.stats.undecryptable.delete(doc.id);
+      // The message is here now: the notice that it could not be decrypted
+      // (made here or on another device) is obsolete. After the incoming doc
+      // is gone, so a crash in between leaves at worst a stale notice.
+      await this.deps.retract?.('INBOX', noticeDeliveryId(doc.id)).catch((err: Error) => log.warn({ id: doc.id, err: err.message }, 'could not remove the obsolete notice'));
       log.debug({ id: doc.id, size: doc.size }, 'incoming message stored');
       return true;
     } catch (err) {
@@ -299,7 +308,7 @@ export class FetchLoop {
       // notice's delivery, which the store dedupes (same deliveryId and bytes).
       if (earlier === 0) {
         const notice = await undecryptableNotice(doc, err.message);
-        await this.deps.deliver('INBOX', notice, { deliveryId: `notice:${doc.id}`, internalDate: Date.parse(doc.receivedAt) || 0 });
+        await this.deps.deliver('INBOX', notice, { deliveryId: noticeDeliveryId(doc.id), internalDate: Date.parse(doc.receivedAt) || 0 });
       }
       await this.deps.markIncoming(doc.id, { error: err.message, attempts });
     } catch (noticeErr) {

@@ -2,8 +2,8 @@
 // must not touch: a blob encrypted to another key and a garbage blob are kept,
 // marked with the reason and reported once in the INBOX (armored original
 // attached), also across a restart of the loop; importing the key they were
-// encrypted to makes the loop try again; a malformed MIME message is stored
-// and served byte-exact.
+// encrypted to makes the loop try again, and once the message is delivered its
+// notice is expunged; a malformed MIME message is stored and served byte-exact.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -102,7 +102,9 @@ describe('undecryptable and malformed incoming messages', { timeout: 120_000 }, 
     assert.ok(delivered.includes('\r\n\r\nReadable at last.\r\n'));
     await waitFor('its incoming doc removed', async () => !(await incomingIds(fx.account)).includes(otherId));
     assert.deepEqual(await incomingIds(fx.account), [garbageId], 'the garbage stays kept');
-    assert.equal((await noticesFor(otherId)).length, 1, 'no second notice');
+    // Its notice is obsolete now: expunged (the garbage blob's notice stays).
+    await waitFor('the obsolete notice expunged', async () => (await noticesFor(otherId)).length === 0);
+    assert.equal((await noticesFor(garbageId)).length, 1);
     assert.equal((await inbox()).filter((m) => m.includes('Message-ID: <old-key@elsewhere.net>')).length, 1);
   });
 
@@ -131,5 +133,6 @@ describe('undecryptable and malformed incoming messages', { timeout: 120_000 }, 
     await otherDevice.importOwnKey(key.privateKey);
     await waitFor('the message delivered', async () => (await inbox()).some((m) => m.includes('Message-ID: <other-device@elsewhere.net>')));
     await waitFor('its incoming doc removed', async () => !(await incomingIds(fx.account)).includes(id));
+    await waitFor('its notice expunged', async () => (await noticesFor(id)).length === 0);
   });
 });

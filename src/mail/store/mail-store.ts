@@ -236,6 +236,22 @@ export class DocumentMailStore implements MailStore {
     });
   }
 
+  /**
+   * Expunges what `deliver` stored under `deliveryId` in `mailbox`, if it is
+   * still there (the fetch loop's notice about a message it could not
+   * decrypt, once that message has arrived). True when something was removed.
+   */
+  async retractDelivery(mailbox: string, deliveryId: string): Promise<boolean> {
+    const id = deliveryEntryId(this.slot(mailbox).id, deliveryId);
+    if (!this.index.entries.has(id)) return false; // the common case, without queueing
+    return this.serialBatch(async () => {
+      const slot = this.slot(mailbox);
+      const rec = this.index.entries.get(id);
+      if (!rec || slot.byUid.get(rec.uid) !== rec) return false;
+      return (await expungeEntries(this.entries, slot, [rec.uid])).length > 0;
+    });
+  }
+
   storeFlags(
     mailbox: string,
     uids: number[],

@@ -37,6 +37,8 @@ export interface OpenMailStoreOptions {
 export interface OpenedMailStore extends MailStore {
   /** Stores a message for the fetch loop; idempotent per deliveryId. */
   deliver(mailbox: string, raw: Buffer | AsyncIterable<Buffer>, opts: DeliverOptions): Promise<DeliverResult>;
+  /** Expunges what `deliver` stored under `deliveryId` if it is still in `mailbox`; true when it was. */
+  retractDelivery(mailbox: string, deliveryId: string): Promise<boolean>;
   /** Persists the index snapshot now (also done on close). */
   snapshot(): Promise<void>;
   /** Resolves once the background summary warm-up has nothing left to read. */
