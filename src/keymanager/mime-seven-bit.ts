@@ -5,7 +5,7 @@
 // writes. make7bitSafe in mime.ts is the in-memory reference; the tests hold
 // both to the same bytes.
 import { headerValue, makeField, parseContentType, parseHeader, serializeHeader, type HeaderField } from './mime.js';
-import { HEADER_MAX, LineReader, MimeLimitError, PIECE, bytesOf, delimiterOf } from './mime-lines.js';
+import { HEADER_MAX, LineReader, MimeLimitError, PIECE, bytesOf, delimiterOf, type Piece } from './mime-lines.js';
 import { Base64Lines, QuotedPrintable, type BodyEncoder } from './transfer-encoders.js';
 
 export type SevenBitEncoding = 'quoted-printable' | 'base64' | null;
@@ -25,17 +25,21 @@ interface Entity {
   raw: Buffer[];
 }
 
+/** The next piece of the current part; null at the end of the input or at a delimiter line (left unread for the caller). */
+async function nextInPart(w: Walk, boundaries: string[]): Promise<Piece | null> {
+  const p = await w.reader.next();
+  if (!p || !delimiterOf(p, boundaries)) return p;
+  w.reader.unread(p);
+  return null;
+}
+
 async function readPartHeader(w: Walk, boundaries: string[]): Promise<Entity> {
   const raw: Buffer[] = [];
   let text = '';
   let size = 0;
   for (;;) {
-    const p = await w.reader.next();
+    const p = await nextInPart(w, boundaries);
     if (!p) break;
-    if (delimiterOf(p, boundaries)) {
-      w.reader.unread(p);
-      break;
-    }
     raw.push(...bytesOf(p));
     size += p.data.length + 2;
     if (size > HEADER_MAX) throw new MimeLimitError(`a MIME part's header block is over ${HEADER_MAX} bytes`);
@@ -129,12 +133,8 @@ async function* passBody(w: Walk, boundaries: string[], scan: { safe: boolean; l
       yield run;
       continue;
     }
-    const p = await w.reader.next();
+    const p = await nextInPart(w, boundaries);
     if (!p) return;
-    if (delimiterOf(p, boundaries)) {
-      w.reader.unread(p);
-      return;
-    }
     if (scan?.safe) {
       if (p.start) scan.lineLength = 0;
       scan.lineLength += p.data.length;
@@ -170,12 +170,8 @@ async function* encodeBody(w: Walk, boundaries: string[], enc: BodyEncoder): Asy
   let first = true;
   let crlfAfter = false;
   for (;;) {
-    const p = await w.reader.next();
+    const p = await nextInPart(w, boundaries);
     if (!p) break;
-    if (delimiterOf(p, boundaries)) {
-      w.reader.unread(p);
-      break;
-    }
     let out = '';
     if (p.start && !first) out += enc.lineBreak();
     first = false;
