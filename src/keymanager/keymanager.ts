@@ -110,6 +110,15 @@ export class KeyManager {
 
   // ---- keyring and lookup ----
 
+  /**
+   * Asks this HKP keyserver last from now on (null: none). Misses are
+   * forgotten: the new keyserver may have keys the old chain did not.
+   */
+  setKeyserver(url: string | null): void {
+    this.sources.setKeyserver(url);
+    this.misses.clear();
+  }
+
   /** Imports every key of an armored block (e.g. `gpg --export --armor`), for each address in its user IDs. */
   async importKeys(armored: string, opts: { level?: ValidationLevel; source?: KeySource } = {}): Promise<string[]> {
     const source = opts.source ?? 'import';

@@ -97,12 +97,19 @@ async function get(url: string, timeoutMs: number, binary: boolean): Promise<str
 
 export class KeySources {
   private readonly timeoutMs: number;
+  private hkp: { url: string } | undefined;
 
   constructor(
     private readonly opts: LookupOptions,
     private readonly ownDomain: string,
   ) {
     this.timeoutMs = opts.timeoutMs ?? 5_000;
+    this.hkp = opts.hkp;
+  }
+
+  /** Another HKP keyserver from now on, or none (`sealmail account set --keyserver` in a running daemon). */
+  setKeyserver(url: string | null): void {
+    this.hkp = url ? { url } : undefined;
   }
 
   providerAuthoritativeFor(address: string): boolean {
@@ -130,8 +137,8 @@ export class KeySources {
         }
       }
     }
-    if (this.opts.hkp) {
-      const url = `${this.opts.hkp.url.replace(/\/+$/, '')}/pks/lookup?op=get&options=mr&search=${encodeURIComponent(address)}`;
+    if (this.hkp) {
+      const url = `${this.hkp.url.replace(/\/+$/, '')}/pks/lookup?op=get&options=mr&search=${encodeURIComponent(address)}`;
       const data = await get(url, this.timeoutMs, false);
       if (data) yield { source: 'hkp', data, url };
     }
