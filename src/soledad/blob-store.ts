@@ -48,11 +48,10 @@ interface BlobInfo {
   first?: 1;
 }
 
-/** The slice of EncryptedStore the blob store needs (sealing the head document, deleting it). */
+/** The slice of EncryptedStore the blob store needs (sealing and opening the head document). */
 export interface HeadStore {
   seal(docId: string, doc: OpenedDoc): Record<string, unknown>;
   open(docId: string, doc: unknown): OpenedDoc;
-  delete(type: string, id: string): Promise<void>;
   /** A sealed document this store wrote itself (the type index learns its type without decrypting it). */
   noteWrite(docId: string, type: string): void;
 }
@@ -309,13 +308,39 @@ export class BlobStore {
     }
   }
 
-  async delete(id: string): Promise<void> {
-    this.infos.delete(id);
-    const read = await this.readHead(id);
-    if (!read) return;
-    // A deletion carries no attachments: the first chunk goes with the head.
-    await this.store.delete(BLOB_TYPE, id);
-    await this.removeChunks(id, read.head);
+  /** The id of the blob's current write (a rewrite of the same bytes gets a new one), or null: no such blob. */
+  async version(id: string): Promise<string | null> {
+    return (await this.infoOf(id, true))?.writeId ?? null;
+  }
+
+  /**
+   * Deletes the blob (with `ifVersion`, only while it is still that write).
+   * The chunk documents go first and the head last: a crash in between
+   * leaves the head, so a second delete finds the chunks left and finishes;
+   * head first would lose track of them for good. A reader of a blob being
+   * deleted gets BLOB_INCOMPLETE (blob garbage collection only deletes blobs
+   * no live message refers to).
+   */
+  async delete(id: string, opts: { ifVersion?: string } = {}): Promise<void> {
+    const docId = this.headId(id);
+    for (let attempt = 0; ; attempt++) {
+      this.infos.delete(id);
+      const read = await this.readHead(id);
+      if (!read) return;
+      if (opts.ifVersion !== undefined && read.head.writeId !== opts.ifVersion) return;
+      await this.removeChunks(id, read.head);
+      // The head of the write read above, not whatever is there now: a
+      // rewrite that came in meanwhile (sync) is a conflict here and stays.
+      // A deletion carries no attachments: the first chunk goes with the head.
+      const deletion = { _id: docId, _rev: read.rev, _deleted: true, ...this.store.seal(docId, { type: BLOB_TYPE, id, content: null }) };
+      try {
+        await this.db.put(deletion as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
+        this.infos.delete(id);
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 5) throw err;
+      }
+    }
   }
 
   /** Deletes the chunk documents of one write (the first is in the head unless the blob predates that layout). */

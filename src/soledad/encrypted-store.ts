@@ -3,7 +3,7 @@
 // ciphertext under HMAC ids. Used for the replicated store and, with its own
 // namespace, for the device-local one.
 import type { Readable } from 'node:stream';
-import type { BlobOptions, ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
+import type { BlobOptions, ChangesOptions, DeleteBlobOptions, Doc, DocChange, DocumentStore } from './types.js';
 import { docIdFor, isSealed, openDoc, openDocOf, sealDoc, type OpenedDoc } from './doc-crypto.js';
 import type { DerivedKeys } from './secrets.js';
 import { isConflict, isNotFound, type Pouch } from './pouch.js';
@@ -322,9 +322,13 @@ export class EncryptedStore implements DocumentStore {
     return this.blobs.read(id, start, end);
   }
 
-  deleteBlob(id: string): Promise<void> {
+  blobVersion(id: string): Promise<string | null> {
+    return this.blobs.version(id);
+  }
+
+  deleteBlob(id: string, opts?: DeleteBlobOptions): Promise<void> {
     this.assertOpen();
-    return this.blobs.delete(id);
+    return this.blobs.delete(id, opts);
   }
 
   /** Ends live feeds and waits for writes in flight; the caller closes the database. */

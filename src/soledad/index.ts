@@ -5,7 +5,7 @@
 //   local/  device-only state (UIDs, queue state, fetch notes), sealed too.
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import type { BlobOptions, ChangesOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
+import type { BlobOptions, ChangesOptions, DeleteBlobOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
 import { DEFAULT_KDF, deriveKeys, generateSecret, isWrappedSecret, unwrapSecret, wrapSecret, type KdfParams, type WrappedSecret } from './secrets.js';
 import { EncryptedStore } from './encrypted-store.js';
 import { ConflictResolver, type MergeFn, type MergeRule } from './conflicts.js';
@@ -22,7 +22,7 @@ export type { KdfParams, WrappedSecret } from './secrets.js';
 export type { SyncStatus, SyncState, SyncOptions } from './sync.js';
 export type { MergeFn, MergeRule } from './conflicts.js';
 export type { RemoteSpec } from './pouch.js';
-export type { BlobOptions, ChangesOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
+export type { BlobOptions, ChangesOptions, DeleteBlobOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
 
 const log = logger('soledad');
 
@@ -228,8 +228,11 @@ export class Soledad extends EventEmitter implements DocumentStore {
   readBlob(id: string, start?: number, end?: number): Readable {
     return this.store.readBlob(id, start, end);
   }
-  deleteBlob(id: string): Promise<void> {
-    return this.store.deleteBlob(id);
+  blobVersion(id: string): Promise<string | null> {
+    return this.store.blobVersion(id);
+  }
+  deleteBlob(id: string, opts?: DeleteBlobOptions): Promise<void> {
+    return this.store.deleteBlob(id, opts);
   }
 
   // --- incoming --------------------------------------------------------------
@@ -239,6 +242,10 @@ export class Soledad extends EventEmitter implements DocumentStore {
   }
   removeIncoming(id: string): Promise<void> {
     return this.inbox.remove(id);
+  }
+  /** Deletes several incoming docs in one write (see IncomingQueue.removeMany). */
+  removeIncomingMany(ids: readonly string[]): Promise<void> {
+    return this.inbox.removeMany(ids);
   }
   markIncoming(id: string, note: { error: string; attempts: number }): Promise<void> {
     return this.inbox.mark(id, note);

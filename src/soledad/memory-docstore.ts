@@ -11,7 +11,7 @@
 // as Soledad's conflict resolution joins the two revisions after a sync.
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
-import type { BlobOptions, ChangesOptions, Doc, DocChange, DocumentStore } from './types.js';
+import type { BlobOptions, ChangesOptions, DeleteBlobOptions, Doc, DocChange, DocumentStore } from './types.js';
 import type { MergeFn } from './conflicts.js';
 
 interface Slot {
@@ -30,6 +30,9 @@ export class MemoryDocumentStore implements DocumentStore {
   private seq = 0;
   private readonly blobs = new Map<string, Buffer>();
   private readonly blobMetas = new Map<string, unknown>();
+  /** Per blob, a token of its current write (blobVersion). */
+  private readonly blobWrites = new Map<string, string>();
+  private blobWriteCount = 0;
   private readonly events = new EventEmitter();
   private closed = false;
   private readonly merges = new Map<string, MergeFn>();
@@ -109,6 +112,7 @@ export class MemoryDocumentStore implements DocumentStore {
       data = Buffer.concat(chunks);
     }
     this.blobs.set(id, data);
+    this.blobWrites.set(id, String(++this.blobWriteCount));
     if (opts.meta !== undefined) this.blobMetas.set(id, structuredClone(opts.meta));
     else this.blobMetas.delete(id);
     return { size: data.length };
@@ -143,9 +147,15 @@ export class MemoryDocumentStore implements DocumentStore {
     return Readable.from(chunks, { objectMode: false });
   }
 
-  async deleteBlob(id: string): Promise<void> {
+  async blobVersion(id: string): Promise<string | null> {
+    return this.blobWrites.get(id) ?? null;
+  }
+
+  async deleteBlob(id: string, opts: DeleteBlobOptions = {}): Promise<void> {
+    if (opts.ifVersion !== undefined && this.blobWrites.get(id) !== opts.ifVersion) return;
     this.blobs.delete(id);
     this.blobMetas.delete(id);
+    this.blobWrites.delete(id);
   }
 
   /** Number of blobs held (tests: dedupe). */

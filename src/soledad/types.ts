@@ -58,10 +58,22 @@ export interface DocumentStore {
   /** The `meta` the blob was written with; null when it has none or there is no such blob. */
   blobMeta<T>(id: string): Promise<T | null>;
   hasBlob(id: string): Promise<boolean>;
+  /**
+   * An opaque token naming the blob's current write, or null when there is no
+   * such blob: writing the same id again (even the same bytes) changes it.
+   * Optional; blob garbage collection uses it to delete only the write it
+   * proposed to delete (src/mail/store/blob-gc.ts).
+   */
+  blobVersion?(id: string): Promise<string | null>;
   blobSize(id: string): Promise<number | null>;
   /** Bytes [start, end) of a blob (end defaults to its size). */
   readBlob(id: string, start?: number, end?: number): Readable;
-  deleteBlob(id: string): Promise<void>;
+  /** `ifVersion`: delete only while the blob is still that write (see blobVersion); else leave it. */
+  deleteBlob(id: string, opts?: DeleteBlobOptions): Promise<void>;
+}
+
+export interface DeleteBlobOptions {
+  ifVersion?: string;
 }
 
 /**
