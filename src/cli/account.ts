@@ -1,8 +1,8 @@
-// `sealmail account create|login|list|remove`.
-import { rmSync } from 'node:fs';
+// `sealmail account create|login|list|set|logout|remove`.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { defaultConfig, saveConfig, type AccountConfig } from '../daemon/config.js';
+import { defaultConfig, keyserverUrl, saveConfig, type AccountConfig } from '../daemon/config.js';
 import { accountDir, openAccount } from '../daemon/account.js';
 import { generateLocalPassword } from '../daemon/credentials.js';
 import { controlRequest } from '../daemon/control.js';
@@ -38,14 +38,14 @@ async function addAccount(address: string, o: AccountOpts, mode: 'new' | 'restor
   address = address.toLowerCase();
   if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UserError(`${address} is not a mail address`);
   if (config.accounts.some((a) => a.address === address)) throw new UserError(`${address} is already configured`);
-  if (o.keyserver !== undefined && !/^https?:\/\//.test(o.keyserver)) throw new UserError('--keyserver must be an http(s) URL');
+  const keyserver = o.keyserver === undefined ? undefined : checkedKeyserver(o.keyserver);
   const account: AccountConfig = {
     address,
     providerUrl: o.provider,
     localPassword: generateLocalPassword(),
     alwaysEncrypt: o.alwaysEncrypt === true,
     ...(o.passphraseFile ? { passphraseFile: resolve(o.passphraseFile) } : {}),
-    ...(o.keyserver ? { keyserver: o.keyserver } : {}),
+    ...(keyserver ? { keyserver } : {}),
   };
   const passphrase = await newPassphrase(o, mode === 'new');
   console.log(mode === 'new' ? `creating ${address} at ${o.provider} ...` : `restoring ${address} from ${o.provider} ...`);
@@ -76,6 +76,85 @@ async function addAccount(address: string, o: AccountOpts, mode: 'new' | 'restor
   console.log(settingsText(config, account));
 }
 
+function checkedKeyserver(value: string): string {
+  const url = keyserverUrl(value);
+  if (!url) throw new UserError(`--keyserver must be an http(s) URL such as https://keys.openpgp.org (or hkps://HOST), not ${value}`);
+  return url;
+}
+
+interface AccountSetOpts {
+  alwaysEncrypt?: boolean;
+  /** A URL, or false for --no-keyserver. */
+  keyserver?: string | false;
+  /** A file, or false for --no-passphrase-file. */
+  passphraseFile?: string | false;
+}
+
+/**
+ * `sealmail account set`: everything is checked before anything is written;
+ * the configuration file is saved, then the running daemon (if any) is told
+ * over its control socket, so it needs no restart.
+ */
+async function setAccount(address: string, o: AccountSetOpts): Promise<void> {
+  const ctx = cliContext();
+  const config = requireConfig(ctx);
+  const account = findAccount(config, address);
+  if (o.alwaysEncrypt === undefined && o.keyserver === undefined && o.passphraseFile === undefined) {
+    throw new UserError('nothing to change: give --[no-]always-encrypt, --keyserver URL, --no-keyserver, --passphrase-file FILE or --no-passphrase-file');
+  }
+  const keyserver = typeof o.keyserver === 'string' ? checkedKeyserver(o.keyserver) : o.keyserver;
+  // Checked now (exists, 0600, not empty) rather than at the next unattended start.
+  if (typeof o.passphraseFile === 'string') readPassphraseFile(o.passphraseFile);
+  const changes: string[] = [];
+  const live: Record<string, string> = {};
+  if (o.alwaysEncrypt !== undefined) {
+    account.alwaysEncrypt = o.alwaysEncrypt;
+    live.alwaysEncrypt = o.alwaysEncrypt ? 'yes' : 'no';
+    changes.push(`always-encrypt ${o.alwaysEncrypt ? 'on' : 'off'}`);
+  }
+  if (keyserver !== undefined) {
+    if (keyserver) account.keyserver = keyserver;
+    else delete account.keyserver;
+    live.keyserver = keyserver || '';
+    changes.push(keyserver ? `keyserver ${keyserver}` : 'no keyserver');
+  }
+  if (o.passphraseFile !== undefined) {
+    if (o.passphraseFile) account.passphraseFile = resolve(o.passphraseFile);
+    else delete account.passphraseFile;
+    changes.push(account.passphraseFile ? `passphrase file ${account.passphraseFile} (used from the next start)` : 'no passphrase file (asked at the next start)');
+  }
+  saveConfig(ctx.paths.configFile, config);
+  const applied = Object.keys(live).length > 0 ? await applyToDaemon(ctx.paths.dataDir, account.address, live) : '';
+  console.log(`${account.address}: ${changes.join(', ')}${applied}`);
+}
+
+/** Tells the running daemon, if there is one; what to add to the confirmation. */
+async function applyToDaemon(dataDir: string, address: string, params: Record<string, string>): Promise<string> {
+  const socket = join(dataDir, 'control.sock');
+  try {
+    // A crashed daemon leaves its socket behind: then nobody answers (ECONNREFUSED).
+    if (existsSync(socket)) {
+      await controlRequest(socket, { method: 'account.set', account: address, params });
+      return ' (the running daemon uses it now)';
+    }
+  } catch (err) {
+    if (readDaemonStatus(dataDir)) throw new UserError(`saved in the configuration, but the running daemon did not take it (${(err as Error).message}); restart it`);
+  }
+  // The lock's holder: a daemon still starting (it read the configuration already) or an import.
+  return lockHolderAlive(dataDir) ? ' (a sealmail process is starting or importing here: if it is the daemon, restart it to use this)' : '';
+}
+
+function lockHolderAlive(dataDir: string): boolean {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'daemon.pid'), 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function registerAccount(program: Command): void {
   const account = program.command('account').description('manage accounts');
   account
@@ -104,27 +183,18 @@ export function registerAccount(program: Command): void {
     .description('the configured accounts')
     .action(() => {
       const config = requireConfig(cliContext());
-      for (const a of config.accounts) console.log(`${a.address}  provider ${a.providerUrl}${a.alwaysEncrypt ? '  always-encrypt' : ''}`);
+      for (const a of config.accounts) console.log(`${a.address}  provider ${a.providerUrl}${a.alwaysEncrypt ? '  always-encrypt' : ''}${a.keyserver ? `  keyserver ${a.keyserver}` : ''}`);
     });
   account
     .command('set <address>')
-    .description("change an account's settings (applied to the running daemon too)")
+    .description("change an account's settings; the running daemon takes them at once (a passphrase file counts from the next start)")
     .option('--always-encrypt', 'refuse to send to recipients without a usable key (5xx at RCPT)')
     .option('--no-always-encrypt', 'send signed-only to recipients without a key')
-    .action(async (address: string, o: { alwaysEncrypt?: boolean }) => {
-      const ctx = cliContext();
-      const config = requireConfig(ctx);
-      const account = findAccount(config, address);
-      if (o.alwaysEncrypt === undefined) throw new UserError('nothing to change: give --always-encrypt or --no-always-encrypt');
-      account.alwaysEncrypt = o.alwaysEncrypt;
-      saveConfig(ctx.paths.configFile, config);
-      let applied = '';
-      if (readDaemonStatus(ctx.paths.dataDir)) {
-        await controlRequest(join(ctx.paths.dataDir, 'control.sock'), { method: 'account.set', account: account.address, params: { alwaysEncrypt: o.alwaysEncrypt ? 'yes' : 'no' } });
-        applied = ' (the running daemon uses it now)';
-      }
-      console.log(`${account.address}: always-encrypt ${account.alwaysEncrypt ? 'on' : 'off'}${applied}`);
-    });
+    .option('--keyserver <url>', "an HKP keyserver asked last for recipients' keys, e.g. https://keys.openpgp.org (hkps://HOST works too)")
+    .option('--no-keyserver', 'ask no keyserver')
+    .option('--passphrase-file <file>', 'start unattended with the passphrase from this 0600 file')
+    .option('--no-passphrase-file', 'ask for the passphrase at start (or take it from a systemd credential)')
+    .action((address: string, o: AccountSetOpts) => setAccount(address, o));
   account
     .command('logout <address>')
     .description('end every session of the account at the provider (all devices) and forget the one cached here')

@@ -101,6 +101,31 @@ export function parseRelayUrl(value: string): RelayHostConfig {
   };
 }
 
+/** HKP's registered port (draft-shaw-openpgp-hkp-00 §7), for hkp://HOST without one. */
+const HKP_PORT = '11371';
+
+/**
+ * A keyserver's base URL as the lookup chain uses it (http or https, no query
+ * or fragment: /pks/lookup is appended), or null when `value` is not one.
+ * hkps://HOST and hkp://HOST, as GnuPG users write them, become https://HOST
+ * and http://HOST:11371.
+ */
+export function keyserverUrl(value: string): string | null {
+  let u: URL;
+  let port: string | null = null;
+  try {
+    u = new URL(value.trim());
+    // hkp: is not a special scheme, so an explicit :80 is still there to see.
+    if (u.protocol === 'hkp:') port = u.port || HKP_PORT;
+    u = new URL(value.trim().replace(/^hkps:\/\//i, 'https://').replace(/^hkp:\/\//i, 'http://'));
+  } catch {
+    return null;
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname || u.search || u.hash) return null;
+  if (port) u.port = port;
+  return u.href.replace(/\/+$/, '');
+}
+
 export function loadConfig(file: string): SealmailConfig | null {
   if (!existsSync(file)) return null;
   let parsed: unknown;

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { chmodSync, rmSync } from 'node:fs';
 import type { AccountRuntime } from './account.js';
 import { changePassphrase } from './passphrase-change.js';
+import { keyserverUrl } from './config.js';
 import { deliverImported, prepareMailbox } from '../mail/import/store-target.js';
 import type { ImportProgress } from '../mail/import/run.js';
 import { logger } from '../util/log.js';
@@ -57,8 +58,15 @@ const HANDLERS: Record<string, Handler> = {
   },
   // The configuration file is saved by the CLI; this makes the running daemon follow it at once.
   'account.set': async (a, p) => {
+    const keyserver = p.keyserver ? keyserverUrl(p.keyserver) : null;
+    if (p.keyserver && !keyserver) throw new Error(`${p.keyserver} is not a keyserver URL`);
     if (p.alwaysEncrypt !== undefined) a.config.alwaysEncrypt = p.alwaysEncrypt === 'yes';
-    return { alwaysEncrypt: a.config.alwaysEncrypt };
+    if (p.keyserver !== undefined) {
+      a.keys.setKeyserver(keyserver);
+      if (keyserver) a.config.keyserver = keyserver;
+      else delete a.config.keyserver;
+    }
+    return { alwaysEncrypt: a.config.alwaysEncrypt, keyserver: a.config.keyserver ?? null };
   },
   // The storage secret, the provider login and the provider's copy of the secret together (passphrase-change.ts).
   'passphrase.change': async (a, p) => changePassphrase(a, p.current ?? '', p.next ?? ''),
