@@ -17,6 +17,7 @@ import type { MessageStructure } from '../structure/types.js';
 import { DOC } from './documents.js';
 import { spoolBlobId } from './ids.js';
 import { fallbackStructure } from './fallback-structure.js';
+import { contentNeededAgain } from './blob-gc-docs.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('mail-content');
@@ -75,7 +76,7 @@ export async function storeContent(
     const hash = hasher.digest('hex');
     let structure: MessageStructure | null = null;
     await once(hash, async () => {
-      if (await docs.hasBlob(hash)) {
+      if (!(await contentNeededAgain(docs, hash)) && (await docs.hasBlob(hash))) {
         structure = await ensureStructure(docs, hash, () => analyzer.analyzeStream(docs.readBlob(hash)), size);
         return;
       }
@@ -89,8 +90,13 @@ export async function storeContent(
   }
 }
 
-/** Per content hash, the store in progress: the same bytes stored twice at once are written once. */
+/**
+ * Per content hash, the store in progress: the same bytes stored twice at
+ * once are written once. Blob garbage collection deletes under it too.
+ */
 const inFlight = new Map<string, Promise<unknown>>();
+
+export { once as withContentLock };
 
 async function once<T>(hash: string, fn: () => Promise<T>): Promise<T> {
   for (let busy = inFlight.get(hash); busy; busy = inFlight.get(hash)) await busy.catch(() => undefined);
@@ -110,7 +116,10 @@ async function storeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer)
 }
 
 async function writeBuffer(docs: DocumentStore, analyzer: Analyzer, raw: Buffer, hash: string): Promise<MessageStructure | null> {
-  if (await docs.hasBlob(hash)) return ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length);
+  // A blob being garbage-collected is written again (blob-gc-docs.ts), not reused.
+  if (!(await contentNeededAgain(docs, hash)) && (await docs.hasBlob(hash))) {
+    return ensureStructure(docs, hash, async () => analyzer.analyzeMessage(raw), raw.length);
+  }
   const structure = await analyzeSafely(async () => analyzer.analyzeMessage(raw), raw.length, hash);
   await docs.putBlob(hash, raw, { meta: contentMeta(structure) });
   return structure;

@@ -1,0 +1,106 @@
+// The synced documents of blob garbage collection (rules: blob-gc.ts) and the
+// hook that storing content calls (content.ts): a device that stores content
+// while a deletion of that blob may be under way cancels it and writes the
+// blob again.
+import type { DocumentStore } from '../../soledad/types.js';
+
+export const GC_DOC = {
+  /** One per content hash (id = hash): a proposal to delete that blob. */
+  intent: 'blob-gc',
+  /** One per device (id = device id): when it last ran, and what it acknowledged or cancelled. */
+  checkin: 'device-checkin',
+} as const;
+
+/** pending: proposed, waiting; cancelled: some device needs the blob; deleted: done. */
+export type IntentState = 'pending' | 'cancelled' | 'deleted';
+
+export interface GcIntentDoc {
+  v: 1;
+  /** A blob unused again after a cancel gets a new round; the higher round wins a merge. */
+  round: number;
+  state: IntentState;
+  /** The proposing device (it deletes); the lower id when two proposed the same round at once. */
+  by: string;
+  /** Epoch ms on the proposer's clock: the grace period runs from here. */
+  proposedAt: number;
+  /** blobVersion() of the write proposed for deletion: a rewrite since is never deleted. */
+  write: string;
+  /** Bytes of the blob (reported as freed). */
+  size: number;
+  /** Epoch ms the round was cancelled or deleted; null while pending. */
+  settledAt: number | null;
+}
+
+export interface CheckinDoc {
+  v: 1;
+  /** Writes of it so far: the later version of the one writer's document has the higher count. */
+  n: number;
+  /** Epoch ms (this device's clock) of its last GC pass over the synced state. */
+  seenAt: number;
+  /** hash -> round: pending intents this device saw with no live entry for the hash. */
+  acks: Record<string, number>;
+  /** hash -> round: pending intents this device cancelled (it has, or just stored, that content). */
+  cancels: Record<string, number>;
+}
+
+const RANK: Record<IntentState, number> = { pending: 0, deleted: 1, cancelled: 2 };
+
+/**
+ * Merge of two versions of an intent (sync conflicts): the higher round wins;
+ * within a round "cancel wins" (cancelled over deleted over pending), and the
+ * proposer is the lower id. Commutative, associative, idempotent.
+ */
+export function mergeIntent(a: GcIntentDoc, b: GcIntentDoc): GcIntentDoc {
+  if (a.round !== b.round) return a.round > b.round ? a : b;
+  const state = RANK[a.state] >= RANK[b.state] ? a.state : b.state;
+  const first = a.by < b.by || (a.by === b.by && a.write <= b.write) ? a : b;
+  const settled = Math.max(a.settledAt ?? 0, b.settledAt ?? 0);
+  return {
+    v: 1,
+    round: a.round,
+    state,
+    by: first.by,
+    proposedAt: Math.max(a.proposedAt, b.proposedAt),
+    write: first.write,
+    size: Math.max(a.size, b.size),
+    settledAt: state === 'pending' ? null : settled || null,
+  };
+}
+
+/** A device's check-in has one writer (that device): a concurrent version is only a replay; keep the later. */
+export function mergeCheckin(a: CheckinDoc, b: CheckinDoc): CheckinDoc {
+  if (a.n !== b.n) return a.n > b.n ? a : b;
+  if (a.seenAt !== b.seenAt) return a.seenAt > b.seenAt ? a : b;
+  return JSON.stringify(a) <= JSON.stringify(b) ? a : b;
+}
+
+/** Merge rules in the shape Soledad's registerMerge takes. */
+export const BLOB_GC_MERGE_RULES = {
+  [GC_DOC.intent]: { merge: mergeIntent },
+  [GC_DOC.checkin]: { merge: mergeCheckin },
+} as const;
+
+/** What a running collector does when this device stores content again: records a cancel of that round. */
+type CancelHook = (hash: string, round: number) => Promise<void>;
+
+const cancelHooks = new WeakMap<DocumentStore, CancelHook>();
+
+/** Registered by the collector of a store (blob-gc.ts); null unregisters. */
+export function setCancelHook(docs: DocumentStore, hook: CancelHook | null): void {
+  if (hook) cancelHooks.set(docs, hook);
+  else cancelHooks.delete(docs);
+}
+
+/**
+ * Called by storeContent before it stores `hash` (inside its per-hash lock).
+ * True when a deletion of that blob is pending or done somewhere: the blob
+ * must then be written again even if it is here (a new write the deleter
+ * never deletes, see GcIntentDoc.write), and this device's check-in records
+ * the cancel. False (the common case: one read of a missing document) otherwise.
+ */
+export async function contentNeededAgain(docs: DocumentStore, hash: string): Promise<boolean> {
+  const intent = await docs.get<GcIntentDoc>(GC_DOC.intent, hash);
+  if (!intent || intent.state === 'cancelled') return false;
+  if (intent.state === 'pending') await cancelHooks.get(docs)?.(hash, intent.round);
+  return true;
+}

@@ -1,0 +1,197 @@
+// Blob garbage collection on one device (rules: src/mail/store/blob-gc.ts):
+// over real Soledad (encrypted PouchDB on LevelDB) the bytes of a message
+// expunged everywhere go after the grace period, chunks and all; a blob still
+// referred to by another entry stays and is served byte-exact over IMAP; the
+// "content already stored" shortcut of APPEND cancels a pending deletion and
+// writes the blob again; a device not seen for longer than the stale limit
+// does not block collection, one seen recently does until it acks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { ImapFlow } from 'imapflow';
+import { Soledad } from '../../src/soledad/index.js';
+import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
+import { openMailStore, type OpenedMailStore } from '../../src/mail/store/index.js';
+import { DocumentMailStore } from '../../src/mail/store/mail-store.js';
+import { BlobGc, mailDeviceId } from '../../src/mail/store/blob-gc.js';
+import { BLOB_GC_MERGE_RULES, GC_DOC, type CheckinDoc, type GcIntentDoc } from '../../src/mail/store/blob-gc-docs.js';
+import { startImapServer } from '../../src/imap/server.js';
+import { Scratch, TEST_KDF } from '../soledad/helpers.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const small = (n: number) => Buffer.from(`From: a@example.org\r\nSubject: small ${n}\r\nMessage-ID: <s${n}@example.org>\r\n\r\nbody ${n}\r\n`);
+/** Several blob chunks (just under 32 KiB each). */
+const big = (n: number) => Buffer.concat([Buffer.from(`From: a@example.org\r\nSubject: big ${n}\r\n\r\n`), Buffer.alloc(200_000, `line ${n}\r\n`)]);
+
+function gcOf(mail: OpenedMailStore, device: string, extra: Partial<ConstructorParameters<typeof BlobGc>[0]> = {}): BlobGc {
+  assert.ok(mail instanceof DocumentMailStore);
+  return new BlobGc({ docs: mail.docs, entries: () => mail.index.entries.values(), device, graceMs: 200, ...extra });
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Live chunk documents (id + attachment, no sealed body) in the main database. */
+async function chunkDocs(sol: Soledad): Promise<number> {
+  const db = (sol as unknown as { mainDb: PouchDB.Database }).mainDb;
+  const all = await db.allDocs({ include_docs: true });
+  return all.rows.filter((r) => {
+    const keys = Object.keys(r.doc ?? {}).filter((k) => k !== '_id' && k !== '_rev');
+    return keys.length === 1 && keys[0] === '_attachments';
+  }).length;
+}
+
+test('over Soledad: an expunged-only blob is freed after the grace period; a shared one stays and IMAP serves it', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    const mail = s.defer(await openMailStore({ docs: sol, local: sol.local, warmSummaries: false }));
+    const gc = gcOf(mail, await mailDeviceId(sol.local));
+    s.defer({ close: () => gc.stop() });
+    const gone = big(1);
+    const shared = small(2);
+    await mail.append('INBOX', gone);
+    await mail.append('INBOX', shared);
+    await mail.copy('INBOX', [2], 'Archive');
+    const chunksBefore = await chunkDocs(sol);
+    assert.ok(chunksBefore >= 6, `the big message has chunk documents (${chunksBefore})`);
+    await mail.expunge('INBOX', [1, 2]);
+
+    const first = await gc.run();
+    assert.equal(first.proposed, 1, 'only the blob no live entry refers to is proposed');
+    assert.equal(first.deleted, 0, 'nothing goes before the grace period');
+    assert.equal(await sol.hasBlob(sha(gone)), true);
+    await sleep(250);
+    const second = await gc.run();
+    assert.equal(second.deleted, 1);
+    assert.equal(second.freedBytes, gone.length);
+    assert.deepEqual([gc.stats.freedBlobs, gc.stats.freedBytes], [1, gone.length]);
+    assert.equal(await sol.hasBlob(sha(gone)), false);
+    assert.equal(await chunkDocs(sol), 0, 'its chunk documents are gone too');
+    assert.equal((await sol.get<GcIntentDoc>(GC_DOC.intent, sha(gone)))?.state, 'deleted');
+    assert.equal(await sol.hasBlob(sha(shared)), true);
+    assert.equal((await gc.run()).deleted, 0, 'a later pass has nothing to do');
+
+    // The remaining message, over a real IMAP server.
+    const server = await startImapServer({ authenticate: async () => mail, failedLoginDelayMs: 10 });
+    s.defer(server);
+    const client = new ImapFlow({ host: '127.0.0.1', port: server.port, secure: false, auth: { user: 'u', pass: 'p' }, logger: false });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      await client.mailboxOpen('Archive');
+      const msg = await client.fetchOne('1', { source: true, size: true, envelope: true });
+      assert.ok(msg && msg.source?.equals(shared), 'BODY[] byte-exact');
+      assert.equal(msg && msg.envelope?.subject, 'small 2');
+    } finally {
+      await client.logout().catch(() => undefined);
+    }
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('over Soledad: APPEND of content whose deletion is pending (blob still here) cancels it and writes the blob again', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    const mail = s.defer(await openMailStore({ docs: sol, local: sol.local, warmSummaries: false }));
+    const device = await mailDeviceId(sol.local);
+    const gc = gcOf(mail, device);
+    s.defer({ close: () => gc.stop() });
+    const raw = big(3);
+    await mail.append('INBOX', raw);
+    await mail.expunge('INBOX', [1]);
+    assert.equal((await gc.run()).proposed, 1);
+    const proposed = (await sol.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))!;
+    assert.equal(proposed.write, await sol.blobVersion(sha(raw)));
+
+    // The blob is here: without the hook, storeContent would only reuse it.
+    await mail.append('INBOX', raw);
+    assert.notEqual(await sol.blobVersion(sha(raw)), proposed.write, 'the blob was written again');
+    assert.equal((await sol.get<CheckinDoc>(GC_DOC.checkin, device))?.cancels[sha(raw)], proposed.round, 'the cancel is in the check-in');
+    await sleep(250);
+    const after = await gc.run();
+    assert.equal(after.deleted, 0);
+    assert.equal((await sol.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))?.state, 'cancelled');
+    const { messages } = await mail.messages('INBOX');
+    assert.equal(messages.length, 1);
+    assert.ok((await readAll(mail.read(messages[0]!.hash))).equals(raw));
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a deletion waits for every active device to ack; a device not seen for the stale limit does not block it', async () => {
+  const docs = new MemoryDocumentStore();
+  for (const [type, rule] of Object.entries(BLOB_GC_MERGE_RULES)) docs.registerMerge(type, rule.merge as never);
+  const mail = await openMailStore({ docs, local: new MemoryDocumentStore(), warmSummaries: false });
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const DAY = 24 * 3600_000;
+  const gc = gcOf(mail, 'dev-a', { graceMs: DAY, staleMs: 30 * DAY, now: () => now });
+  try {
+    const raw = small(4);
+    await mail.append('INBOX', raw);
+    await mail.expunge('INBOX', [1]);
+    // Device B checked in a day ago; device C, 40 days ago.
+    await docs.put<CheckinDoc>(GC_DOC.checkin, 'dev-b', { v: 1, n: 1, seenAt: now - DAY, acks: {}, cancels: {} });
+    await docs.put<CheckinDoc>(GC_DOC.checkin, 'dev-c', { v: 1, n: 1, seenAt: now - 40 * DAY, acks: {}, cancels: {} });
+    assert.equal((await gc.run()).proposed, 1);
+    now += DAY + 1;
+    assert.equal((await gc.run()).deleted, 0, 'B has not acked');
+    assert.equal(await docs.hasBlob(sha(raw)), true);
+    const round = (await docs.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))!.round;
+    await docs.put<CheckinDoc>(GC_DOC.checkin, 'dev-b', { v: 1, n: 2, seenAt: now, acks: { [sha(raw)]: round - 1 }, cancels: {} });
+    assert.equal((await gc.run()).deleted, 0, 'an ack of another round does not count');
+    await docs.put<CheckinDoc>(GC_DOC.checkin, 'dev-b', { v: 1, n: 3, seenAt: now, acks: { [sha(raw)]: round }, cancels: {} });
+    assert.equal((await gc.run()).deleted, 1, 'B acked; C is stale');
+    assert.equal(await docs.hasBlob(sha(raw)), false);
+  } finally {
+    await gc.stop();
+    await mail.close();
+  }
+});
+
+test('a device with a live entry cancels a round another device proposed; a cancelled round is proposed again only after the grace period', async () => {
+  const docs = new MemoryDocumentStore();
+  for (const [type, rule] of Object.entries(BLOB_GC_MERGE_RULES)) docs.registerMerge(type, rule.merge as never);
+  // Two devices over one store: A expunged its copy; B still has a live one (an entry A has not seen).
+  const mail = await openMailStore({ docs, local: new MemoryDocumentStore(), warmSummaries: false });
+  let now = 1_000_000;
+  const a = gcOf(mail, 'dev-a', { graceMs: 1000, now: () => now });
+  const raw = small(5);
+  await mail.append('INBOX', raw);
+  await mail.expunge('INBOX', [1]);
+  let bLive = true;
+  const b = new BlobGc({ docs, device: 'dev-b', graceMs: 1000, now: () => now, entries: () => (bLive ? [{ hash: sha(raw), expunged: null }] : []) });
+  try {
+    await b.run(); // B checks in
+    assert.equal((await a.run()).proposed, 1);
+    await b.run();
+    assert.equal((await docs.get<CheckinDoc>(GC_DOC.checkin, 'dev-b'))?.cancels[sha(raw)], 1, 'B cancels: it has a live entry');
+    now += 2000;
+    const r = await a.run();
+    assert.equal(r.deleted, 0);
+    assert.equal((await docs.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))?.state, 'cancelled');
+    bLive = false; // B's entry is expunged too
+    await b.run();
+    assert.equal((await a.run()).proposed, 0, 'not again within the grace period after the cancel');
+    now += 1001;
+    assert.equal((await a.run()).proposed, 1, 'round 2');
+    assert.equal((await docs.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))?.round, 2);
+    await b.run();
+    assert.equal((await docs.get<CheckinDoc>(GC_DOC.checkin, 'dev-b'))?.acks[sha(raw)], 2);
+    now += 1001;
+    assert.equal((await a.run()).deleted, 1);
+    assert.equal(await docs.hasBlob(sha(raw)), false);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await mail.close();
+  }
+});
