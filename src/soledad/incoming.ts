@@ -154,6 +154,37 @@ export class IncomingQueue {
     }
   }
 
+  /**
+   * Deletes several incoming docs in one write (the fetch loop removes a
+   * stored batch at once: one commit, one changes() query per live feed,
+   * instead of one each). Docs listed with a rev are deleted with it; those
+   * the write refuses (a stale rev: 409) or that were never listed here go
+   * through remove() one by one. Idempotent, like remove().
+   */
+  async removeMany(ids: readonly string[]): Promise<void> {
+    const unique = [...new Set(ids)];
+    const known = unique.filter((id) => this.revs.has(id));
+    const alone = new Set(unique.filter((id) => !this.revs.has(id)));
+    if (known.length > 0) {
+      const results = await this.db.bulkDocs(known.map((id) => ({ _id: id, _rev: this.revs.get(id)!, _deleted: true })));
+      results.forEach((r, i) => {
+        const id = known[i]!;
+        if ('error' in r && r.error) {
+          // 404: already gone (another device, a retry); anything else: the one-by-one path decides.
+          this.revs.delete(id);
+          if (r.status !== 404) alone.add(id);
+        } else this.revs.delete(id);
+      });
+    }
+    for (const id of alone) await this.remove(id);
+    const notes = await this.knownNotes();
+    for (const id of unique) {
+      if (!notes.has(id)) continue;
+      await this.local.delete(NOTE_TYPE, id);
+      notes.delete(id);
+    }
+  }
+
   /** Device-local record that this incoming doc could not be processed (it is kept, and reported). */
   async mark(id: string, note: { error: string; attempts: number }): Promise<void> {
     const notes = await this.knownNotes();

@@ -243,6 +243,10 @@ export class Soledad extends EventEmitter implements DocumentStore {
   removeIncoming(id: string): Promise<void> {
     return this.inbox.remove(id);
   }
+  /** Deletes several incoming docs in one write (see IncomingQueue.removeMany). */
+  removeIncomingMany(ids: readonly string[]): Promise<void> {
+    return this.inbox.removeMany(ids);
+  }
   markIncoming(id: string, note: { error: string; attempts: number }): Promise<void> {
     return this.inbox.mark(id, note);
   }
