@@ -30,6 +30,7 @@ import { MailIndex, type EntryRec, type MailboxSlot } from './mail-index.js';
 import { SummaryCache } from './summary-cache.js';
 import { checkNewName, compareNames, isInferior, normalizeName, parentNames } from './mailbox-names.js';
 import { changeFlags, copyEntries, expungeEntries, moveEntries, type EntryWriter } from './entry-writes.js';
+import { deliverBatch, type BatchHost, type DeliveryItem, type DeliveryOutcome } from './batch-delivery.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('mailstore');
@@ -234,6 +235,24 @@ export class DocumentMailStore implements MailStore {
       const rec = await this.index.applyEntry(id, doc);
       return { uidValidity: slot.uidValidity, uid: rec?.uid ?? 0, duplicate: stored !== null };
     });
+  }
+
+  /**
+   * Stores several messages in one go (the fetch loop's batches; see
+   * batch-delivery.ts): per item the guarantees of deliver, far fewer
+   * commits. Outcomes in the order of `items`, which is also their UID order.
+   */
+  deliverMany(mailbox: string, items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]> {
+    const host: BatchHost = {
+      docs: this.docs,
+      index: this.index,
+      clock: this.clock,
+      analyzer: this.analyzer,
+      summaries: this.summaries,
+      target: (name) => this.slot(name, 'TRYCREATE'),
+      serialBatch: (fn) => this.serialBatch(fn),
+    };
+    return deliverBatch(host, mailbox, items);
   }
 
   /**

@@ -15,6 +15,7 @@ import { defaultMailboxId } from './ids.js';
 import { MailIndex } from './mail-index.js';
 import { DEFAULT_MAILBOXES } from './mailbox-names.js';
 import { DocumentMailStore, type DeliverOptions, type DeliverResult } from './mail-store.js';
+import type { DeliveryItem, DeliveryOutcome } from './batch-delivery.js';
 import { captureSnapshot, persistSnapshot, readSnapshot } from './snapshot.js';
 import { SummaryWarmer } from './summary-warmer.js';
 import { logger } from '../../util/log.js';
@@ -37,6 +38,8 @@ export interface OpenMailStoreOptions {
 export interface OpenedMailStore extends MailStore {
   /** Stores a message for the fetch loop; idempotent per deliveryId. */
   deliver(mailbox: string, raw: Buffer | AsyncIterable<Buffer>, opts: DeliverOptions): Promise<DeliverResult>;
+  /** Stores several messages in one go (the fetch loop's batches): outcomes per item, UIDs in the order given. */
+  deliverMany(mailbox: string, items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]>;
   /** Expunges what `deliver` stored under `deliveryId` if it is still in `mailbox`; true when it was. */
   retractDelivery(mailbox: string, deliveryId: string): Promise<boolean>;
   /** Persists the index snapshot now (also done on close). */
