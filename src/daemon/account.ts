@@ -205,6 +205,8 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       deliver: async (mailbox, raw, o) => {
         await mail.deliver(mailbox, raw, o);
       },
+      deliverMany: async (mailbox, items) => (await mail.deliverMany(mailbox, items)).map((o) => (o instanceof Error ? o : null)),
+      removeIncomingMany: (ids) => soledad.removeIncomingMany(ids),
       retract: async (mailbox, deliveryId) => {
         await mail.retractDelivery(mailbox, deliveryId);
       },

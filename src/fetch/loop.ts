@@ -11,6 +11,7 @@ import type { IncomingDoc } from '../soledad/types.js';
 import { logger } from '../util/log.js';
 import { applyStatusHeaders, type MessageStatus } from './status-headers.js';
 import { undecryptableNotice } from './notice.js';
+import { StoreBatcher } from './store-batcher.js';
 
 const log = logger('fetch');
 
@@ -27,6 +28,15 @@ export interface FetchDeps {
   open(raw: Buffer): Promise<{ raw: Buffer; status: MessageStatus }>;
   /** Stores the message in a mailbox; idempotent for the same deliveryId. */
   deliver(mailbox: string, raw: Buffer, opts: { deliveryId: string; internalDate: number }): Promise<void>;
+  /**
+   * Stores several messages in one go, UIDs in the order given; per item
+   * null (stored) or the error that kept it from being stored. Rejects when
+   * the batch as a whole failed (the loop then stores its messages one by
+   * one). Without it every message goes through deliver on its own.
+   */
+  deliverMany?(mailbox: string, items: Array<{ raw: Buffer; deliveryId: string; internalDate: number }>): Promise<Array<Error | null>>;
+  /** Deletes several incoming documents in one write; without it (or when it fails) removeIncoming each. */
+  removeIncomingMany?(ids: string[]): Promise<void>;
   /** Expunges an earlier delivery if it is still in the mailbox (a notice that became obsolete). */
   retract?(mailbox: string, deliveryId: string): Promise<void>;
   /**
@@ -48,22 +58,22 @@ const noticeDeliveryId = (incomingId: string): string => `notice:${incomingId}`;
 const isPlain = (s: MessageStatus): boolean => s.encryption === 'none' && s.signature === 'none';
 
 /**
- * Documents processed at once. Storing a message is a series of small
- * writes, and the store commits the writes made while one is in flight
- * together (group commit, src/soledad/pouch.ts): each commit costs a LevelDB
- * batch and one changes() query per live feed, so the more messages are in
- * flight the fewer commits per message (bench/fetch-ingest.ts: 4 in flight
- * ~6 commits per message, 16 ~3.7), and decryption overlaps storage.
- * Messages arriving together may get their UIDs in completion order rather
- * than arrival order; their internal dates are the arrival times either way.
+ * Documents processed at once. Messages that are decrypted and opened wait
+ * for the store in a batch (deliverMany): while one batch is being stored
+ * the next accumulates, so a burst costs a few commits per batch instead of
+ * several per message (each commit is a LevelDB batch and a changes() query
+ * per live feed), and no message waits when the loop is idle. A message
+ * keeps its slot until it is stored and its incoming doc deleted, so there
+ * are slots enough for one batch to be stored while the next is decrypted.
+ * Within a batch UIDs follow arrival order.
  */
-const CONCURRENCY = 16;
+const CONCURRENCY = 32;
 /**
  * ...but never more than this many bytes of (encrypted) messages in flight,
- * so a burst of large mail does not hold 16 of them decrypted in memory at
+ * so a burst of large mail does not hold all of them decrypted in memory at
  * once; a single message larger than this still goes, alone.
  */
-const BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+const BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /** Longest wait between store retries while the disk is full (other store errors back off to a minute). */
 const DISK_FULL_RETRY_MAX_MS = 5000;
@@ -87,6 +97,9 @@ export class FetchLoop {
   /** Sizes of the documents running now (see BYTES_IN_FLIGHT). */
   private bytesInFlight = 0;
   private slotsTaken = 0;
+  /** Arrival counter: a batch's messages get their UIDs in this order. */
+  private arrivals = 0;
+  private readonly batcher: StoreBatcher;
 
   /** First wait before following a failed feed again (doubles up to a minute). */
   private readonly retryMs: number;
@@ -104,6 +117,7 @@ export class FetchLoop {
     opts: { retryMs?: number } = {},
   ) {
     this.retryMs = opts.retryMs ?? 1000;
+    this.batcher = new StoreBatcher(deps);
   }
 
   /** Starts following the incoming feed; resolves once started. */
@@ -186,11 +200,12 @@ export class FetchLoop {
     const running = this.inflight.get(doc.id);
     if (running) return running;
     const size = Math.max(0, doc.size || 0);
+    const seq = this.arrivals++;
     const run = (async () => {
       if (!this.hasRoomFor(size) || this.waiting.length > 0) await new Promise<void>((start) => this.waiting.push({ size, start }));
       else this.take(size);
       try {
-        return await this.processNow(doc);
+        return await this.processNow(doc, seq);
       } finally {
         this.inflight.delete(doc.id);
         this.slotsTaken--;
@@ -216,7 +231,7 @@ export class FetchLoop {
     this.bytesInFlight += size;
   }
 
-  private async processNow(doc: IncomingDoc): Promise<boolean> {
+  private async processNow(doc: IncomingDoc, seq: number): Promise<boolean> {
     let ciphertext: Readable;
     try {
       ciphertext = await doc.open();
@@ -239,8 +254,8 @@ export class FetchLoop {
       const status = await this.stableStatus(doc.id, opened.status);
       const message = applyStatusHeaders(opened.raw, status);
       const internalDate = Date.parse(doc.receivedAt) || Date.now();
-      await this.deps.deliver('INBOX', message, { deliveryId: doc.id, internalDate });
-      await this.deps.removeIncoming(doc.id);
+      const failed = await this.batcher.store(doc, seq, message, internalDate);
+      if (failed) throw failed;
       if (!isPlain(opened.status)) await this.deps.statusMemo?.delete(doc.id);
       this.stats.processed++;
       this.stats.undecryptable.delete(doc.id);

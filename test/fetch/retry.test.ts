@@ -36,6 +36,9 @@ test('retry after a crash past delivery: same status, same bytes, one message', 
     removeIncoming: async () => {
       throw new Error('killed before the incoming doc was deleted');
     },
+    removeIncomingMany: async () => {
+      throw new Error('killed before the incoming docs were deleted');
+    },
   });
   await dying.drain();
   let { messages } = await a.mail.messages('INBOX');

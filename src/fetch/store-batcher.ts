@@ -1,0 +1,107 @@
+// The fetch loop's store stage: messages that are decrypted and opened wait
+// here and are stored in batches (FetchDeps.deliverMany), then their
+// incoming documents are deleted in one write. While one batch is being
+// stored the next accumulates, so a burst costs a few commits per batch
+// rather than several per message, and a message that arrives alone is
+// stored at once. Order per message as before: stored, then its incoming
+// doc deleted.
+import type { IncomingDoc } from '../soledad/types.js';
+import { logger } from '../util/log.js';
+import type { FetchDeps } from './loop.js';
+
+const log = logger('fetch');
+
+/** A message decrypted and opened, waiting for its batch to be stored. */
+interface ReadyMessage {
+  doc: IncomingDoc;
+  /** Arrival order: the batch's UID order. */
+  seq: number;
+  raw: Buffer;
+  internalDate: number;
+  /** null once stored and its incoming doc deleted, else why not. */
+  settle(err: Error | null): void;
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+export class StoreBatcher {
+  /** Messages ready to be stored, and whether a batch is being stored now. */
+  private readonly ready: ReadyMessage[] = [];
+  private storing = false;
+  /** Batches stored and messages in them (for tests and the bench). */
+  readonly counts = { batches: 0, messages: 0 };
+
+  constructor(private readonly deps: FetchDeps) {}
+
+  /** Stores the message and then deletes its incoming doc, in a batch when the store can; null when done, else the error. */
+  async store(doc: IncomingDoc, seq: number, raw: Buffer, internalDate: number): Promise<Error | null> {
+    if (!this.deps.deliverMany) {
+      try {
+        await this.deps.deliver('INBOX', raw, { deliveryId: doc.id, internalDate });
+        await this.deps.removeIncoming(doc.id);
+        return null;
+      } catch (err) {
+        return asError(err);
+      }
+    }
+    return new Promise<Error | null>((settle) => {
+      this.ready.push({ doc, seq, raw, internalDate, settle });
+      this.storeReady();
+    });
+  }
+
+  /** Starts storing what is ready, unless a batch is being stored (then it goes once that one is done). */
+  private storeReady(): void {
+    if (this.storing || this.ready.length === 0) return;
+    this.storing = true;
+    // All that is ready: bounded by the slots (CONCURRENCY, BYTES_IN_FLIGHT) each message holds until stored.
+    const batch = this.ready.splice(0).sort((a, b) => a.seq - b.seq);
+    this.counts.batches++;
+    this.counts.messages += batch.length;
+    void this.storeBatch(batch).finally(() => {
+      this.storing = false;
+      this.storeReady();
+    });
+  }
+
+  /**
+   * One batch: stored, then its incoming docs deleted (a crash in between
+   * leaves incoming docs whose messages are stored: the retry finds them by
+   * delivery id). One message's failure is its own: a batch that fails as a
+   * whole is stored again one message at a time. Settles every message; never throws.
+   */
+  private async storeBatch(batch: ReadyMessage[]): Promise<void> {
+    const outcomes: Array<Error | null> = [];
+    try {
+      try {
+        outcomes.push(...(await this.deps.deliverMany!('INBOX', batch.map((r) => ({ raw: r.raw, deliveryId: r.doc.id, internalDate: r.internalDate })))));
+      } catch (err) {
+        if (batch.length === 1) throw err;
+        log.warn({ count: batch.length, err: (err as Error).message }, 'storing a batch failed; storing its messages one by one');
+        for (const r of batch) {
+          outcomes.push(await this.deps.deliver('INBOX', r.raw, { deliveryId: r.doc.id, internalDate: r.internalDate }).then(() => null, asError));
+        }
+      }
+      const stored = batch.filter((_, i) => outcomes[i] === null);
+      if (stored.length > 0) await this.removeStored(stored, batch, outcomes);
+    } catch (err) {
+      for (let i = 0; i < batch.length; i++) if (outcomes[i] === undefined) outcomes[i] = asError(err);
+    }
+    batch.forEach((r, i) => r.settle(outcomes[i] === undefined ? new Error('the store gave no outcome for this message') : outcomes[i]!));
+  }
+
+  /** Deletes the incoming docs of stored messages, in one write when it can; a removal that fails is that message's failure. */
+  private async removeStored(stored: ReadyMessage[], batch: ReadyMessage[], outcomes: Array<Error | null>): Promise<void> {
+    if (this.deps.removeIncomingMany) {
+      try {
+        await this.deps.removeIncomingMany(stored.map((r) => r.doc.id));
+        return;
+      } catch (err) {
+        log.warn({ count: stored.length, err: (err as Error).message }, 'deleting a batch of incoming documents failed; deleting them one by one');
+      }
+    }
+    for (const r of stored) {
+      outcomes[batch.indexOf(r)] = await this.deps.removeIncoming(r.doc.id).then(() => null, asError);
+    }
+  }
+}
