@@ -44,6 +44,12 @@ export function importLine(p: NonNullable<DaemonStatus['accounts'][number]['impo
   return `last import into ${p.mailbox} (${p.source}): ${counts}${p.error ? `, stopped early: ${p.error}` : ''}, finished ${p.finishedAt ?? ''}`;
 }
 
+/** Space given back by blob garbage collection (src/mail/store/blob-gc.ts); no message content. */
+export function blobGcLine(g: DaemonStatus['accounts'][number]['blobGc']): string {
+  const mb = (g.freedBytes / 1e6).toFixed(1);
+  return `expunged content: ${g.freedBlobs} freed (${mb} MB) since start, ${g.pending} waiting${g.lastError ? `, last error: ${g.lastError}` : ''}`;
+}
+
 function formatStatus(s: DaemonStatus): string {
   const lines = [
     `sealmail daemon running (pid ${s.pid}, since ${s.startedAt})`,
@@ -60,6 +66,7 @@ function formatStatus(s: DaemonStatus): string {
       `    incoming: ${a.fetch.processed} processed, ${a.fetch.failed} failed, ${a.fetch.undecryptable} undecryptable`,
       `    outgoing: ${a.outgoing.queued} queued, ${a.outgoing.sent} sent, ${a.outgoing.bounced} bounced`,
       ...(a.import ? [`    ${importLine(a.import)}`] : []),
+      ...(a.blobGc ? [`    ${blobGcLine(a.blobGc)}`] : []),
     );
   }
   return lines.join('\n');

@@ -7,6 +7,8 @@ import { KeyManager, OWN_KEY_DOC } from '../keymanager/index.js';
 import { decryptIncoming } from '../keymanager/incoming.js';
 import type { KeyAlgorithm } from '../keymanager/keys.js';
 import { openMailStore, MAIL_MERGE_RULES, type OpenedMailStore } from '../mail/store/index.js';
+import { BlobGc, indexEntriesOf, mailDeviceId, type BlobGcTiming } from '../mail/store/blob-gc.js';
+import { BLOB_GC_MERGE_RULES } from '../mail/store/blob-gc-docs.js';
 import { FetchLoop } from '../fetch/loop.js';
 import { importAttachedKeys } from '../fetch/attached-keys.js';
 import type { MessageStatus } from '../fetch/status-headers.js';
@@ -25,6 +27,8 @@ export interface AccountRuntime {
   keys: KeyManager;
   mail: OpenedMailStore;
   fetch: FetchLoop;
+  /** Deletes the content of messages expunged everywhere (its stats are in `sealmail status`). */
+  blobGc: BlobGc;
   session: ProviderSession;
   /** Documents pulled from the provider by the live sync (`sealmail status`). */
   pullProgress: PullProgressTracker;
@@ -50,6 +54,8 @@ export interface OpenAccountOptions {
   onRestoreProgress?: (p: PullProgress) => void;
   /** Algorithm of the key generated for a new account (default curve25519); an existing key is kept. */
   keyType?: KeyAlgorithm;
+  /** Blob garbage collection timing (tests use short ones; defaults in blob-gc.ts). */
+  blobGc?: BlobGcTiming;
 }
 
 export function accountDir(dataDir: string, address: string): string {
@@ -183,6 +189,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
     const sessionEnd = watchSessionEnd(soledad, config.address);
     soledad.registerMerge('entry', MAIL_MERGE_RULES.entry);
     soledad.registerMerge('mailbox', MAIL_MERGE_RULES.mailbox);
+    for (const [type, rule] of Object.entries(BLOB_GC_MERGE_RULES)) soledad.registerMerge(type, rule as never);
     const keys = new KeyManager({
       store: soledad,
       address: config.address,
@@ -192,6 +199,8 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
     });
     await keys.ensureOwnKey();
     const mail = await openMailStore({ docs: soledad, local: soledad.local });
+    const blobGc = new BlobGc({ docs: soledad, entries: indexEntriesOf(mail), device: await mailDeviceId(soledad.local), ...opts.blobGc });
+    blobGc.start(opts.blobGc);
     const fetch = new FetchLoop({
       incoming: (o) => soledad.incoming(o),
       removeIncoming: (id) => soledad.removeIncoming(id),
@@ -230,6 +239,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       keys,
       mail,
       fetch,
+      blobGc,
       session,
       pullProgress,
       get problem() {
@@ -238,6 +248,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       importProgress: null,
       async close() {
         await fetch.stop();
+        await blobGc.stop();
         await mail.close();
         await soledad.close();
       },

@@ -17,6 +17,7 @@ import { UserError } from '../util/user-error.js';
 import { secretsEqual } from '../util/secret-compare.js';
 import { logger } from '../util/log.js';
 import { AuthThrottle } from '../util/auth-throttle.js';
+import type { BlobGcStats, BlobGcTiming } from '../mail/store/blob-gc.js';
 
 const log = logger('daemon');
 
@@ -30,6 +31,8 @@ export interface DaemonOptions {
   kdf?: KdfParams;
   loginCost?: number;
   providerScrypt?: { N: number; r: number; p: number };
+  /** Blob garbage collection timing of every account (tests use short ones). */
+  blobGc?: BlobGcTiming;
 }
 
 export interface DaemonStatus {
@@ -50,6 +53,8 @@ export interface DaemonStatus {
     problem: string | null;
     /** The running or last `sealmail import`, or null. */
     import: AccountRuntime['importProgress'];
+    /** Content of expunged messages deleted by this device since start, and deletions waiting. */
+    blobGc: BlobGcStats;
   }>;
 }
 
@@ -137,6 +142,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           create: opts.create?.[account.address],
           kdf: opts.kdf,
           loginCost: opts.loginCost,
+          blobGc: opts.blobGc,
         }),
       ),
       config.accounts.map(() => (runtime: AccountRuntime) => () => runtime.close()),
@@ -256,6 +262,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
               },
               problem: a.problem,
               import: a.importProgress,
+              blobGc: { ...a.blobGc.stats },
             };
           }),
         };

@@ -39,12 +39,24 @@
 import type { Doc, DocumentStore } from '../../soledad/types.js';
 import { DOC } from './documents.js';
 import { withContentLock } from './content.js';
+import { DocumentMailStore } from './mail-store.js';
 import { GC_DOC, setCancelHook, type CheckinDoc, type GcIntentDoc } from './blob-gc-docs.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('blob-gc');
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
+
+export interface BlobGcTiming {
+  /** How long a blob stays after its deletion was proposed (default 24 h). */
+  graceMs?: number;
+  /** A device not checked in for this long no longer blocks collection (default 30 days). */
+  staleMs?: number;
+  /** Time between passes (default 1 h). */
+  intervalMs?: number;
+  /** First pass this long after start, off the start-up path (default 60 s). */
+  firstRunMs?: number;
+}
 
 export interface BlobGcOptions {
   docs: DocumentStore;
@@ -349,6 +361,12 @@ function cancelledIn(checkins: Map<string, CheckinDoc>, hash: string, round: num
 /** Lets IMAP and sync work run between batches. */
 function turn(): Promise<void> {
   return new Promise((r) => setImmediate(r));
+}
+
+/** What the collector reads of a mail store opened by openMailStore: every entry of its index. */
+export function indexEntriesOf(mail: unknown): BlobGcOptions['entries'] {
+  if (!(mail instanceof DocumentMailStore)) throw new Error('blob garbage collection needs the document mail store');
+  return () => mail.index.entries.values();
 }
 
 /** The id this device's mail store goes by (its HLC node, kept in the local store by openMailStore). */
