@@ -38,6 +38,15 @@ function decodeTransfer(encoding: string | undefined, body: Buffer): Buffer {
 
 /** The contents of the application/pgp-keys parts of a message (decoded), at most MAX_KEYS. */
 export function attachedKeyData(raw: Buffer): Buffer[] {
+  return keyParts(toCRLF(raw));
+}
+
+/**
+ * The walk behind attachedKeyData over a message in CRLF form. Only part
+ * headers are read; a leaf's body is looked at only when it is a key, so a
+ * message with a large attachment costs a few delimiter searches.
+ */
+function keyParts(canonical: Buffer): Buffer[] {
   const found: Buffer[] = [];
   let parts = 0;
   const walk = (entity: Buffer, depth: number): void => {
@@ -52,7 +61,7 @@ export function attachedKeyData(raw: Buffer): Buffer[] {
       if (data.length > 0 && data.length <= MAX_KEY_BYTES) found.push(data);
     }
   };
-  walk(toCRLF(raw), 0);
+  walk(canonical, 0);
   return found;
 }
 
@@ -64,10 +73,11 @@ export interface KeyringLike {
 export async function importAttachedKeys(raw: Buffer, keyring: KeyringLike, ownAddress: string): Promise<number> {
   let taken = 0;
   try {
-    const { header } = splitEntity(toCRLF(raw));
+    const canonical = toCRLF(raw);
+    const { header } = splitEntity(canonical);
     const from = extractAddresses(headerValues(parseHeader(header), 'from'))[0];
     if (!from || from === ownAddress.toLowerCase()) return 0;
-    for (const data of attachedKeyData(raw)) {
+    for (const data of keyParts(canonical)) {
       try {
         await keyring.add(from, data.toString('latin1').includes('-----BEGIN PGP') ? data.toString('latin1') : new Uint8Array(data), 'import', 'gossip');
         taken++;

@@ -18,43 +18,56 @@ export interface MessageStatus {
 
 /** Offset just past the header block's terminating blank line (or the end when there is none). */
 export function headerEnd(raw: Buffer): number {
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] !== 0x0a) continue;
-    if (raw[i + 1] === 0x0a) return i + 2;
-    if (raw[i + 1] === 0x0d && raw[i + 2] === 0x0a) return i + 3;
+  for (let lf = raw.indexOf(0x0a); lf >= 0; lf = raw.indexOf(0x0a, lf + 1)) {
+    if (raw[lf + 1] === 0x0a) return lf + 2;
+    if (raw[lf + 1] === 0x0d && raw[lf + 2] === 0x0a) return lf + 3;
   }
   return raw.length;
 }
 
-/** Removes the header fields named in `names` (with their folded continuation lines). */
-export function removeHeaderFields(raw: Buffer, names: readonly string[]): Buffer {
+/**
+ * What is left of `raw` without the header fields named in `names` (with
+ * their folded continuation lines): slices of `raw` in order, one per run
+ * of kept lines (the last run takes the body along), nothing copied.
+ */
+function keptSlices(raw: Buffer, names: readonly string[]): Buffer[] {
   const end = headerEnd(raw);
   const kept: Buffer[] = [];
+  let runStart = 0;
   let dropping = false;
   let pos = 0;
   while (pos < end) {
     let nl = raw.indexOf(0x0a, pos);
     if (nl === -1 || nl >= end) nl = end - 1;
-    const line = raw.subarray(pos, nl + 1);
-    const continuation = line[0] === 0x20 || line[0] === 0x09;
+    const continuation = raw[pos] === 0x20 || raw[pos] === 0x09;
     if (!continuation) {
-      const colon = line.indexOf(0x3a);
-      const name = colon > 0 ? line.subarray(0, colon).toString('latin1').trim().toLowerCase() : '';
-      dropping = names.includes(name);
+      const colon = raw.indexOf(0x3a, pos);
+      const name = colon > pos && colon <= nl ? raw.toString('latin1', pos, colon).trim().toLowerCase() : '';
+      const drop = names.includes(name);
+      if (drop && !dropping && pos > runStart) kept.push(raw.subarray(runStart, pos));
+      if (!drop && dropping) runStart = pos;
+      dropping = drop;
     }
-    if (!dropping) kept.push(line);
     pos = nl + 1;
   }
-  kept.push(raw.subarray(end));
-  return Buffer.concat(kept);
+  kept.push(raw.subarray(dropping ? end : runStart));
+  return kept;
 }
 
-/** The message with foreign status headers removed and ours prepended (CRLF, like the rest of a well-formed message). */
+/** Removes the header fields named in `names` (with their folded continuation lines). */
+export function removeHeaderFields(raw: Buffer, names: readonly string[]): Buffer {
+  return Buffer.concat(keptSlices(raw, names));
+}
+
+/**
+ * The message with foreign status headers removed and ours prepended (CRLF,
+ * like the rest of a well-formed message): the one copy of the message.
+ */
 export function applyStatusHeaders(raw: Buffer, status: MessageStatus): Buffer {
   const eol = raw.indexOf('\r\n') !== -1 || raw.length === 0 ? '\r\n' : '\n';
   const ours = Buffer.from(
     `X-Sealmail-Encryption: ${status.encryption}${eol}X-Sealmail-Signature: ${status.signature}${eol}`,
     'latin1',
   );
-  return Buffer.concat([ours, removeHeaderFields(raw, STATUS_HEADERS)]);
+  return Buffer.concat([ours, ...keptSlices(raw, STATUS_HEADERS)]);
 }

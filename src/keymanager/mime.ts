@@ -15,26 +15,63 @@ export interface HeaderField {
 
 const CRLF = Buffer.from('\r\n');
 
-/** Converts bare LF and bare CR line ends to CRLF (RFC 5322 §2.3, RFC 3156 §5 canonical form). */
-export function toCRLF(buf: Buffer): Buffer {
-  let needs = false;
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i];
-    if (c === 0x0a && (i === 0 || buf[i - 1] !== 0x0d)) { needs = true; break; }
-    if (c === 0x0d && buf[i + 1] !== 0x0a) { needs = true; break; }
+/**
+ * Canonical forms already worked out, by input buffer. The fetch path asks
+ * for the same message's canonical form several times (Autocrypt, opening,
+ * attached keys): the scan runs once. Message buffers are values here, never
+ * modified in place once read, so a remembered answer stays right.
+ */
+const canonicalOf = new WeakMap<Buffer, Buffer>();
+/** Smaller buffers are scanned again rather than remembered. */
+const REMEMBER_FROM = 4096;
+
+/** Whether every line end is CRLF (no bare LF, no bare CR): native searches, no per-byte JS loop. */
+export function isCRLF(buf: Buffer): boolean {
+  for (let lf = buf.indexOf(0x0a); lf >= 0; lf = buf.indexOf(0x0a, lf + 1)) {
+    if (lf === 0 || buf[lf - 1] !== 0x0d) return false;
   }
-  if (!needs) return buf;
+  for (let cr = buf.indexOf(0x0d); cr >= 0; cr = buf.indexOf(0x0d, cr + 1)) {
+    if (buf[cr + 1] !== 0x0a) return false;
+  }
+  return true;
+}
+
+/**
+ * Converts bare LF and bare CR line ends to CRLF (RFC 5322 §2.3, RFC 3156 §5
+ * canonical form). Returns `buf` itself when it already is canonical.
+ */
+export function toCRLF(buf: Buffer): Buffer {
+  const known = canonicalOf.get(buf);
+  if (known) return known;
+  const out = isCRLF(buf) ? buf : convertToCRLF(buf);
+  if (buf.length >= REMEMBER_FROM) {
+    canonicalOf.set(buf, out);
+    if (out !== buf) canonicalOf.set(out, out);
+  }
+  return out;
+}
+
+function convertToCRLF(buf: Buffer): Buffer {
   const chunks: Buffer[] = [];
   let start = 0;
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i];
-    if (c === 0x0a && (i === 0 || buf[i - 1] !== 0x0d)) {
-      chunks.push(buf.subarray(start, i), CRLF);
-      start = i + 1;
-    } else if (c === 0x0d && buf[i + 1] !== 0x0a) {
-      chunks.push(buf.subarray(start, i), CRLF);
-      start = i + 1;
+  let lf = buf.indexOf(0x0a);
+  let cr = buf.indexOf(0x0d);
+  while (lf >= 0 || cr >= 0) {
+    if (cr >= 0 && (lf < 0 || cr < lf)) {
+      if (lf === cr + 1) {
+        // CRLF already
+        lf = buf.indexOf(0x0a, cr + 2);
+        cr = buf.indexOf(0x0d, cr + 2);
+        continue;
+      }
+      chunks.push(buf.subarray(start, cr), CRLF); // bare CR
+      start = cr + 1;
+      cr = buf.indexOf(0x0d, start);
+      continue;
     }
+    chunks.push(buf.subarray(start, lf), CRLF); // bare LF
+    start = lf + 1;
+    lf = buf.indexOf(0x0a, start);
   }
   chunks.push(buf.subarray(start));
   return Buffer.concat(chunks);
@@ -140,31 +177,42 @@ function splitParams(value: string): string[] {
 
 /**
  * The body parts of a multipart body, exact bytes. Per RFC 2046 §5.1.1 the
- * CRLF before a delimiter line belongs to the delimiter, not the part.
+ * CRLF before a delimiter line belongs to the delimiter, not the part. A
+ * delimiter is a line starting "--boundary", then optionally "--" (the close
+ * delimiter), then only spaces or tabs. The search goes from one
+ * "--boundary" to the next (native search), not line by line.
  */
 export function splitMultipart(body: Buffer, boundary: string): Buffer[] {
   const delim = Buffer.from(`--${boundary}`);
   const parts: Buffer[] = [];
   let partStart = -1;
-  let pos = 0;
-  while (pos <= body.length) {
-    const lineEnd = body.indexOf('\r\n', pos);
+  let at = body.indexOf(delim);
+  while (at >= 0) {
+    const lineStart = at === 0 || (body[at - 2] === 0x0d && body[at - 1] === 0x0a);
+    const lineEnd = lineStart ? body.indexOf(CRLF, at + delim.length) : -1;
     const end = lineEnd < 0 ? body.length : lineEnd;
-    const line = body.subarray(pos, end);
-    if (line.subarray(0, delim.length).equals(delim)) {
-      const rest = line.subarray(delim.length).toString('latin1');
-      const isClose = rest.startsWith('--');
-      if (/^(--)?[ \t]*$/.test(rest)) {
-        if (partStart >= 0) parts.push(body.subarray(partStart, Math.max(partStart, pos - 2)));
-        if (isClose) return parts;
-        partStart = end + 2;
-      }
+    const close = lineStart ? isDelimiterRest(body, at + delim.length, end) : null;
+    if (close === null) {
+      at = body.indexOf(delim, at + 1);
+      continue;
     }
+    if (partStart >= 0) parts.push(body.subarray(partStart, Math.max(partStart, at - 2)));
+    if (close) return parts;
+    partStart = end + 2;
     if (lineEnd < 0) break;
-    pos = lineEnd + 2;
+    at = body.indexOf(delim, lineEnd + 2);
   }
   if (partStart >= 0 && partStart <= body.length) parts.push(body.subarray(partStart));
   return parts;
+}
+
+/** What follows "--boundary" on a delimiter line: true for "--" (close), false for nothing; then only blanks. Null: not a delimiter. */
+function isDelimiterRest(body: Buffer, from: number, end: number): boolean | null {
+  const close = end - from >= 2 && body[from] === 0x2d && body[from + 1] === 0x2d;
+  for (let i = close ? from + 2 : from; i < end; i++) {
+    if (body[i] !== 0x20 && body[i] !== 0x09) return null;
+  }
+  return close;
 }
 
 const CONTENT_FIELD = (key: string): boolean => key.startsWith('content-') || key === 'mime-version';

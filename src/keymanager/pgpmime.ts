@@ -49,6 +49,20 @@ function decodeBody(fields: HeaderField[], body: Buffer): Buffer {
   return body;
 }
 
+/**
+ * False when a text body certainly holds no armored PGP block: an unencoded
+ * body is searched as bytes (no copy into a string); an encoded one has to be
+ * decoded first, so it may.
+ */
+function mayHoldArmor(fields: HeaderField[], body: Buffer): boolean {
+  const cte = (headerValue(fields, 'content-transfer-encoding') ?? '').toLowerCase();
+  return cte === 'base64' || cte === 'quoted-printable' || body.indexOf(ARMOR_START) >= 0;
+}
+const ARMOR_START = Buffer.from('-----BEGIN PGP ');
+
+/** A Buffer over the same memory (Buffer.from(uint8array) would copy). */
+const bufferView = (a: Uint8Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
 async function signatureResult(
   sigs: Array<{ keyID: openpgp.KeyID; verified: Promise<boolean> }>,
   keys: openpgp.Key[],
@@ -115,6 +129,7 @@ export async function openMessage(raw: Buffer, keys: OpenKeys): Promise<OpenedMe
     return { raw, encryption: 'none', signature };
   }
   if (ct.mime.startsWith('text/')) {
+    if (!mayHoldArmor(fields, body)) return { raw, encryption: 'none', signature: { status: 'none' } };
     const text = decodeBody(fields, body).toString('latin1');
     if (text.includes('-----BEGIN PGP MESSAGE-----')) return openEncrypted(raw, fields, text, keys, from, 'inline');
     if (text.includes('-----BEGIN PGP SIGNED MESSAGE-----')) {
@@ -175,13 +190,13 @@ async function openEncrypted(
   let signature = await signatureResult(sigs, vkeys);
   const { other } = partitionContentFields(outerFields);
   if (kind === 'inline') {
-    const text = toCRLF(Buffer.from(plain));
+    const text = toCRLF(bufferView(plain));
     const head =
       serializeHeader(other) +
       'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n';
     return { raw: Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from(encodeQuotedPrintable(text), 'latin1')]), encryption: 'decrypted', signature };
   }
-  const inner = toCRLF(Buffer.from(plain));
+  const inner = toCRLF(bufferView(plain));
   const { header: ih, body: ib } = splitEntity(inner);
   const innerFields = parseHeader(ih).filter((f) => f.key !== 'mime-version');
   const innerCt = parseContentType(headerValue(innerFields, 'content-type'));
