@@ -31,11 +31,12 @@ export function registerStart(program: Command): void {
         passphraseFor: passphraseSource(opts.passphraseFile),
         create: quickstart ? Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) : undefined,
       });
+      // Saved even when a signal came during the start: the accounts exist now
+      // (at the provider and in the data dir), and a start without this
+      // configuration refuses their data.
+      if (quickstart) saveConfig(ctx.paths.configFile, config);
       if (shutdown.started(daemon)) return;
-      if (quickstart) {
-        saveConfig(ctx.paths.configFile, config);
-        await sendWelcome(config);
-      }
+      if (quickstart) await sendWelcome(config);
       const status = await daemon.status();
       console.log('sealmail is running. Mail client settings:\n');
       console.log(settingsText(config, config.accounts[0]!, status.certificateFingerprint));

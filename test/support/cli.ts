@@ -1,6 +1,6 @@
 // Runs the real `sealmail` CLI as a child process in a private HOME, the way
 // a user would, and python3's imaplib as the mail client.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import nodemailer from 'nodemailer';
@@ -38,6 +38,15 @@ export async function cliEnv(): Promise<CliEnv> {
 export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { env, encoding: 'utf8', input, cwd: ROOT, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `sealmail ARGS` to completion without blocking this process (which may run the provider the CLI talks to). */
+export function runCliAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { env, cwd: ROOT, timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 /**
@@ -262,4 +271,44 @@ export async function secondDeviceEnv(first: CliEnv): Promise<{ env: NodeJS.Proc
     imapPort: imap!,
     providerUrl: `http://${provider.host}:${provider.httpPort}/`,
   };
+}
+
+/** `sealmail start` without waiting for it to be ready (to signal it while it starts); `exited` has the code or signal. */
+export function spawnCliStart(env: NodeJS.ProcessEnv): RunningDaemon & { exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return (await exited).code;
+    },
+  };
+}
+
+/** True once something accepts TCP connections on 127.0.0.1:port. */
+export function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** The daemon's 'mail index ready' log lines (SEALMAIL_LOG_FORMAT=json on stderr), one per account opened. */
+export function indexReadyLines(stderr: string): Array<{ snapshot: boolean; replayed: number; entries: number }> {
+  return stderr
+    .split('\n')
+    .filter((l) => l.includes('"mail index ready"'))
+    .map((l) => JSON.parse(l) as { snapshot: boolean; replayed: number; entries: number });
 }

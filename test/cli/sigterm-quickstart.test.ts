@@ -1,0 +1,43 @@
+// SIGTERM during the quickstart's first `sealmail start`, while its new
+// accounts open: the daemon closes once it is up (exit 0, lock released) and
+// the configuration is saved, since the accounts now exist at the embedded
+// provider and in the data dir; without it the next start refused their data
+// ("holds account data but ... config.json is missing"). The next start then
+// finds both accounts with their snapshots, and IMAP takes the saved password.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { imapClient } from '../support/import-mail.js';
+import { cliEnv, indexReadyLines, readCliConfig, spawnCliStart, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
+
+test('SIGTERM during the quickstart: exit 0, lock released, configuration saved; the next start serves the accounts', { timeout: 180_000 }, async (t) => {
+  const { home, env, ports } = await cliEnv();
+  const daemons = stopDaemonsThenRemoveHome(t, home);
+  const dataDir = join(home, '.local', 'share', 'sealmail');
+
+  const first = spawnCliStart(env);
+  daemons.push(first);
+  const deadline = Date.now() + 90_000;
+  while (indexReadyLines(first.stderr()).length === 0 && first.child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  first.child.kill('SIGTERM');
+  assert.deepEqual(await first.exited, { code: 0, signal: null }, `a clean exit\n${first.stderr()}`);
+  assert.match(first.stderr(), /shutting down once started/, 'the signal came during the start');
+  assert.doesNotMatch(first.stdout(), /sealmail is running/, 'it did not go on to serve');
+  assert.ok(!existsSync(join(dataDir, 'daemon.pid')) && !existsSync(join(dataDir, 'daemon.lock')), 'the lock is released');
+  const config = readCliConfig(env);
+  assert.deepEqual(config.accounts.map((a) => a.address).sort(), ['alice@sealmail.localhost', 'demo@sealmail.localhost']);
+
+  const next = await startCli(env);
+  daemons.push(next);
+  assert.doesNotMatch(next.stderr(), /did not stop cleanly/);
+  assert.deepEqual(indexReadyLines(next.stderr()).map((r) => r.snapshot), [true, true], 'both accounts closed with their index snapshot');
+  const alice = config.accounts.find((a) => a.address.startsWith('alice@'))!;
+  const c = await imapClient(ports.imap, alice.address, alice.localPassword);
+  try {
+    assert.ok(await c.status('INBOX', { messages: true }), 'alice logs in with the saved password');
+  } finally {
+    await c.logout();
+  }
+  assert.equal(await next.stop(), 0);
+});
