@@ -58,16 +58,52 @@ export function unpad(padded: Buffer, docId: string): Buffer {
   return padded.subarray(LEN_BYTES, LEN_BYTES + len);
 }
 
+/**
+ * Stored ids already computed, per key set: the same few are asked for again
+ * and again (the own-key and keyring docs on every incoming message, a new
+ * document's id when it is written and again when the changes feed checks
+ * it), and an HMAC costs a few microseconds. Bounded; oldest dropped first.
+ */
+const idMemo = new WeakMap<DerivedKeys, { key: crypto.KeyObject; ids: Map<string, string> }>();
+const ID_MEMO_MAX = 4096;
+
 /** The stored id of a logical document: hex HMAC-SHA256(idKey, type \0 id). */
 export function docIdFor(keys: DerivedKeys, type: string, id: string): string {
-  return crypto.createHmac('sha256', keys.idKey).update(`${type}\u0000${id}`).digest('hex');
+  let memo = idMemo.get(keys);
+  if (!memo) idMemo.set(keys, (memo = { key: crypto.createSecretKey(keys.idKey), ids: new Map() }));
+  const logical = `${type}\u0000${id}`;
+  let stored = memo.ids.get(logical);
+  if (stored === undefined) {
+    stored = crypto.createHmac('sha256', memo.key).update(logical).digest('hex');
+    if (memo.ids.size >= ID_MEMO_MAX) memo.ids.delete(memo.ids.keys().next().value as string);
+    memo.ids.set(logical, stored);
+  }
+  return stored;
 }
 
-function seal(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
+/** Zero bytes to pad from: a padding is always shorter than LARGE_STEP (see bucketSize). */
+const ZEROS = Buffer.alloc(LARGE_STEP);
+
+/**
+ * AES-256-GCM of pad(data), fed to the cipher in pieces (length, data,
+ * zeros) so the padded plaintext is never built: the same ciphertext as
+ * encrypting pad(data) in one go, one copy of the data less.
+ */
+function sealPadded(key: Buffer, aad: Buffer, data: Buffer): { iv: Buffer; body: Buffer[] } {
+  const padding = bucketSize(data.length + LEN_BYTES) - LEN_BYTES - data.length;
+  const length = Buffer.allocUnsafe(LEN_BYTES);
+  length.writeUInt32BE(data.length, 0);
   const iv = crypto.randomBytes(IV_BYTES);
   const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
-  return Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  const body = [cipher.update(length), cipher.update(data), cipher.update(padding <= ZEROS.length ? ZEROS.subarray(0, padding) : Buffer.alloc(padding))];
+  body.push(cipher.final(), cipher.getAuthTag());
+  return { iv, body };
+}
+
+function seal(key: Buffer, aad: Buffer, data: Buffer): Buffer {
+  const { iv, body } = sealPadded(key, aad, data);
+  return Buffer.concat([iv, ...body]);
 }
 
 function unseal(key: Buffer, aad: Buffer, sealed: Buffer, docId: string, iv = sealed.subarray(0, IV_BYTES), body = sealed.subarray(IV_BYTES)): Buffer {
@@ -88,12 +124,9 @@ const docAad = (ns: string, docId: string): Buffer => Buffer.from(`soledad:v${SC
 
 /** Encrypts one document for the given stored id. `content` null marks a deletion. */
 export function sealDoc(keys: DerivedKeys, ns: string, docId: string, doc: OpenedDoc): SealedFields {
-  const plain = pad(JSON.stringify({ t: doc.type, i: doc.id, c: doc.content }));
-  const iv = crypto.randomBytes(IV_BYTES);
-  const cipher = crypto.createCipheriv('aes-256-gcm', keys.docKey, iv);
-  cipher.setAAD(docAad(ns, docId));
-  const body = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-  return { v: SCHEME_VERSION, n: iv.toString('base64'), c: body.toString('base64') };
+  const json = Buffer.from(JSON.stringify({ t: doc.type, i: doc.id, c: doc.content }));
+  const { iv, body } = sealPadded(keys.docKey, docAad(ns, docId), json);
+  return { v: SCHEME_VERSION, n: iv.toString('base64'), c: Buffer.concat(body).toString('base64') };
 }
 
 export function isSealed(doc: unknown): doc is SealedFields & { _id: string } {
@@ -164,7 +197,7 @@ const chunkAad = (ns: string, b: ChunkBinding): Buffer =>
 
 /** nonce || ciphertext || tag of one padded chunk. */
 export function sealChunk(keys: DerivedKeys, ns: string, binding: ChunkBinding, data: Buffer): Buffer {
-  return seal(keys.docKey, chunkAad(ns, binding), pad(data));
+  return seal(keys.docKey, chunkAad(ns, binding), data);
 }
 
 export function openChunk(keys: DerivedKeys, ns: string, binding: ChunkBinding, sealed: Buffer): Buffer {

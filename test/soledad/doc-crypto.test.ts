@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHUNK_DATA_BYTES, bucketSize, docIdFor, openDoc, pad, sealDoc, unpad } from '../../src/soledad/doc-crypto.js';
+import crypto from 'node:crypto';
+import { CHUNK_DATA_BYTES, bucketSize, docIdFor, openChunk, openDoc, pad, sealChunk, sealDoc, unpad } from '../../src/soledad/doc-crypto.js';
 import { deriveKeys, generateSecret } from '../../src/soledad/secrets.js';
 import { DocumentIntegrityError, Soledad } from '../../src/soledad/index.js';
 import { Scratch, TEST_KDF, collect } from './helpers.js';
@@ -101,4 +102,38 @@ test('tampered blob chunks are detected, never returned', async () => {
   } finally {
     await s.cleanup();
   }
+});
+
+test('the stored format is pinned: nonce, AES-256-GCM of the padded plaintext, tag; ids are HMAC-SHA256, remembered or not', () => {
+  const keys = deriveKeys(generateSecret());
+  const openRaw = (aad: string, iv: Buffer, body: Buffer): Buffer => {
+    const d = crypto.createDecipheriv('aes-256-gcm', keys.docKey, iv);
+    d.setAAD(Buffer.from(aad));
+    d.setAuthTag(body.subarray(body.length - 16));
+    return Buffer.concat([d.update(body.subarray(0, body.length - 16)), d.final()]);
+  };
+  const binding = { blobDocId: 'blob', writeId: 'w', index: 0, last: true };
+  for (const n of [0, 1, 59, 60, 61, 5000, 32 * 1024 - 5, CHUNK_DATA_BYTES]) {
+    const data = crypto.randomBytes(n);
+    const sealed = sealChunk(keys, 'main', binding, data);
+    const plain = openRaw('soledad-blob:v1:main:blob:w:0:last', sealed.subarray(0, 12), sealed.subarray(12));
+    assert.ok(plain.equals(pad(data)), `chunk of ${n} bytes`);
+    assert.ok(openChunk(keys, 'main', binding, sealed).equals(data));
+  }
+  for (const text of ['', 'x'.repeat(70_000), 'ünïcødé \ud83d\udce8 '.repeat(300), 'x'.repeat(64 * 1024 * 3)]) {
+    const id = docIdFor(keys, 'note', text.slice(0, 10));
+    const doc = { type: 'note', id: text.slice(0, 10), content: { text } };
+    const f = sealDoc(keys, 'main', id, doc);
+    const plain = openRaw(`soledad:v1:main:${id}`, Buffer.from(f.n, 'base64'), Buffer.from(f.c, 'base64'));
+    assert.ok(plain.equals(pad(JSON.stringify({ t: doc.type, i: doc.id, c: doc.content }))), `doc of ${text.length} chars`);
+    assert.deepEqual(openDoc(keys, 'main', id, f), doc);
+  }
+  // More ids than are remembered, asked twice: always the HMAC.
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 5000; i += 7) {
+      const expected = crypto.createHmac('sha256', keys.idKey).update(`entry\u0000m${i}`).digest('hex');
+      assert.equal(docIdFor(keys, 'entry', `m${i}`), expected);
+    }
+  }
+  assert.notEqual(docIdFor(deriveKeys(generateSecret()), 'entry', 'm0'), docIdFor(keys, 'entry', 'm0'), 'per key set');
 });
