@@ -31,6 +31,13 @@ const META_CACHE = 20_000;
 /** Decrypted chunks kept for re-reads (clients fetch a message's header, then its parts): bytes, and only of small blobs. */
 const CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
 const CHUNK_CACHE_MAX_BLOB = 8 * CHUNK_DATA_BYTES;
+/**
+ * Chunk documents written per write (~512 KiB): a large blob is a few
+ * commits, not one per 32 KiB chunk, each of which was a LevelDB batch and a
+ * changes() query per live feed (bench/fetch-ingest: most of the store's
+ * commits were the chunks of large messages, written one after the other).
+ */
+const CHUNK_WRITE_BATCH = 16;
 
 /** What the head document holds (sealed). */
 interface BlobHead extends BlobInfo {
@@ -110,13 +117,18 @@ export class BlobStore {
     let index = 0;
     let size = 0;
     let first: Buffer | null = null;
+    /** Sealed chunks not written yet (see CHUNK_WRITE_BATCH). */
+    const unwritten: Array<{ docId: string; sealed: Buffer }> = [];
     // One chunk of look-ahead: a chunk is sealed only once we know whether it is the last.
     let pending: Buffer | null = null;
     const flush = async (data: Buffer, last: boolean): Promise<void> => {
       const sealed = sealChunk(this.keys, this.ns, this.binding(id, writeId, index, last), data);
       // The first chunk goes into the head, written last.
       if (index === 0) first = sealed;
-      else await this.writeChunk(this.chunkId(id, writeId, index), sealed);
+      else {
+        unwritten.push({ docId: this.chunkId(id, writeId, index), sealed });
+        if (unwritten.length >= CHUNK_WRITE_BATCH) await this.writeChunks(unwritten.splice(0));
+      }
       index++;
     };
     const parts: Buffer[] = [];
@@ -143,6 +155,7 @@ export class BlobStore {
       pending = Buffer.concat(parts as Uint8Array[]);
     }
     await flush(pending ?? Buffer.alloc(0), true);
+    if (unwritten.length > 0) await this.writeChunks(unwritten.splice(0));
     const head: BlobHead = { size, chunks: index, chunkBytes: CHUNK_DATA_BYTES, writeId, first: 1 };
     if (opts.meta !== undefined) head.meta = opts.meta;
     await this.writeHead(id, head, first!, previous?.rev);
@@ -172,8 +185,24 @@ export class BlobStore {
     this.store.noteWrite(docId, BLOB_TYPE);
   }
 
+  /** Several chunk documents in one write; one the write refuses (409: exists) goes through writeChunk. */
+  private async writeChunks(chunks: Array<{ docId: string; sealed: Buffer }>): Promise<void> {
+    if (chunks.length === 1) return this.writeChunk(chunks[0]!.docId, chunks[0]!.sealed);
+    const results = await this.db.bulkDocs(chunks.map((c) => this.chunkDoc(c.docId, c.sealed)) as unknown as Array<PouchDB.Core.PutDocument<Record<string, unknown>>>);
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (!('error' in r) || !r.error) continue;
+      if (r.status !== 409) throw new SoledadError(`blob chunk write failed: ${r.message ?? r.name}`, 'WRITE_FAILED');
+      await this.writeChunk(chunks[i]!.docId, chunks[i]!.sealed);
+    }
+  }
+
+  private chunkDoc(docId: string, sealed: Buffer): { _id: string; _attachments: Record<string, { content_type: string; data: Buffer }> } {
+    return { _id: docId, _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: sealed } } };
+  }
+
   private async writeChunk(docId: string, sealed: Buffer): Promise<void> {
-    const doc = { _id: docId, _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: sealed } } };
+    const doc = this.chunkDoc(docId, sealed);
     try {
       await this.db.put(doc as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
     } catch (err) {
