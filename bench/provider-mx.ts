@@ -5,11 +5,14 @@
 // SMTP and no storage — the floor the MX pipeline is built on. The sender
 // runs in its own process; this one is the provider (with embedded CouchDB).
 // Usage: npx tsx bench/provider-mx.ts [--quick]   (1,000 messages; --quick 100)
+// SEALMAIL_BENCH_MX_PROFILE=file.cpuprofile: a CPU profile of this (the
+// provider's) process over the embedded run's SMTP part only.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Session } from 'node:inspector/promises';
 import * as openpgp from 'openpgp';
 import { runWhenMain, type BenchResult } from './result.js';
 import { message, sizeMix } from './provider-mx-mix.js';
@@ -57,6 +60,13 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
     const rawCpu = process.cpuUsage(rawCpu0);
 
     // MX: a sender process with CONCURRENCY SMTP connections (this process is the provider only).
+    const profile = couchUrl ? undefined : process.env.SEALMAIL_BENCH_MX_PROFILE;
+    const inspector = profile ? new Session() : null;
+    if (inspector) {
+      inspector.connect();
+      await inspector.post('Profiler.enable');
+      await inspector.post('Profiler.start');
+    }
     const rssBefore = process.memoryUsage.rss();
     const cpu0 = process.cpuUsage();
     let rssPeak = rssBefore;
@@ -70,6 +80,11 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
     });
     const cpu = process.cpuUsage(cpu0);
     clearInterval(sampler);
+    if (inspector) {
+      const { profile: taken } = await inspector.post('Profiler.stop');
+      fs.writeFileSync(profile!, JSON.stringify(taken));
+      inspector.disconnect();
+    }
 
     const info = (await (await fetch(userDb, { headers: { authorization: `Bearer ${token}` } })).json()) as { doc_count: number };
     if (info.doc_count !== n) throw new Error(`expected ${n} incoming documents, found ${info.doc_count}`);
