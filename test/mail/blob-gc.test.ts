@@ -4,7 +4,8 @@
 // referred to by another entry stays and is served byte-exact over IMAP; the
 // "content already stored" shortcut of APPEND cancels a pending deletion and
 // writes the blob again; a device not seen for longer than the stale limit
-// does not block collection, one seen recently does until it acks.
+// does not block collection, one seen recently does until it acks; an entry
+// that arrives late for collected content gets a clear NO over IMAP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -16,6 +17,8 @@ import { DocumentMailStore } from '../../src/mail/store/mail-store.js';
 import { BlobGc, mailDeviceId } from '../../src/mail/store/blob-gc.js';
 import { BLOB_GC_MERGE_RULES, GC_DOC, type CheckinDoc, type GcIntentDoc } from '../../src/mail/store/blob-gc-docs.js';
 import { startImapServer } from '../../src/imap/server.js';
+import { DOC, newEntry } from '../../src/mail/store/documents.js';
+import { RawConnection } from '../imap/harness.js';
 import { Scratch, TEST_KDF } from '../soledad/helpers.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -193,5 +196,45 @@ test('a device with a live entry cancels a round another device proposed; a canc
     await a.stop();
     await b.stop();
     await mail.close();
+  }
+});
+
+test('an entry arriving late for content already collected: IMAP answers NO [NONEXISTENT] for it and serves the rest', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    const mail = s.defer(await openMailStore({ docs: sol, local: sol.local, warmSummaries: false }));
+    assert.ok(mail instanceof DocumentMailStore);
+    const gc = gcOf(mail, await mailDeviceId(sol.local), { graceMs: 0 });
+    s.defer({ close: () => gc.stop() });
+    const gone = big(6);
+    const kept = small(7);
+    await mail.append('INBOX', kept);
+    await mail.append('Archive', gone);
+    await mail.expunge('Archive', [1]);
+    await gc.run();
+    assert.equal((await gc.run()).deleted, 1);
+    // As if synced from a device that had been away longer than the stale limit.
+    const archive = (await mail.listMailboxes()).find((m) => m.name === 'Archive')!;
+    await sol.put(DOC.entry, 'late-entry', newEntry(archive.id, sha(gone), gone.length, Date.now(), [], mail.clock.now()));
+    for (let i = 0; i < 200 && (await mail.status('Archive')).messages === 0; i++) await sleep(10);
+
+    const server = await startImapServer({ authenticate: async () => mail, failedLoginDelayMs: 10 });
+    s.defer(server);
+    const c = await RawConnection.open(server.port);
+    try {
+      await c.login();
+      assert.match(await c.command('a', 'SELECT Archive'), /^\* 1 EXISTS/m);
+      assert.match(await c.command('b', 'FETCH 1 (BODY[])'), /^b NO \[NONEXISTENT\] /m);
+      assert.match(await c.command('c', 'NOOP'), /^c OK/m, 'the connection goes on');
+      assert.match(await c.command('d', 'SELECT INBOX'), /^d OK/m);
+      const body = await c.command('e', 'FETCH 1 (BODY[])');
+      assert.ok(body.includes(kept.toString('latin1')), 'the other message is served');
+      assert.match(body, /^e OK/m);
+    } finally {
+      c.close();
+    }
+  } finally {
+    await s.cleanup();
   }
 });

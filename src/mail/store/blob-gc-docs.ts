@@ -2,7 +2,10 @@
 // hook that storing content calls (content.ts): a device that stores content
 // while a deletion of that blob may be under way cancels it and writes the
 // blob again.
+import { Readable } from 'node:stream';
 import type { DocumentStore } from '../../soledad/types.js';
+import { SoledadError } from '../../soledad/errors.js';
+import { MailStoreError } from '../mailstore.js';
 
 export const GC_DOC = {
   /** One per content hash (id = hash): a proposal to delete that blob. */
@@ -103,4 +106,26 @@ export async function contentNeededAgain(docs: DocumentStore, hash: string): Pro
   if (!intent || intent.state === 'cancelled') return false;
   if (intent.state === 'pending') await cancelHooks.get(docs)?.(hash, intent.round);
   return true;
+}
+
+/**
+ * A message's bytes as DocumentStore.readBlob streams them, except that a
+ * blob that is not here fails with NO [NONEXISTENT] and a sentence for the
+ * client (an IMAP NO, not a server bug): not synced yet, or collected while
+ * an entry from a device gone too long still referred to it (blob-gc.ts).
+ */
+export function readStoredContent(docs: DocumentStore, hash: string, start?: number, end?: number): Readable {
+  const source = docs.readBlob(hash, start, end);
+  async function* guarded(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of source) yield chunk as Buffer;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if ((err instanceof SoledadError && code === 'NOT_FOUND') || code === 'ENOENT') {
+        throw new MailStoreError('NONEXISTENT', 'The content of this message is not stored on this device (not synced yet, or deleted after it was expunged everywhere)');
+      }
+      throw err;
+    }
+  }
+  return Readable.from(guarded(), { objectMode: false });
 }

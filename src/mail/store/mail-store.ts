@@ -23,6 +23,7 @@ import {
 import type { MessageStructure } from '../structure/types.js';
 import type { HybridLogicalClock } from '../../soledad/hlc.js';
 import { readStructure, storeContent, upgradeStructure, type Analyzer } from './content.js';
+import { readStoredContent } from './blob-gc-docs.js';
 import { DOC, newEntry, newMailbox, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
 import { deliveryEntryId, entryId, randomId } from './ids.js';
@@ -332,7 +333,7 @@ export class DocumentMailStore implements MailStore {
   }
 
   read(hash: string, start?: number, end?: number): Readable {
-    return this.docs.readBlob(hash, start, end);
+    return readStoredContent(this.docs, hash, start, end);
   }
 
   // --- internals -----------------------------------------------------------
