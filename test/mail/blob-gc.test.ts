@@ -171,7 +171,7 @@ test('a device with a live entry cancels a round another device proposed; a canc
   await mail.append('INBOX', raw);
   await mail.expunge('INBOX', [1]);
   let bLive = true;
-  const b = new BlobGc({ docs, device: 'dev-b', graceMs: 1000, now: () => now, entries: () => (bLive ? [{ hash: sha(raw), expunged: null }] : []) });
+  const b = new BlobGc({ docs, device: 'dev-b', graceMs: 1000, now: () => now, entries: () => (bLive ? [{ hash: sha(raw), size: raw.length, expunged: null }] : []) });
   try {
     await b.run(); // B checks in
     assert.equal((await a.run()).proposed, 1);

@@ -61,7 +61,7 @@ export interface BlobGcTiming {
 export interface BlobGcOptions {
   docs: DocumentStore;
   /** Every entry the index holds, expunged ones too (read synchronously). */
-  entries: () => Iterable<{ hash: string; expunged: string | null }>;
+  entries: () => Iterable<{ hash: string; size: number; expunged: string | null }>;
   /** This device's id (stable across restarts). */
   device: string;
   /** How long a blob stays after its deletion was proposed (default 24 h). */
@@ -206,7 +206,7 @@ export class BlobGc {
 
     // Unused content: propose its deletion.
     let looked = 0;
-    for (const hash of dead) {
+    for (const [hash, size] of dead) {
       if (this.gone.has(hash)) continue;
       const it = intents.get(hash);
       if (it && !this.mayPropose(it, active, now)) continue;
@@ -223,7 +223,7 @@ export class BlobGc {
         by: this.device,
         proposedAt: now,
         write,
-        size: (await this.docs.blobSize(hash)) ?? 0,
+        size, // RFC822.SIZE is the blob's size
         settledAt: null,
       };
       intents.set(hash, doc);
@@ -303,16 +303,19 @@ export class BlobGc {
     await this.docs.bulkPut([...writes].map(([id, content]): Doc => ({ type: GC_DOC.intent, id, content })));
   }
 
-  /** Hashes with a live entry, and those whose entries are all expunged. */
-  private scan(): { live: Set<string>; dead: string[] } {
+  /** Hashes with a live entry, and those whose entries are all expunged (with the size the entries give). */
+  private scan(): { live: Set<string>; dead: Map<string, number> } {
     const live = new Set<string>();
-    const seen = new Set<string>();
+    const dead = new Map<string, number>();
     for (const e of this.opts.entries()) {
-      seen.add(e.hash);
       if (e.expunged === null) live.add(e.hash);
+      else dead.set(e.hash, e.size);
     }
-    if (this.gone.size > 0) for (const h of live) this.gone.delete(h);
-    return { live, dead: [...seen].filter((h) => !live.has(h)) };
+    for (const h of live) {
+      dead.delete(h);
+      if (this.gone.size > 0) this.gone.delete(h);
+    }
+    return { live, dead };
   }
 
   private async version(hash: string): Promise<string | null> {
