@@ -235,7 +235,7 @@ export class EncryptedStore implements DocumentStore {
       feed = f;
       this.feeds.add(f as Feed<unknown>);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      unsubscribe = await this.hub.subscribe({ change: (c) => f.push(c), end: (err) => f.end(err) });
+      unsubscribe = await this.hub.subscribe({ change: (c) => f.push(c), end: (err) => f.end(err), whenBelow: (n) => f.whenBelow(n) });
     }
     try {
       // Catch up in pages (each change decrypted by this reader only).
@@ -261,6 +261,8 @@ export class EncryptedStore implements DocumentStore {
       }
     } finally {
       unsubscribe?.();
+      // Ended, so a hub waiting for this reader to make room (change-hub.ts) does not wait for good.
+      feed?.end();
       opts.signal?.removeEventListener('abort', onAbort);
       if (feed) this.feeds.delete(feed as Feed<unknown>);
     }
