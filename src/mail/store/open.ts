@@ -51,6 +51,8 @@ export interface OpenedMailStore extends MailStore {
 }
 
 const DEVICE = { type: 'device', id: 'mailstore' };
+/** Changes from the live feed waiting to be applied before the feed is read further. */
+const PENDING_MAX = 3000;
 
 export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedMailStore> {
   const started = Date.now();
@@ -143,14 +145,24 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
   // Live: everything after what was replayed, local writes included (folding
   // those in again is a no-op). Changes that pile up while one batch is being
   // applied (a sync burst) are applied together, with one UID-record write.
+  // The feed is not read further while PENDING_MAX changes wait (a sync
+  // burst): Soledad's change hub then waits for this reader, so a burst is
+  // held in neither queue (change-hub.ts).
   const abort = new AbortController();
   const pending: DocChange[] = [];
   let draining = false;
+  let room: (() => void) | null = null;
+  const wakeFeed = (): void => {
+    const r = room;
+    room = null;
+    r?.();
+  };
   const drain = async (): Promise<void> => {
     draining = true;
     try {
       while (pending.length > 0 && !abort.signal.aborted) {
         const todo = pending.splice(0, 1000);
+        if (pending.length < PENDING_MAX) wakeFeed();
         await s.serial(() =>
           index.batch(async () => {
             for (const c of todo) {
@@ -166,6 +178,7 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
       log.error({ err: (err as Error).message }, 'applying changes failed');
     } finally {
       draining = false;
+      wakeFeed();
     }
   };
   let received = docsSeq;
@@ -177,6 +190,7 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
           received = c.seq;
           pending.push(c);
           if (!draining) void drain();
+          if (pending.length >= PENDING_MAX && draining) await new Promise<void>((resolve) => (room = resolve));
         }
         return; // the store was closed
       } catch (err) {
