@@ -2,7 +2,7 @@
 // messages' blobs (several chunks each) is SIGKILLed at random moments while
 // it deletes. After every kill the live message is still read byte-exact;
 // a clean run afterwards leaves no expunged blob, no orphaned chunk document
-// and every intent marked deleted (chunks are deleted before the head, so a
+// and no intent pending (chunks are deleted before the head, so a
 // blob cut off halfway is found and finished by the next pass).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,8 +106,8 @@ test('blob GC killed at random moments while deleting: the live message stays in
     const after = await inspect(dir, live, dead);
     assert.equal(after.left, 0, 'every expunged blob is gone');
     assert.equal(after.chunks, before.chunks / (DEAD + 1), 'only the live message\'s chunk documents are left');
-    assert.equal(after.intents.length, DEAD);
-    assert.ok(after.intents.every((it) => it.state === 'deleted'), 'every intent is marked deleted');
+    // (grace 0: an intent settled by an earlier run is removed by the next one)
+    assert.ok(after.intents.every((it) => it.state === 'deleted'), 'no intent is left pending');
   } finally {
     await s.cleanup();
   }

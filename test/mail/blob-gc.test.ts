@@ -175,8 +175,9 @@ test('a device with a live entry cancels a round another device proposed; a canc
   try {
     await b.run(); // B checks in
     assert.equal((await a.run()).proposed, 1);
+    const round1 = (await docs.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))!.round;
     await b.run();
-    assert.equal((await docs.get<CheckinDoc>(GC_DOC.checkin, 'dev-b'))?.cancels[sha(raw)], 1, 'B cancels: it has a live entry');
+    assert.equal((await docs.get<CheckinDoc>(GC_DOC.checkin, 'dev-b'))?.cancels[sha(raw)], round1, 'B cancels: it has a live entry');
     now += 2000;
     const r = await a.run();
     assert.equal(r.deleted, 0);
@@ -185,13 +186,18 @@ test('a device with a live entry cancels a round another device proposed; a canc
     await b.run();
     assert.equal((await a.run()).proposed, 0, 'not again within the grace period after the cancel');
     now += 1001;
-    assert.equal((await a.run()).proposed, 1, 'round 2');
-    assert.equal((await docs.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))?.round, 2);
+    assert.equal((await a.run()).proposed, 1, 'a new round');
+    const round2 = (await docs.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))!.round;
+    assert.ok(round2 > round1);
     await b.run();
-    assert.equal((await docs.get<CheckinDoc>(GC_DOC.checkin, 'dev-b'))?.acks[sha(raw)], 2);
+    assert.equal((await docs.get<CheckinDoc>(GC_DOC.checkin, 'dev-b'))?.acks[sha(raw)], round2);
     now += 1001;
     assert.equal((await a.run()).deleted, 1);
     assert.equal(await docs.hasBlob(sha(raw)), false);
+    now += 1001;
+    await a.run();
+    assert.equal(await docs.get(GC_DOC.intent, sha(raw)), null, 'a settled intent is removed a grace period later');
+    assert.equal((await a.run()).proposed, 0, 'and not proposed again: the blob is gone');
   } finally {
     await a.stop();
     await b.stop();

@@ -19,7 +19,7 @@ export type IntentState = 'pending' | 'cancelled' | 'deleted';
 
 export interface GcIntentDoc {
   v: 1;
-  /** A blob unused again after a cancel gets a new round; the higher round wins a merge. */
+  /** A blob unused again after a cancel gets a new round (max(last + 1, epoch ms): never reused); the higher wins a merge. */
   round: number;
   state: IntentState;
   /** The proposing device (it deletes); the lower id when two proposed the same round at once. */

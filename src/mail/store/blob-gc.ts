@@ -29,8 +29,12 @@
 // content (IMAP NO); everything else it has is still there.
 // A cancelled round is followed by a new round once the hash is unused again
 // (no sooner than the grace period after the cancel, to avoid churn); an
-// intent whose proposer is stale is taken over the same way. Settled intents
-// are removed by their proposer after `staleMs`.
+// intent whose proposer is stale is taken over the same way. A round number
+// is never used twice for a hash (max(last + 1, now in ms)), so an ack left
+// in a check-in from an earlier round never counts for a later one. Settled
+// intents are removed by their proposer a grace period after they settled
+// (each pass reads every intent: they must not pile up); by then the blob's
+// deletion is ahead of the intent's removal in every device's sync feed.
 // Old stores: the first pass proposes every blob whose entries are all
 // expunged, so space held since before this existed is freed after the grace
 // period. Blobs that no entry ever referred to (a crash between storing the
@@ -201,7 +205,7 @@ export class BlobGc {
       } else if (it.state === 'deleted' && live.has(hash)) {
         // Stored again since (a rewrite): later stores need not rewrite it again.
         settle(hash, it, 'cancelled');
-      } else if (it.settledAt !== null && now - it.settledAt >= this.staleMs) forget.push(hash);
+      } else if (it.settledAt !== null && now - it.settledAt >= this.graceMs) forget.push(hash);
     }
 
     // Unused content: propose its deletion.
@@ -218,7 +222,7 @@ export class BlobGc {
       }
       const doc: GcIntentDoc = {
         v: 1,
-        round: (it?.round ?? 0) + 1,
+        round: Math.max((it?.round ?? 0) + 1, now),
         state: 'pending',
         by: this.device,
         proposedAt: now,
@@ -251,7 +255,9 @@ export class BlobGc {
       await this.deleteBatch(deletable.slice(i, i + this.batchSize), report);
       await turn();
     }
-    for (const hash of forget) await this.docs.delete(GC_DOC.intent, hash);
+    for (const hash of forget) {
+      if (intents.get(hash)?.state !== 'pending') await this.docs.delete(GC_DOC.intent, hash); // not proposed again above
+    }
     return report;
   }
 
