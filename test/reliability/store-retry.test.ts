@@ -30,6 +30,12 @@ test('a failed store is retried with backoff while the loop runs, and stored onc
       if (failuresLeft-- > 0) throw new Error('IO error: No space left on device');
       return wired.deliver(mailbox, raw, opts);
     },
+    // The loop stores in batches through deliverMany when the wiring has it (a batch of one here).
+    deliverMany: async (mailbox, items) => {
+      attempts++;
+      if (failuresLeft-- > 0) throw new Error('IO error: No space left on device');
+      return wired.deliverMany!(mailbox, items);
+    },
   }, { retryMs: 50 });
   loop.start();
   try {
