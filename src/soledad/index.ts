@@ -4,6 +4,7 @@
 //           the wrapped storage secret (fixed id) and the MX's incoming docs;
 //   local/  device-only state (UIDs, queue state, fetch notes), sealed too.
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobOptions, ChangesOptions, DeleteBlobOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
 import { DEFAULT_KDF, deriveKeys, generateSecret, isWrappedSecret, unwrapSecret, wrapSecret, type KdfParams, type WrappedSecret } from './secrets.js';
@@ -12,6 +13,7 @@ import { ConflictResolver, type MergeFn, type MergeRule } from './conflicts.js';
 import { SyncController, type SyncOptions, type SyncStatus } from './sync.js';
 import { IncomingQueue } from './incoming.js';
 import { isNotFound, openLocal, openRemote, type Pouch, type RemoteSpec } from './pouch.js';
+import { compactDatabase, databaseBytes } from './reopenable-leveldown.js';
 import { SoledadError } from './errors.js';
 import { logger } from '../util/log.js';
 
@@ -63,6 +65,8 @@ export class Soledad extends EventEmitter implements DocumentStore {
   private readonly sync: SyncController | null;
   private readonly remoteDb: Pouch | null;
   private readonly indexDb: Pouch;
+  /** Where the replicated database's LevelDB lives (for compactStorage). */
+  private readonly mainLocation: string;
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -73,6 +77,7 @@ export class Soledad extends EventEmitter implements DocumentStore {
   ) {
     super();
     const keys = deriveKeys(secret);
+    this.mainLocation = join(opts.dataDir, MAIN_DB);
     this.indexDb = openLocal(opts.dataDir, INDEX_DB);
     this.store = new EncryptedStore(mainDb, keys, 'main', this.indexDb);
     this.local = new EncryptedStore(localDb, keys, 'local', this.indexDb);
@@ -233,6 +238,16 @@ export class Soledad extends EventEmitter implements DocumentStore {
   }
   deleteBlob(id: string, opts?: DeleteBlobOptions): Promise<void> {
     return this.store.deleteBlob(id, opts);
+  }
+
+  /** LevelDB's estimate of the bytes the replicated database takes on disk. */
+  storageBytes(): Promise<number> {
+    return databaseBytes(this.mainLocation);
+  }
+
+  /** Gives the disk space of deleted documents back now (a LevelDB compaction of the replicated database). */
+  compactStorage(): Promise<void> {
+    return compactDatabase(this.mainLocation);
   }
 
   // --- incoming --------------------------------------------------------------

@@ -244,8 +244,36 @@ class GatedIterator implements DownIterator {
   }
 }
 
+/** The handle last made per location (compactDatabase, databaseBytes reach the database through it). */
+const handles = new Map<string, ReopenableDown>();
+
 /** The leveldown factory PouchDB's leveldb adapter takes as its `db` option (its name keys PouchDB's cache of open databases). */
 export function reopenableLeveldown(location: string): Down {
-  return new ReopenableDown(location) as unknown as Down;
+  const handle = new ReopenableDown(location);
+  handles.set(location, handle);
+  return handle as unknown as Down;
+}
+
+/** Every key PouchDB writes (its sublevels' keys start with 0xff). */
+const ALL_KEYS: [Buffer, Buffer] = [Buffer.from([0]), Buffer.alloc(8, 0xff)];
+
+function onHandle<T>(location: string, call: (h: ReopenableDown, cb: Callback) => void): Promise<T> {
+  const handle = handles.get(location);
+  if (!handle) return Promise.reject(new Error(`no open database at ${location}`));
+  return new Promise<T>((resolve, reject) => call(handle, (err, value) => (err ? reject(err) : resolve(value as T))));
+}
+
+/**
+ * Rewrites the whole database now: LevelDB keeps deleted data on disk until
+ * a compaction reaches it, which on a store that is written little can take
+ * very long (blob garbage collection frees tens of MB that stay on disk).
+ */
+export function compactDatabase(location: string): Promise<void> {
+  return onHandle(location, (h, cb) => h.compactRange(ALL_KEYS[0], ALL_KEYS[1], cb));
+}
+
+/** LevelDB's estimate of the bytes the database takes on disk. */
+export function databaseBytes(location: string): Promise<number> {
+  return onHandle(location, (h, cb) => h.approximateSize(ALL_KEYS[0], ALL_KEYS[1], cb));
 }
 reopenableLeveldown.destroy = (location: string, cb: Callback): void => leveldown.destroy!(location, cb);
