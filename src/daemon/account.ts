@@ -199,7 +199,13 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
     });
     await keys.ensureOwnKey();
     const mail = await openMailStore({ docs: soledad, local: soledad.local });
-    const blobGc = new BlobGc({ docs: soledad, entries: indexEntriesOf(mail), device: await mailDeviceId(soledad.local), ...opts.blobGc });
+    const blobGc = new BlobGc({
+      docs: soledad,
+      entries: indexEntriesOf(mail),
+      device: await mailDeviceId(soledad.local),
+      storage: { bytes: () => soledad.storageBytes(), compact: () => soledad.compactStorage() },
+      ...opts.blobGc,
+    });
     blobGc.start(opts.blobGc);
     const fetch = new FetchLoop({
       incoming: (o) => soledad.incoming(o),

@@ -244,3 +244,35 @@ test('an entry arriving late for content already collected: IMAP answers NO [NON
     await s.cleanup();
   }
 });
+
+test('over Soledad: once 16 MB or more were freed, the store is compacted and the disk space comes back', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    const mail = s.defer(await openMailStore({ docs: sol, local: sol.local, warmSummaries: false }));
+    let compactions = 0;
+    const storage = { bytes: () => sol.storageBytes(), compact: () => (compactions++, sol.compactStorage()) };
+    const gc = gcOf(mail, await mailDeviceId(sol.local), { graceMs: 0, storage });
+    s.defer({ close: () => gc.stop() });
+    const small1 = big(8);
+    await mail.append('INBOX', small1);
+    await mail.expunge('INBOX', [1]);
+    await gc.run();
+    assert.equal((await gc.run()).deleted, 1);
+    assert.equal(compactions, 0, '200 kB freed: no compaction');
+    // 20 MB of incompressible text (base64 of random bytes).
+    const { randomBytes } = await import('node:crypto');
+    const huge = Buffer.concat([Buffer.from('From: a@example.org\r\nSubject: huge\r\n\r\n'), Buffer.from(randomBytes(15_000_000).toString('base64'))]);
+    await mail.append('INBOX', huge);
+    await mail.expunge('INBOX', [2]);
+    const before = await sol.storageBytes();
+    assert.ok(before > 15e6, `the store holds the message (${before}; the estimate leaves out the write buffer)`);
+    await gc.run();
+    assert.equal((await gc.run()).deleted, 1);
+    assert.equal(compactions, 1);
+    const after = await sol.storageBytes();
+    assert.ok(after < before - 14e6, `the disk space came back: ${before} -> ${after} bytes`);
+  } finally {
+    await s.cleanup();
+  }
+});

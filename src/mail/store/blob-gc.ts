@@ -75,6 +75,12 @@ export interface BlobGcOptions {
   /** Deletions per batch; the event loop gets a turn between batches (default 50). */
   batch?: number;
   now?: () => number;
+  /**
+   * The store's disk: deleted data stays on disk until a compaction reaches
+   * it, so once the bytes freed since the last compaction reach 10% of the
+   * store (at least 16 MB) it is compacted (at most ~10x the bytes freed rewritten).
+   */
+  storage?: { bytes(): Promise<number>; compact(): Promise<void> };
 }
 
 export interface BlobGcStats {
@@ -110,6 +116,8 @@ export class BlobGc {
   private running: Promise<GcRunReport> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Bytes freed since the store was last compacted (see BlobGcOptions.storage). */
+  private uncompacted = 0;
   /** Unused hashes whose blob is known to be gone: not looked up again by this process. */
   private readonly gone = new Set<string>();
 
@@ -258,7 +266,22 @@ export class BlobGc {
     for (const hash of forget) {
       if (intents.get(hash)?.state !== 'pending') await this.docs.delete(GC_DOC.intent, hash); // not proposed again above
     }
+    this.uncompacted += report.freedBytes;
+    if (report.freedBytes > 0) {
+      await this.maybeCompact().catch((err: Error) => log.warn({ err: err.message }, 'store compaction failed; the next pass that frees space tries again'));
+    }
     return report;
+  }
+
+  private async maybeCompact(): Promise<void> {
+    const storage = this.opts.storage;
+    if (!storage || this.stopped) return;
+    const before = await storage.bytes();
+    if (this.uncompacted < Math.max(16 << 20, before / 10)) return;
+    const started = this.now();
+    await storage.compact();
+    this.uncompacted = 0;
+    log.info({ before, after: await storage.bytes(), ms: this.now() - started }, 'store compacted after blob garbage collection');
   }
 
   /** Another round may be proposed: the last one was cancelled a grace period ago, deleted (yet the blob is here), or its proposer is gone. */
