@@ -149,6 +149,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     await account.fetch.drain();
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const { batches } = account.fetch.batchCounts;
     ops.stop();
     const inbox = await account.mail.status('INBOX');
     if (inbox.messages !== n || account.fetch.stats.processed !== n) throw new Error(`expected ${n} messages in INBOX, found ${inbox.messages} (processed ${account.fetch.stats.processed})`);
@@ -161,7 +162,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         unit: 'msg/s',
         peer: { name: 'raw openpgp decrypt, same blobs', value: n / rawSeconds },
         goal: '>= 300 msg/s and >= 0.5x raw',
-        note: `${n} msgs, median ${(sorted[n >> 1]! / 1024).toFixed(0)} KB, mean ${(totalBytes / n / 1024).toFixed(0)} KB; ${(totalBytes / 1048576 / seconds).toFixed(1)} MB/s; ${(((cpu.user + cpu.system) / 1000) / n).toFixed(1)} ms CPU/msg; per msg ${ops.summary(n)}; the in-process provider stopped for the drain (sync offline)`,
+        note: `${n} msgs, median ${(sorted[n >> 1]! / 1024).toFixed(0)} KB, mean ${(totalBytes / n / 1024).toFixed(0)} KB; ${(totalBytes / 1048576 / seconds).toFixed(1)} MB/s; ${(((cpu.user + cpu.system) / 1000) / n).toFixed(1)} ms CPU/msg; per msg ${ops.summary(n)}; ${batches} store batches; the in-process provider stopped for the drain (sync offline)`,
       },
     ];
   } finally {

@@ -120,6 +120,11 @@ export class FetchLoop {
     this.batcher = new StoreBatcher(deps);
   }
 
+  /** Store batches so far and the messages in them (tests, the bench). */
+  get batchCounts(): { readonly batches: number; readonly messages: number } {
+    return this.batcher.counts;
+  }
+
   /** Starts following the incoming feed; resolves once started. */
   start(): void {
     if (this.running) return;

@@ -50,7 +50,12 @@ export class StoreBatcher {
     });
   }
 
-  /** Starts storing what is ready, unless a batch is being stored (then it goes once that one is done). */
+  /**
+   * Starts storing what is ready, unless a batch is being stored (then it
+   * goes once that one is stored). A batch's incoming docs are deleted while
+   * the next batch is being stored: the two writes are independent, and the
+   * next batch's UIDs still come after this one's.
+   */
   private storeReady(): void {
     if (this.storing || this.ready.length === 0) return;
     this.storing = true;
@@ -58,40 +63,43 @@ export class StoreBatcher {
     const batch = this.ready.splice(0).sort((a, b) => a.seq - b.seq);
     this.counts.batches++;
     this.counts.messages += batch.length;
-    void this.storeBatch(batch).finally(() => {
+    void this.storeBatch(batch).then(async (outcomes) => {
       this.storing = false;
       this.storeReady();
+      await this.removeStored(batch, outcomes).catch((err: unknown) => {
+        for (let i = 0; i < batch.length; i++) if (outcomes[i] === null) outcomes[i] = asError(err);
+      });
+      batch.forEach((r, i) => r.settle(outcomes[i] === undefined ? new Error('the store gave no outcome for this message') : outcomes[i]!));
     });
   }
 
   /**
-   * One batch: stored, then its incoming docs deleted (a crash in between
-   * leaves incoming docs whose messages are stored: the retry finds them by
-   * delivery id). One message's failure is its own: a batch that fails as a
-   * whole is stored again one message at a time. Settles every message; never throws.
+   * Stores one batch; per message null (stored) or the error. One message's
+   * failure is its own: a batch that fails as a whole is stored again one
+   * message at a time. Never throws.
    */
-  private async storeBatch(batch: ReadyMessage[]): Promise<void> {
-    const outcomes: Array<Error | null> = [];
+  private async storeBatch(batch: ReadyMessage[]): Promise<Array<Error | null>> {
+    const items = batch.map((r) => ({ raw: r.raw, deliveryId: r.doc.id, internalDate: r.internalDate }));
     try {
-      try {
-        outcomes.push(...(await this.deps.deliverMany!('INBOX', batch.map((r) => ({ raw: r.raw, deliveryId: r.doc.id, internalDate: r.internalDate })))));
-      } catch (err) {
-        if (batch.length === 1) throw err;
-        log.warn({ count: batch.length, err: (err as Error).message }, 'storing a batch failed; storing its messages one by one');
-        for (const r of batch) {
-          outcomes.push(await this.deps.deliver('INBOX', r.raw, { deliveryId: r.doc.id, internalDate: r.internalDate }).then(() => null, asError));
-        }
-      }
-      const stored = batch.filter((_, i) => outcomes[i] === null);
-      if (stored.length > 0) await this.removeStored(stored, batch, outcomes);
+      return await this.deps.deliverMany!('INBOX', items);
     } catch (err) {
-      for (let i = 0; i < batch.length; i++) if (outcomes[i] === undefined) outcomes[i] = asError(err);
+      if (batch.length === 1) return [asError(err)];
+      log.warn({ count: batch.length, err: (err as Error).message }, 'storing a batch failed; storing its messages one by one');
+      const outcomes: Array<Error | null> = [];
+      for (const { raw, deliveryId, internalDate } of items) outcomes.push(await this.deps.deliver('INBOX', raw, { deliveryId, internalDate }).then(() => null, asError));
+      return outcomes;
     }
-    batch.forEach((r, i) => r.settle(outcomes[i] === undefined ? new Error('the store gave no outcome for this message') : outcomes[i]!));
   }
 
-  /** Deletes the incoming docs of stored messages, in one write when it can; a removal that fails is that message's failure. */
-  private async removeStored(stored: ReadyMessage[], batch: ReadyMessage[], outcomes: Array<Error | null>): Promise<void> {
+  /**
+   * Deletes the incoming docs of the stored messages of a batch, in one write
+   * when it can (only after they are stored: a crash in between leaves
+   * incoming docs whose messages the retry finds by delivery id). A removal
+   * that fails is that message's failure.
+   */
+  private async removeStored(batch: ReadyMessage[], outcomes: Array<Error | null>): Promise<void> {
+    const stored = batch.filter((_, i) => outcomes[i] === null);
+    if (stored.length === 0) return;
     if (this.deps.removeIncomingMany) {
       try {
         await this.deps.removeIncomingMany(stored.map((r) => r.doc.id));

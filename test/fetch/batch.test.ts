@@ -63,7 +63,7 @@ test('a burst is stored in batches: every message once, byte-exact, UIDs in arri
   const { raws } = await incomingBatch('burst', 12);
   const loop = new FetchLoop(wired());
   await loop.drain();
-  const counts = (loop as unknown as { batcher: { counts: { batches: number; messages: number } } }).batcher.counts;
+  const counts = loop.batchCounts;
   assert.equal(counts.messages, 12);
   assert.ok(counts.batches < 12, `${counts.batches} batches for 12 messages: some must have been stored together`);
   const { messages } = await fx.account.mail.messages('INBOX');
