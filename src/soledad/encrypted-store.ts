@@ -8,7 +8,7 @@ import { docIdFor, isSealed, openDoc, openDocOf, sealDoc, type OpenedDoc } from 
 import type { DerivedKeys } from './secrets.js';
 import { isConflict, isNotFound, type Pouch } from './pouch.js';
 import { TypeIndex } from './type-index.js';
-import { BlobStore } from './blob-store.js';
+import { BLOB_TYPE, BlobStore } from './blob-store.js';
 import { Feed } from './feed.js';
 import { ChangeHub, type HubChange } from './change-hub.js';
 import { DocumentIntegrityError, SoledadError } from './errors.js';
@@ -326,6 +326,11 @@ export class EncryptedStore implements DocumentStore {
 
   blobVersion(id: string): Promise<string | null> {
     return this.blobs.version(id);
+  }
+
+  /** Every blob's id (a decrypt of each blob's head document: not for hot paths). */
+  async *blobIds(): AsyncIterable<string> {
+    for await (const head of this.query(BLOB_TYPE)) yield head.id;
   }
 
   deleteBlob(id: string, opts?: DeleteBlobOptions): Promise<void> {

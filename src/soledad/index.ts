@@ -236,6 +236,9 @@ export class Soledad extends EventEmitter implements DocumentStore {
   blobVersion(id: string): Promise<string | null> {
     return this.store.blobVersion(id);
   }
+  blobIds(): AsyncIterable<string> {
+    return this.store.blobIds();
+  }
   deleteBlob(id: string, opts?: DeleteBlobOptions): Promise<void> {
     return this.store.deleteBlob(id, opts);
   }

@@ -65,6 +65,8 @@ export interface DocumentStore {
    * proposed to delete (src/mail/store/blob-gc.ts).
    */
   blobVersion?(id: string): Promise<string | null>;
+  /** Optional: the id of every blob stored (blob garbage collection looks for blobs no entry refers to). */
+  blobIds?(): AsyncIterable<string>;
   blobSize(id: string): Promise<number | null>;
   /** Bytes [start, end) of a blob (end defaults to its size). */
   readBlob(id: string, start?: number, end?: number): Readable;

@@ -276,3 +276,29 @@ test('over Soledad: once 16 MB or more were freed, the store is compacted and th
     await s.cleanup();
   }
 });
+
+test('over Soledad: a blob no entry refers to at all is found by the sweep and freed once it was seen so for a grace period', async () => {
+  const s = new Scratch();
+  try {
+    const sol = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF }));
+    const mail = s.defer(await openMailStore({ docs: sol, local: sol.local, warmSummaries: false }));
+    const gc = gcOf(mail, await mailDeviceId(sol.local), { sweepEveryMs: 0 });
+    s.defer({ close: () => gc.stop() });
+    const live = small(9);
+    await mail.append('INBOX', live);
+    // Content stored without its entry (a crash in between), and a spool blob (not content).
+    const orphan = big(10);
+    await sol.putBlob(sha(orphan), orphan);
+    await sol.putBlob('spool-left-behind', Buffer.from('x'));
+    assert.equal((await gc.run()).proposed, 0, 'seen as an orphan for the first time');
+    await sleep(250);
+    assert.equal((await gc.run()).proposed, 1, 'still an orphan a grace period later');
+    await sleep(250);
+    assert.equal((await gc.run()).deleted, 1);
+    assert.equal(await sol.hasBlob(sha(orphan)), false);
+    assert.equal(await sol.hasBlob(sha(live)), true);
+    assert.equal(await sol.hasBlob('spool-left-behind'), true);
+  } finally {
+    await s.cleanup();
+  }
+});

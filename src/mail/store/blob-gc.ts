@@ -37,14 +37,16 @@
 // deletion is ahead of the intent's removal in every device's sync feed.
 // Old stores: the first pass proposes every blob whose entries are all
 // expunged, so space held since before this existed is freed after the grace
-// period. Blobs that no entry ever referred to (a crash between storing the
+// period. Blobs that no entry refers to at all (a crash between storing the
 // content and its entry, the content not chosen when two devices stored one
-// delivery with different bytes) are not found by this scan.
+// delivery with different bytes) are found by listing the blobs once a day,
+// and proposed once they were seen so a grace period apart.
 import type { Doc, DocumentStore } from '../../soledad/types.js';
 import { DOC } from './documents.js';
 import { withContentLock } from './content.js';
 import { DocumentMailStore } from './mail-store.js';
 import { GC_DOC, setCancelHook, type CheckinDoc, type GcIntentDoc } from './blob-gc-docs.js';
+import { scanEntries, sweepOrphans, turn } from './blob-gc-scan.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('blob-gc');
@@ -81,6 +83,8 @@ export interface BlobGcOptions {
    * store (at least 16 MB) it is compacted (at most ~10x the bytes freed rewritten).
    */
   storage?: { bytes(): Promise<number>; compact(): Promise<void> };
+  /** How often the stored blobs are listed for ones no entry refers to (default 24 h; needs DocumentStore.blobIds). */
+  sweepEveryMs?: number;
 }
 
 export interface BlobGcStats {
@@ -118,6 +122,9 @@ export class BlobGc {
   private stopped = false;
   /** Bytes freed since the store was last compacted (see BlobGcOptions.storage). */
   private uncompacted = 0;
+  /** Blobs no entry referred to at the last sweep, with when that was first seen. */
+  private orphans = new Map<string, number>();
+  private lastSweep = -Infinity;
   /** Unused hashes whose blob is known to be gone: not looked up again by this process. */
   private readonly gone = new Set<string>();
 
@@ -187,7 +194,11 @@ export class BlobGc {
   private async pass(): Promise<GcRunReport> {
     const report: GcRunReport = { proposed: 0, cancelled: 0, deleted: 0, freedBytes: 0, pending: 0 };
     const now = this.now();
-    const { live, dead } = this.scan();
+    const { live, dead } = scanEntries(this.opts.entries(), this.gone);
+    if (this.docs.blobIds && now - this.lastSweep >= (this.opts.sweepEveryMs ?? DAY)) {
+      this.lastSweep = now;
+      this.orphans = await sweepOrphans(this.docs, { live, dead, seen: this.orphans, now, graceMs: this.graceMs });
+    }
     const intents = await this.all<GcIntentDoc>(GC_DOC.intent);
     const checkins = await this.checkins();
     const active = [...checkins.keys()].filter((d) => d === this.device || checkins.get(d)!.seenAt >= now - this.staleMs);
@@ -293,7 +304,7 @@ export class BlobGc {
 
   /** Deletes a batch of blobs, each re-checked under the content lock, then records the outcome. */
   private async deleteBatch(hashes: string[], report: GcRunReport): Promise<void> {
-    const { live } = this.scan();
+    const { live } = scanEntries(this.opts.entries(), this.gone);
     const checkins = await this.checkins();
     const writes = new Map<string, GcIntentDoc>();
     for (const hash of hashes) {
@@ -330,21 +341,6 @@ export class BlobGc {
   private async writeIntents(writes: Map<string, GcIntentDoc>): Promise<void> {
     if (writes.size === 0) return;
     await this.docs.bulkPut([...writes].map(([id, content]): Doc => ({ type: GC_DOC.intent, id, content })));
-  }
-
-  /** Hashes with a live entry, and those whose entries are all expunged (with the size the entries give). */
-  private scan(): { live: Set<string>; dead: Map<string, number> } {
-    const live = new Set<string>();
-    const dead = new Map<string, number>();
-    for (const e of this.opts.entries()) {
-      if (e.expunged === null) live.add(e.hash);
-      else dead.set(e.hash, e.size);
-    }
-    for (const h of live) {
-      dead.delete(h);
-      if (this.gone.size > 0) this.gone.delete(h);
-    }
-    return { live, dead };
   }
 
   private async version(hash: string): Promise<string | null> {
@@ -390,10 +386,6 @@ function cancelledIn(checkins: Map<string, CheckinDoc>, hash: string, round: num
   return false;
 }
 
-/** Lets IMAP and sync work run between batches. */
-function turn(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
-}
 
 /** What the collector reads of a mail store opened by openMailStore: every entry of its index. */
 export function indexEntriesOf(mail: unknown): BlobGcOptions['entries'] {

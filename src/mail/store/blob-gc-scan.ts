@@ -1,0 +1,58 @@
+// What blob garbage collection (blob-gc.ts) finds to collect: content no
+// live entry refers to, from the index, and blobs no entry refers to at all,
+// from a listing of the stored blobs.
+import type { DocumentStore } from '../../soledad/types.js';
+
+/** Content blobs are named by the hex SHA-256 of their bytes (spool blobs are not). */
+const CONTENT_HASH = /^[0-9a-f]{64}$/;
+
+export interface EntryScan {
+  /** Hashes with a live (not expunged) entry. */
+  live: Set<string>;
+  /** Hashes whose entries are all expunged, with their size (RFC822.SIZE is the blob's size). */
+  dead: Map<string, number>;
+}
+
+/** One synchronous pass over the index's entries; a hash live again leaves `gone`. */
+export function scanEntries(entries: Iterable<{ hash: string; size: number; expunged: string | null }>, gone: Set<string>): EntryScan {
+  const live = new Set<string>();
+  const dead = new Map<string, number>();
+  for (const e of entries) {
+    if (e.expunged === null) live.add(e.hash);
+    else dead.set(e.hash, e.size);
+  }
+  for (const h of live) {
+    dead.delete(h);
+    if (gone.size > 0) gone.delete(h);
+  }
+  return { live, dead };
+}
+
+/**
+ * Blobs no entry refers to at all (a crash between storing content and its
+ * entry; the content not chosen when two devices stored one delivery with
+ * different bytes) join `dead` once seen so for a grace period: an entry
+ * being written or synced has long arrived by then. Returns the orphans seen
+ * now, each with when it was first seen (`seen`: the last sweep's answer).
+ */
+export async function sweepOrphans(
+  docs: DocumentStore,
+  opts: EntryScan & { seen: Map<string, number>; now: number; graceMs: number },
+): Promise<Map<string, number>> {
+  const orphans = new Map<string, number>();
+  if (!docs.blobIds) return orphans;
+  let listed = 0;
+  for await (const id of docs.blobIds()) {
+    if (++listed % 500 === 0) await turn();
+    if (!CONTENT_HASH.test(id) || opts.live.has(id) || opts.dead.has(id)) continue;
+    const since = opts.seen.get(id) ?? opts.now;
+    orphans.set(id, since);
+    if (opts.now - since >= opts.graceMs) opts.dead.set(id, (await docs.blobSize(id)) ?? 0);
+  }
+  return orphans;
+}
+
+/** Lets IMAP and sync work run between batches. */
+export function turn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
