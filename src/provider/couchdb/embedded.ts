@@ -13,6 +13,7 @@ import expressPouchDB from 'express-pouchdb';
 import { logger } from '../../util/log.js';
 import { CouchError, type InProcessWriter } from '../store/couch-client.js';
 import { isMultipartRelated, MultipartError, parseMultipartDoc, readBody } from './multipart.js';
+import { GroupCommit } from './group-commit.js';
 
 // express-pouchdb's own cache of open databases (not part of its typed
 // surface): in-process writes must use the same PouchDB objects as its HTTP
@@ -149,14 +150,10 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
     const e = err as { status?: number; name?: string; message?: string };
     return new CouchError(e.status ?? 500, e.name ?? 'error', e.message ?? String(err));
   };
+  // Concurrent deliveries to one database are committed together (./group-commit.ts).
+  const writes = new GroupCommit(database, asCouchError);
   const local: InProcessWriter = {
-    async put(db, doc) {
-      try {
-        return (await (await database(db)).put(doc)).rev;
-      } catch (err) {
-        throw asCouchError(err);
-      }
-    },
+    put: (db, doc) => writes.put(db, doc),
     async remove(db, id, rev) {
       try {
         await (await database(db)).remove(id, rev);
