@@ -69,6 +69,19 @@ async function plaintextInput(branch: Readable): Promise<Uint8Array | ReadableSt
   return Readable.toWeb(Readable.from(rest())) as ReadableStream<Uint8Array>;
 }
 
+/**
+ * The ciphertext of one recipient's copy: whole when the plaintext was small,
+ * else a stream. Its own function so that nothing here (the gathered
+ * plaintext, openpgp's message object) stays referenced while the caller
+ * waits for the database write: buffers that outlive a young-generation GC
+ * are promoted and then cost full mark-compacts to free.
+ */
+async function encryptTo(key: openpgp.PublicKey, plaintext: Readable): Promise<Uint8Array | AsyncIterable<Uint8Array>> {
+  const message = await openpgp.createMessage({ binary: await plaintextInput(plaintext) });
+  const encrypted = await openpgp.encrypt({ message, encryptionKeys: key, format: 'binary' });
+  return encrypted instanceof Uint8Array ? encrypted : (encrypted as AsyncIterable<Uint8Array>);
+}
+
 export class Deliverer {
   constructor(
     private readonly couch: CouchClient,
@@ -103,12 +116,9 @@ export class Deliverer {
     const receivedAt = new Date().toISOString();
 
     const storeOne = async (recipient: LocalRecipient, plaintext: Readable): Promise<void> => {
-      const input = await plaintextInput(plaintext);
-      const message = await openpgp.createMessage({ binary: input });
-      const encrypted = await openpgp.encrypt({ message, encryptionKeys: recipient.key, format: 'binary' });
+      const data = await encryptTo(recipient.key, plaintext);
       const id = INCOMING_PREFIX + crypto.randomUUID();
       const doc = { _id: id, sealmail: 'incoming', v: 1, receivedAt };
-      const data = encrypted instanceof Uint8Array ? encrypted : (encrypted as AsyncIterable<Uint8Array>);
       const rev = await this.couch.createDocWithAttachment(recipient.db, doc, { name: INCOMING_ATTACHMENT, contentType: 'application/pgp-encrypted', data }, signal);
       stored.push({ db: recipient.db, id, rev });
     };
