@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Soledad } from '../src/soledad/index.js';
 import { openMailStore } from '../src/mail/store/index.js';
+import { applyDaemonHeapPolicy } from '../src/daemon/heap-policy.js';
 import type { EntryDoc } from '../src/mail/store/index.js';
 import { runWhenMain, type BenchResult } from './result.js';
 
@@ -84,6 +85,7 @@ export async function fill(dataDir: string, count: number): Promise<void> {
 
 /** Child mode: open the store, report time since process start and RSS once the index is ready. */
 async function child(dataDir: string): Promise<void> {
+  applyDaemonHeapPolicy(); // as the daemon does
   const sol = await Soledad.open({ dataDir, passphrase: PASSPHRASE, liveSync: false });
   const baseMb = process.memoryUsage().rss / 2 ** 20;
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -17,6 +17,7 @@ import { UserError } from '../util/user-error.js';
 import { secretsEqual } from '../util/secret-compare.js';
 import { logger } from '../util/log.js';
 import { AuthThrottle } from '../util/auth-throttle.js';
+import { applyDaemonHeapPolicy } from './heap-policy.js';
 import type { BlobGcStats, BlobGcTiming } from '../mail/store/blob-gc.js';
 
 const log = logger('daemon');
@@ -115,6 +116,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Everything this process creates from now on (LevelDB stores, blobs, the embedded provider's
   // data) is private to the user: LevelDB and PouchDB create with the default umask (0644/0755).
   process.umask(0o077);
+  applyDaemonHeapPolicy();
   ensurePrivateDir(paths.dataDir);
   const release = await lockDataDir(paths.dataDir);
   const cleanups: Array<() => Promise<void>> = [() => release()];
