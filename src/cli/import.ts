@@ -33,9 +33,9 @@ async function daemonTarget(dataDir: string, account: string): Promise<{ target:
   return {
     target: {
       begin: async (p) => new Map(Object.entries((await ask('import.begin', { progress: JSON.stringify(p) })) as Record<string, number>)),
-      deliver: async (mailbox, m, deliveryId) => {
-        const params = { mailbox, deliveryId, raw: m.raw.toString('base64'), flags: JSON.stringify(m.flags), internalDate: String(m.internalDate) };
-        return ((await ask('import.message', params)) as { duplicate: boolean }).duplicate;
+      deliver: async (mailbox, batch) => {
+        const messages = batch.map(({ message: m, deliveryId }) => ({ deliveryId, raw: m.raw.toString('base64'), flags: m.flags, internalDate: m.internalDate }));
+        return ((await ask('import.messages', { mailbox, messages: JSON.stringify(messages) })) as { duplicates: boolean[] }).duplicates;
       },
       report: async (p) => void (await ask('import.report', { progress: JSON.stringify(p) })),
     },
@@ -53,7 +53,7 @@ async function directTarget(dataDir: string, account: AccountConfig, passphraseF
     return {
       target: {
         begin: (p) => prepareMailbox(runtime.mail, p.mailbox),
-        deliver: (mailbox, m, deliveryId) => deliverImported(runtime.mail, mailbox, m, deliveryId),
+        deliver: (mailbox, batch) => deliverImported(runtime.mail, mailbox, batch),
         report: async () => undefined,
       },
       close: async () => {

@@ -14,7 +14,7 @@ import { logger } from '../util/log.js';
 
 const log = logger('control');
 
-/** Longest request line: `sealmail import` sends one message per request, base64 (a 64 MiB message fits). */
+/** Longest request line: `sealmail import` sends up to 8 MiB of messages per request, base64 (a single 64 MiB message fits). */
 const MAX_LINE = 96 << 20;
 
 export interface ControlRequest {
@@ -82,11 +82,17 @@ const HANDLERS: Record<string, Handler> = {
     log.info({ account: a.config.address, total: progress.total }, 'import started');
     return Object.fromEntries(counts);
   },
-  'import.message': async (a, p) => {
-    if (!p.mailbox || !p.deliveryId || p.raw === undefined) throw new Error('import.message needs mailbox, deliveryId and raw');
-    const flags = p.flags ? (JSON.parse(p.flags) as string[]) : [];
-    const duplicate = await deliverImported(a.mail, p.mailbox, { raw: Buffer.from(p.raw, 'base64'), flags, internalDate: Number(p.internalDate) || Date.now() }, p.deliveryId);
-    return { duplicate };
+  // A batch of messages: JSON [{deliveryId, raw (base64), flags, internalDate}]; returns which were there already.
+  'import.messages': async (a, p) => {
+    const batch = JSON.parse(p.messages ?? '') as Array<{ deliveryId: string; raw: string; flags?: string[]; internalDate?: number }>;
+    if (!p.mailbox || !Array.isArray(batch) || batch.some((m) => typeof m?.deliveryId !== 'string' || typeof m.raw !== 'string')) {
+      throw new Error('import.messages needs a mailbox and messages with deliveryId and raw');
+    }
+    const deliveries = batch.map((m) => ({
+      deliveryId: m.deliveryId,
+      message: { raw: Buffer.from(m.raw, 'base64'), flags: Array.isArray(m.flags) ? m.flags.map(String) : [], internalDate: Number(m.internalDate) || Date.now() },
+    }));
+    return { duplicates: await deliverImported(a.mail, p.mailbox, deliveries) };
   },
   'import.report': async (a, p) => {
     const progress = parseProgress(p.progress);

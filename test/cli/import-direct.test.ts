@@ -39,6 +39,7 @@ test('sealmail import without a daemon: opens the store itself; idempotent; the 
       assert.equal(copies.length, 1, `message ${i}: one copy`);
       assert.ok(copies[0]!.raw.equals(message(i)), `message ${i} byte for byte`);
       assert.equal(copies[0]!.internalDate, BASE + i * 3_600_000);
+      if (i > 0) assert.ok(copies[0]!.uid > box.get(String(i - 1))![0]!.uid, `message ${i}: UID in the mbox's order`);
     }
   } finally {
     await c.logout();

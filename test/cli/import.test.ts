@@ -1,4 +1,4 @@
-// `sealmail import` through the real CLI: an mbox of 200 messages (one with
+// `sealmail import` through the real CLI: an mbox of 600 messages (one with
 // "From " lines in its body, one with broken MIME, one CRLF and 8-bit) and a
 // small Maildir go into the running daemon's store through its control
 // socket; an IMAP client (imapflow) already in the mailbox sees them arrive,
@@ -12,11 +12,14 @@ import { join } from 'node:path';
 import { BASE, imapClient, imported, mbox, message } from '../support/import-mail.js';
 import { cliEnv, pollStatus, readCliConfig, runCli, runCliInTerminal, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
+/** More than two of the import's batches (256 messages each). */
+const N = 600;
+
 test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates and flags; a second run adds nothing', { timeout: 240_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
   const daemons = stopDaemonsThenRemoveHome(t, home);
   const mboxPath = join(home, 'old.mbox');
-  writeFileSync(mboxPath, mbox(200));
+  writeFileSync(mboxPath, mbox(N));
   const maildir = join(home, 'Maildir');
   for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, sub), { recursive: true });
   const maildirFiles = [
@@ -39,13 +42,13 @@ test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates
 
   const started = Date.now();
   const first = runCli(env, ['import', mboxPath]);
-  t.diagnostic(`import of 200 messages through the daemon: ${Date.now() - started} ms (CLI start included)`);
+  t.diagnostic(`import of ${N} messages through the daemon: ${Date.now() - started} ms (CLI start included)`);
   assert.equal(first.status, 0, first.stderr);
-  assert.match(first.stdout, /importing 200 messages .* through the running daemon/, first.stdout + first.stderr);
-  assert.match(first.stdout, /imported 200 messages into INBOX of .*; 0 were already there/, first.stdout + first.stderr);
+  assert.match(first.stdout, new RegExp(`importing ${N} messages .* through the running daemon`), first.stdout + first.stderr);
+  assert.match(first.stdout, new RegExp(`imported ${N} messages into INBOX of .*; 0 were already there`), first.stdout + first.stderr);
   const deadline = Date.now() + 30_000;
-  while ((watcher.mailbox ? watcher.mailbox.exists : 0) < before + 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  assert.ok(watcher.mailbox && watcher.mailbox.exists >= before + 200, `the waiting client saw ${watcher.mailbox ? watcher.mailbox.exists - before : 0} new messages`);
+  while ((watcher.mailbox ? watcher.mailbox.exists : 0) < before + N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.ok(watcher.mailbox && watcher.mailbox.exists >= before + N, `the waiting client saw ${watcher.mailbox ? watcher.mailbox.exists - before : 0} new messages`);
 
   const md = runCli(env, ['import', '--mailbox', 'Old mail', maildir]);
   assert.equal(md.status, 0, md.stderr);
@@ -58,13 +61,15 @@ test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates
     const c = await imapClient(ports.imap, alice.address, alice.localPassword);
     try {
       const inbox = await imported(c, 'INBOX');
-      assert.equal(inbox.size, 200);
-      for (let i = 0; i < 200; i++) {
+      assert.equal(inbox.size, N);
+      for (let i = 0; i < N; i++) {
         const copies = inbox.get(String(i)) ?? [];
         assert.equal(copies.length, 1, `message ${i}: one copy`);
         assert.ok(copies[0]!.raw.equals(message(i)), `message ${i} byte for byte`);
         assert.equal(copies[0]!.internalDate, BASE + i * 3_600_000, `message ${i}: the From_ line's date`);
         assert.deepEqual(copies[0]!.flags, []);
+        // Stored in batches, but UIDs in the mbox's order.
+        if (i > 0) assert.ok(copies[0]!.uid > inbox.get(String(i - 1))![0]!.uid, `message ${i}: UID after message ${i - 1}'s`);
       }
       const old = await imported(c, 'Old mail');
       assert.equal(old.size, 3);
@@ -84,11 +89,11 @@ test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates
   const inTerminal = runCliInTerminal(env, ['import', mboxPath]);
   const again = inTerminal ? { status: inTerminal.status, stdout: inTerminal.output, stderr: inTerminal.output } : runCli(env, ['import', mboxPath]);
   assert.equal(again.status, 0, again.stderr);
-  if (inTerminal) assert.match(inTerminal.output, /importing \[[^\]]*\] 100% \| 200\/200 messages \(200 already there\)/, inTerminal.output);
-  assert.match(again.stdout, /imported 0 messages into INBOX .*; 200 were already there/, again.stdout + again.stderr);
+  if (inTerminal) assert.match(inTerminal.output, new RegExp(`importing \\[[^\\]]*\\] 100% \\| ${N}/${N} messages \\(${N} already there\\)`), inTerminal.output);
+  assert.match(again.stdout, new RegExp(`imported 0 messages into INBOX .*; ${N} were already there`), again.stdout + again.stderr);
   await pollStatus<{ accounts: Array<{ import: { active: boolean; mailbox: string } | null }> }>(env, (s) => s.accounts[0]!.import?.mailbox === 'INBOX' && !s.accounts[0]!.import.active);
   const text = runCli(env, ['status']);
-  assert.match(text.stdout, /last import into INBOX \(.*old\.mbox\): 0 imported, 200 already there/, text.stdout + text.stderr);
+  assert.match(text.stdout, new RegExp(`last import into INBOX \\(.*old\\.mbox\\): 0 imported, ${N} already there`), text.stdout + text.stderr);
 
 
   const bad = runCli(env, ['import', join(home, 'nothing-here')]);

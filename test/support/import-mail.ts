@@ -38,6 +38,7 @@ export function mbox(n: number): Buffer {
 }
 
 export interface Seen {
+  uid: number;
   raw: Buffer;
   flags: string[];
   internalDate: number;
@@ -55,10 +56,10 @@ export async function imported(c: ImapFlow, mailbox: string): Promise<Map<string
   const out = new Map<string, Seen[]>();
   const lock = await c.getMailboxLock(mailbox);
   try {
-    for await (const m of c.fetch('1:*', { source: true, flags: true, internalDate: true })) {
+    for await (const m of c.fetch('1:*', { uid: true, source: true, flags: true, internalDate: true })) {
       const id = /^X-Import-Test: (.+?)\r?$/m.exec(m.source!.toString('latin1'))?.[1];
       if (id === undefined) continue;
-      const seen = { raw: m.source!, flags: [...(m.flags ?? [])].sort(), internalDate: new Date(m.internalDate!).getTime() };
+      const seen = { uid: m.uid, raw: m.source!, flags: [...(m.flags ?? [])].sort(), internalDate: new Date(m.internalDate!).getTime() };
       out.set(id, [...(out.get(id) ?? []), seen]);
     }
   } finally {

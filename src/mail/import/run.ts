@@ -49,11 +49,20 @@ export interface ImportProgress {
   error?: string;
 }
 
+/** A message to store with its delivery id ("import:<sha256>:<k>"). */
+export interface ImportDelivery {
+  message: ImportMessage;
+  deliveryId: string;
+}
+
 export interface ImportTarget {
   /** Creates the mailbox when missing; returns how many copies of each content hash (hex SHA-256) it holds. */
   begin(progress: ImportProgress): Promise<Map<string, number>>;
-  /** Stores one message; true when this delivery id was already stored. */
-  deliver(mailbox: string, message: ImportMessage, deliveryId: string): Promise<boolean>;
+  /**
+   * Stores a batch of messages; for each, true when its delivery id was
+   * already stored. Rejects (after settling them all) if any failed.
+   */
+  deliver(mailbox: string, batch: ImportDelivery[]): Promise<boolean[]>;
   /** Progress for `sealmail status` (every second or so, and at the end). */
   report(progress: ImportProgress): Promise<void>;
 }
@@ -110,11 +119,24 @@ export async function openImportSource(path: string): Promise<ImportSource> {
 
 export interface RunImportOptions {
   mailbox: string;
-  /** Called after every message (the CLI's progress bar). */
+  /** Called after every batch (the CLI's progress bar). */
   onProgress?: (p: ImportProgress) => void;
   /** How often the target hears of progress. Default 1 s. */
   reportEveryMs?: number;
+  /** Messages handed to the target at once; default 256. */
+  batchCount?: number;
+  /** Bytes handed to the target at once (a larger message still goes, alone); default 8 MiB. */
+  batchBytes?: number;
 }
+
+// Messages go to the store in batches (MailStore.deliverMany: contents
+// written together, entries in one write, UIDs in the source's order), and a
+// daemon is asked once per batch, not once per message. 2,000 small messages
+// through a quickstart daemon at load ~13: 42 s -> 6 s, daemon CPU (its
+// provider's replication included) 12 -> 3.2 ms a message; 256 took ~20%
+// less CPU than 64.
+const BATCH_COUNT = 256;
+const BATCH_BYTES = 8 << 20;
 
 export async function runImport(target: ImportTarget, sources: ImportSource[], opts: RunImportOptions): Promise<ImportProgress> {
   const progress: ImportProgress = {
@@ -131,23 +153,45 @@ export async function runImport(target: ImportTarget, sources: ImportSource[], o
   const present = await target.begin({ ...progress });
   const seen = new Map<string, number>();
   const every = opts.reportEveryMs ?? 1000;
+  const maxCount = opts.batchCount ?? BATCH_COUNT;
+  const maxBytes = opts.batchBytes ?? BATCH_BYTES;
   let reported = Date.now();
+  let batch: ImportDelivery[] = [];
+  let batchBytes = 0;
+  /** Messages already in the mailbox, counted with the next batch (the order the source has them in). */
+  let skippedAhead = 0;
+  const flush = async (): Promise<void> => {
+    const duplicates = batch.length > 0 ? await target.deliver(opts.mailbox, batch) : [];
+    const dup = duplicates.filter(Boolean).length;
+    progress.skipped += skippedAhead + dup;
+    progress.imported += duplicates.length - dup;
+    progress.done += skippedAhead + duplicates.length;
+    batch = [];
+    batchBytes = 0;
+    skippedAhead = 0;
+    opts.onProgress?.({ ...progress });
+    if (Date.now() - reported >= every) {
+      reported = Date.now();
+      await target.report({ ...progress });
+    }
+  };
   try {
     for (const source of sources) {
       for await (const message of source.messages()) {
         const hash = createHash('sha256').update(message.raw).digest('hex');
         const k = seen.get(hash) ?? 0;
         seen.set(hash, k + 1);
-        if (k < (present.get(hash) ?? 0) || (await target.deliver(opts.mailbox, message, `import:${hash}:${k}`))) progress.skipped++;
-        else progress.imported++;
-        progress.done++;
-        opts.onProgress?.({ ...progress });
-        if (Date.now() - reported >= every) {
-          reported = Date.now();
-          await target.report({ ...progress });
+        if (k < (present.get(hash) ?? 0)) skippedAhead++;
+        else {
+          if (batch.length > 0 && (batch.length >= maxCount || batchBytes + message.raw.length > maxBytes)) await flush();
+          batch.push({ message, deliveryId: `import:${hash}:${k}` });
+          batchBytes += message.raw.length;
         }
+        // A long run of mail already there still moves the progress bar.
+        if (skippedAhead >= maxCount) await flush();
       }
     }
+    await flush();
   } catch (err) {
     progress.error = (err as Error).message;
     throw err;

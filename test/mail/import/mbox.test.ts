@@ -109,12 +109,13 @@ test('Maildir: flags from the info suffix, new/ without flags, mtime as internal
   }
 });
 
-/** An in-memory target: a mailbox as a list of messages with delivery ids. */
-function memoryTarget(): ImportTarget & { stored: Array<{ m: ImportMessage; id: string }>; reports: number } {
+/** An in-memory target: a mailbox as a list of messages with delivery ids; the sizes of the batches it was given. */
+function memoryTarget(): ImportTarget & { stored: Array<{ m: ImportMessage; id: string }>; reports: number; batches: number[] } {
   const byId = new Map<string, ImportMessage>();
   const t = {
     stored: [] as Array<{ m: ImportMessage; id: string }>,
     reports: 0,
+    batches: [] as number[],
     async begin() {
       const counts = new Map<string, number>();
       const { createHash } = await import('node:crypto');
@@ -124,11 +125,14 @@ function memoryTarget(): ImportTarget & { stored: Array<{ m: ImportMessage; id: 
       }
       return counts;
     },
-    async deliver(_mailbox: string, m: ImportMessage, id: string) {
-      if (byId.has(id)) return true;
-      byId.set(id, m);
-      t.stored.push({ m, id });
-      return false;
+    async deliver(_mailbox: string, batch: Array<{ message: ImportMessage; deliveryId: string }>) {
+      t.batches.push(batch.length);
+      return batch.map(({ message: m, deliveryId: id }) => {
+        if (byId.has(id)) return true;
+        byId.set(id, m);
+        t.stored.push({ m, id });
+        return false;
+      });
     },
     async report() {
       t.reports++;
@@ -154,6 +158,45 @@ test('runImport: a second run adds nothing; two copies of the same bytes stay tw
     await assert.rejects(openImportSource(join(dir, 'missing')), /does not exist/);
     writeFileSync(join(dir, 'plain.txt'), 'hello\n');
     await assert.rejects(openImportSource(join(dir, 'plain.txt')), /neither an mbox file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('runImport: batches of at most batchCount messages and batchBytes bytes (a larger message alone), in the source order; a failed batch stops the run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealmail-run-'));
+  try {
+    const big = Buffer.from(`From: big@example.org\nSubject: big\n\n${'x'.repeat(5000)}\n`);
+    const numbered = Array.from({ length: 7 }, (_, i) => Buffer.from(`From: n@example.org\nSubject: ${i}\n\nbody ${i}\n`));
+    const messages = [...numbered.slice(0, 5), big, ...numbered.slice(5)];
+    const path = join(dir, 'in.mbox');
+    writeFileSync(path, mboxrd(messages));
+    const target = memoryTarget();
+    const seen: number[] = [];
+    const opts = { mailbox: 'INBOX', batchCount: 3, batchBytes: 1000, onProgress: (p: { done: number }) => void seen.push(p.done) };
+    const first = await runImport(target, [await openImportSource(path)], opts);
+    assert.deepEqual([first.imported, first.skipped], [8, 0]);
+    assert.deepEqual(target.batches, [3, 2, 1, 2], 'three, then two (the big one does not fit), the big one alone, the rest');
+    assert.deepEqual(target.stored.map((s) => s.m.raw), messages, 'in the order of the source');
+    assert.deepEqual(seen, [3, 5, 6, 8], 'progress after each batch');
+
+    // Again with one message more: what is there is skipped without being sent, the new one goes.
+    const extra = Buffer.from('From: e@example.org\nSubject: extra\n\nnew\n');
+    writeFileSync(path, mboxrd([...messages, extra]));
+    target.batches.length = 0;
+    const second = await runImport(target, [await openImportSource(path)], { mailbox: 'INBOX', batchCount: 3 });
+    assert.deepEqual([second.imported, second.skipped, second.done], [1, 8, 9]);
+    assert.deepEqual(target.batches, [1]);
+
+    // A target that fails: the run stops with its error, which the final report carries.
+    const failing = memoryTarget();
+    let last: { error?: string; active: boolean } | null = null;
+    failing.deliver = async () => {
+      throw new Error('disk full');
+    };
+    failing.report = async (p) => void (last = p);
+    await assert.rejects(runImport(failing, [await openImportSource(path)], { mailbox: 'INBOX', batchCount: 3 }), /disk full/);
+    assert.deepEqual(last, { ...last!, active: false, error: 'disk full' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
