@@ -7,6 +7,9 @@
 // Usage: npx tsx bench/provider-mx.ts [--quick]   (1,000 messages; --quick 100)
 // SEALMAIL_BENCH_MX_PROFILE=file.cpuprofile: a CPU profile of this (the
 // provider's) process over the embedded run's SMTP part only.
+// This process stands for a standalone provider, so it runs with that
+// process's GC setting (src/provider/gc-tuning.ts) while it measures;
+// SEALMAIL_BENCH_MX_GC_DEFAULT=1 measures with V8's default instead.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,9 +36,11 @@ interface Measured {
 /** One run: a provider (embedded CouchDB, or the one at couchUrl), a key, then n messages from the sender process. */
 async function measure(n: number, dataDir: string, couchUrl?: string): Promise<Measured> {
   const { startProvider } = await import('../src/provider/index.js');
+  const { tuneGcForMessageBuffers } = await import('../src/provider/gc-tuning.js');
   const sizes = sizeMix(n);
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
   const provider = await startProvider({ dataDir, domains: ['example.org'], scrypt: { N: 1024 }, ...(couchUrl ? { couchUrl } : {}) });
+  const restoreGc = process.env.SEALMAIL_BENCH_MX_GC_DEFAULT ? () => undefined : tuneGcForMessageBuffers();
   try {
     const password = 'benchmark password';
     const post = (p: string, body: unknown) =>
@@ -97,6 +102,7 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
       mbPerSec: totalBytes / 1048576 / mxSeconds, rssGrowthMb: (rssPeak - rssBefore) / 1048576 };
   } finally {
     await provider.close();
+    restoreGc();
   }
 }
 
