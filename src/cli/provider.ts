@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { startProvider } from '../provider/index.js';
+import { tuneGcForMessageBuffers } from '../provider/gc-tuning.js';
 import { UserError } from '../util/user-error.js';
 import { resolvePaths } from '../daemon/paths.js';
 import { fail } from './errors.js';
@@ -33,6 +34,8 @@ export function registerProvider(program: Command): void {
         if (!m) throw new UserError(`--relay ${o.relay} must be host:port`);
         relay = { host: m[1]!, port: port(m[2]!) };
       }
+      // This process is the provider alone: its GC is set for the MX's message buffers.
+      tuneGcForMessageBuffers();
       const p = await startProvider({
         dataDir: resolve(o.data ?? `${resolvePaths().dataDir}/provider`),
         domains: o.domain,
