@@ -7,15 +7,18 @@
 // one per entry. Gzip (level 1) halves what is written (100k messages: ~18
 // -> ~8.5 MB), and every byte written through the local store costs several
 // times its size in transient memory (sealing, PouchDB, LevelDB), at a time
-// when the index is at its largest. Version 2 (plain) is still read. A small
+// when the index is at its largest. The capture compresses as it renders,
+// 2000 lines at a time, each piece a gzip member of its own (a gzip stream
+// may be several members end to end: RFC 1952 2.2): what waits to be written
+// is the compressed bytes, outside the JS heap, not ~16 MB of rendered text
+// in it. Version 2 (plain) is still read. A small
 // pointer document names the current blob and the feed
 // positions (synced store and local store) the snapshot reflects. Replaying
 // from those positions is safe even if the snapshot already contains some of
 // the later changes: folding a document in twice is a no-op (merge).
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, gzipSync } from 'node:zlib';
 import type { DocumentStore } from '../../soledad/types.js';
 import type { EntryDoc, MailboxDoc } from './documents.js';
 import { randomId } from './ids.js';
@@ -27,6 +30,7 @@ import { logger } from '../../util/log.js';
 const log = logger('mail-snapshot');
 
 const POINTER = { type: 'index-snapshot', id: 'current' };
+const EMPTY = Buffer.alloc(0);
 const VERSION = 3;
 /** Plain NDJSON, written before version 3. */
 const PLAIN_VERSION = 2;
@@ -53,20 +57,20 @@ interface Header {
   modseq: number;
 }
 
-/** The index rendered as NDJSON text chunks: taken synchronously, so it is one consistent state. */
+/** The index rendered as gzipped NDJSON, a gzip member per chunk: taken synchronously, so it is one consistent state. */
 export interface CapturedSnapshot {
-  chunks: string[];
+  chunks: Buffer[];
   entries: number;
   docsSeq: string | undefined;
   localSeq: string | undefined;
 }
 
 export function captureSnapshot(index: MailIndex, docsSeq: string | undefined, localSeq: string | undefined): CapturedSnapshot {
-  const chunks: string[] = [];
+  const chunks: Buffer[] = [];
   const header: Header = { v: VERSION, modseq: index.modseq };
   let batch: string[] = [JSON.stringify(header)];
   const flush = (): void => {
-    chunks.push(batch.join('\n') + '\n');
+    chunks.push(gzipSync(batch.join('\n') + '\n', { level: 1 }));
     batch = [];
   };
   for (const s of index.mailboxes.values()) {
@@ -87,25 +91,16 @@ export function captureSnapshot(index: MailIndex, docsSeq: string | undefined, l
 export async function persistSnapshot(local: DocumentStore, snap: CapturedSnapshot): Promise<void> {
   const previous = await local.get<SnapshotPointer>(POINTER.type, POINTER.id);
   const blob = `index-snapshot-${randomId()}`;
-  // Each chunk of text is dropped once handed to gzip, so the captured
+  // Each chunk is dropped once handed to the store, so the captured
   // snapshot shrinks while it is written.
   async function* bytes(): AsyncGenerator<Buffer> {
     for (let i = 0; i < snap.chunks.length; i++) {
-      const text = snap.chunks[i]!;
-      snap.chunks[i] = '';
-      yield Buffer.from(text);
+      const chunk = snap.chunks[i]!;
+      snap.chunks[i] = EMPTY;
+      yield chunk;
     }
   }
-  const gzip = createGzip({ level: 1 });
-  const feeding = pipeline(Readable.from(bytes()), gzip);
-  try {
-    await local.putBlob(blob, gzip);
-    await feeding;
-  } catch (err) {
-    gzip.destroy();
-    await feeding.catch(() => undefined);
-    throw err;
-  }
+  await local.putBlob(blob, bytes());
   const pointer: SnapshotPointer = { v: VERSION, blob, docsSeq: snap.docsSeq, localSeq: snap.localSeq, entries: snap.entries };
   await local.put(POINTER.type, POINTER.id, pointer);
   if (previous && previous.blob !== blob) await local.deleteBlob(previous.blob).catch(() => undefined);
