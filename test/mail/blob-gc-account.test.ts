@@ -30,7 +30,7 @@ test('an account runs blob garbage collection by itself: an expunged message\'s 
     create: 'new',
     kdf: TEST_KDF,
     loginCost: LOGIN_COST,
-    blobGc: { graceMs: 300, firstRunMs: 100, intervalMs: 200 },
+    blobGc: { graceMs: 300, firstRunMs: 100, intervalMs: 200, storedLatelyMs: 0 },
   });
   const imap = await startImapServer({ port: 0, failedLoginDelayMs: 0, authenticate: async () => account.mail });
   const client = new ImapFlow({ host: '127.0.0.1', port: imap.port, secure: false, auth: { user: address, pass: 'pw' }, logger: false });

@@ -36,7 +36,7 @@ const docs = new Proxy(sol, {
     return typeof value === 'function' ? value.bind(target) : value;
   },
 });
-const gc = new BlobGc({ docs, entries: indexEntriesOf(mail), device: await mailDeviceId(sol.local), graceMs: 0, batch: 5 });
+const gc = new BlobGc({ docs, entries: indexEntriesOf(mail), device: await mailDeviceId(sol.local), graceMs: 0, batch: 5, storedLatelyMs: 0 });
 await gc.run();
 await gc.run();
 process.stdout.write('done\n');

@@ -45,7 +45,7 @@ async function device(s: Scratch, sol: Soledad): Promise<{ mail: OpenedMailStore
   registerRules(sol);
   const mail = s.defer(await openMailStore({ docs: sol, local: sol.local, warmSummaries: false }));
   assert.ok(mail instanceof DocumentMailStore);
-  const gc = new BlobGc({ docs: sol, entries: () => mail.index.entries.values(), device: await mailDeviceId(sol.local), graceMs: GRACE });
+  const gc = new BlobGc({ docs: sol, entries: () => mail.index.entries.values(), device: await mailDeviceId(sol.local), graceMs: GRACE, storedLatelyMs: 0 });
   s.defer({ close: () => gc.stop() });
   return { mail, gc };
 }
@@ -110,6 +110,7 @@ test('two devices: acks, a cancel by APPEND during the grace period, a rewrite r
       assert.ok((await readAll(b.mail.read(sha(m)))).equals(m), 'B reads it byte-exact');
     }
     // A's next pass records that `raced` lives again: no later store needs to rewrite it.
+    await sleep(GRACE + 50);
     await a.gc.run();
     assert.equal((await solA.get<GcIntentDoc>(GC_DOC.intent, sha(raced)))?.state, 'cancelled');
     // Settled a grace period ago: removed.

@@ -15,7 +15,7 @@ import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
 import { openMailStore, type OpenedMailStore } from '../../src/mail/store/index.js';
 import { DocumentMailStore } from '../../src/mail/store/mail-store.js';
 import { BlobGc, mailDeviceId } from '../../src/mail/store/blob-gc.js';
-import { BLOB_GC_MERGE_RULES, GC_DOC, type CheckinDoc, type GcIntentDoc } from '../../src/mail/store/blob-gc-docs.js';
+import { BLOB_GC_MERGE_RULES, GC_DOC, contentNeededAgain, type CheckinDoc, type GcIntentDoc } from '../../src/mail/store/blob-gc-docs.js';
 import { startImapServer } from '../../src/imap/server.js';
 import { DOC, newEntry } from '../../src/mail/store/documents.js';
 import { RawConnection } from '../imap/harness.js';
@@ -28,7 +28,7 @@ const big = (n: number) => Buffer.concat([Buffer.from(`From: a@example.org\r\nSu
 
 function gcOf(mail: OpenedMailStore, device: string, extra: Partial<ConstructorParameters<typeof BlobGc>[0]> = {}): BlobGc {
   assert.ok(mail instanceof DocumentMailStore);
-  return new BlobGc({ docs: mail.docs, entries: () => mail.index.entries.values(), device, graceMs: 200, ...extra });
+  return new BlobGc({ docs: mail.docs, entries: () => mail.index.entries.values(), device, graceMs: 200, storedLatelyMs: 0, ...extra });
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -171,7 +171,7 @@ test('a device with a live entry cancels a round another device proposed; a canc
   await mail.append('INBOX', raw);
   await mail.expunge('INBOX', [1]);
   let bLive = true;
-  const b = new BlobGc({ docs, device: 'dev-b', graceMs: 1000, now: () => now, entries: () => (bLive ? [{ hash: sha(raw), size: raw.length, expunged: null }] : []) });
+  const b = new BlobGc({ docs, device: 'dev-b', graceMs: 1000, storedLatelyMs: 0, now: () => now, entries: () => (bLive ? [{ hash: sha(raw), size: raw.length, expunged: null }] : []) });
   try {
     await b.run(); // B checks in
     assert.equal((await a.run()).proposed, 1);
@@ -300,5 +300,34 @@ test('over Soledad: a blob no entry refers to at all is found by the sweep and f
     assert.equal(await sol.hasBlob('spool-left-behind'), true);
   } finally {
     await s.cleanup();
+  }
+});
+
+test('content this device stored lately counts as live even before its entry is in the index: its deletion is cancelled, not acked', async () => {
+  const docs = new MemoryDocumentStore();
+  for (const [type, rule] of Object.entries(BLOB_GC_MERGE_RULES)) docs.registerMerge(type, rule.merge as never);
+  const mail = await openMailStore({ docs, local: new MemoryDocumentStore(), warmSummaries: false });
+  const raw = small(11);
+  await mail.append('INBOX', raw);
+  await mail.expunge('INBOX', [1]);
+  // B stores the same content (the blob is here: reused) before A's proposal reaches it; B's entry is not written yet.
+  assert.equal(await contentNeededAgain(docs, sha(raw)), false);
+  const a = gcOf(mail, 'dev-a', { graceMs: 0 });
+  const bEntries: Array<{ hash: string; size: number; expunged: string | null }> = [];
+  const b = new BlobGc({ docs, device: 'dev-b', graceMs: 0, entries: () => bEntries });
+  try {
+    await b.run(); // B checks in
+    assert.equal((await a.run()).proposed, 1);
+    const round = (await docs.get<GcIntentDoc>(GC_DOC.intent, sha(raw)))!.round;
+    await b.run();
+    const checkin = (await docs.get<CheckinDoc>(GC_DOC.checkin, 'dev-b'))!;
+    assert.equal(checkin.acks[sha(raw)], undefined, 'B does not ack');
+    assert.equal(checkin.cancels[sha(raw)], round, 'B cancels');
+    assert.equal((await a.run()).deleted, 0);
+    assert.equal(await docs.hasBlob(sha(raw)), true);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await mail.close();
   }
 });

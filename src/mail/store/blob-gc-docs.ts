@@ -95,6 +95,39 @@ export function setCancelHook(docs: DocumentStore, hook: CancelHook | null): voi
 }
 
 /**
+ * Content stored lately, per store: its entry is written after the content
+ * (through the mail store's queue), so for a while the index does not show
+ * it. The collector counts these hashes as live: it neither acks a deletion
+ * of them nor deletes them, even if the intent arrived after storeContent
+ * looked for one.
+ */
+const recentlyStored = new WeakMap<DocumentStore, Map<string, number>>();
+
+function noteStored(docs: DocumentStore, hash: string): void {
+  let map = recentlyStored.get(docs);
+  if (!map) recentlyStored.set(docs, (map = new Map()));
+  map.delete(hash);
+  map.set(hash, Date.now());
+}
+
+/** Notes older than this are dropped (no window asked for is longer). */
+const KEEP_NOTES_MS = 3600_000;
+
+/** Hashes storeContent stored into `docs` within the last `windowMs` (at most an hour). */
+export function storedLately(docs: DocumentStore, windowMs: number): string[] {
+  const map = recentlyStored.get(docs);
+  if (!map) return [];
+  const now = Date.now();
+  const out: string[] = [];
+  // Oldest first (insertion order, re-inserted on each store).
+  for (const [hash, at] of map) {
+    if (at < now - KEEP_NOTES_MS) map.delete(hash);
+    else if (at >= now - windowMs) out.push(hash);
+  }
+  return out;
+}
+
+/**
  * Called by storeContent before it stores `hash` (inside its per-hash lock).
  * True when a deletion of that blob is pending or done somewhere: the blob
  * must then be written again even if it is here (a new write the deleter
@@ -102,6 +135,7 @@ export function setCancelHook(docs: DocumentStore, hook: CancelHook | null): voi
  * the cancel. False (the common case: one read of a missing document) otherwise.
  */
 export async function contentNeededAgain(docs: DocumentStore, hash: string): Promise<boolean> {
+  noteStored(docs, hash);
   const intent = await docs.get<GcIntentDoc>(GC_DOC.intent, hash);
   if (!intent || intent.state === 'cancelled') return false;
   if (intent.state === 'pending') await cancelHooks.get(docs)?.(hash, intent.round);

@@ -45,8 +45,8 @@ import type { Doc, DocumentStore } from '../../soledad/types.js';
 import { DOC } from './documents.js';
 import { withContentLock } from './content.js';
 import { DocumentMailStore } from './mail-store.js';
-import { GC_DOC, setCancelHook, type CheckinDoc, type GcIntentDoc } from './blob-gc-docs.js';
-import { scanEntries, sweepOrphans, turn } from './blob-gc-scan.js';
+import { GC_DOC, setCancelHook, storedLately, type CheckinDoc, type GcIntentDoc } from './blob-gc-docs.js';
+import { scanEntries, sweepOrphans, turn, type EntryScan } from './blob-gc-scan.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('blob-gc');
@@ -62,6 +62,8 @@ export interface BlobGcTiming {
   intervalMs?: number;
   /** First pass this long after start, off the start-up path (default 60 s). */
   firstRunMs?: number;
+  /** See BlobGcOptions.storedLatelyMs. */
+  storedLatelyMs?: number;
 }
 
 export interface BlobGcOptions {
@@ -85,6 +87,8 @@ export interface BlobGcOptions {
   storage?: { bytes(): Promise<number>; compact(): Promise<void> };
   /** How often the stored blobs are listed for ones no entry refers to (default 24 h; needs DocumentStore.blobIds). */
   sweepEveryMs?: number;
+  /** Content stored here this recently counts as live: its entry may not be in the index yet (default 10 min). */
+  storedLatelyMs?: number;
 }
 
 export interface BlobGcStats {
@@ -194,7 +198,7 @@ export class BlobGc {
   private async pass(): Promise<GcRunReport> {
     const report: GcRunReport = { proposed: 0, cancelled: 0, deleted: 0, freedBytes: 0, pending: 0 };
     const now = this.now();
-    const { live, dead } = scanEntries(this.opts.entries(), this.gone);
+    const { live, dead } = this.scan();
     if (this.docs.blobIds && now - this.lastSweep >= (this.opts.sweepEveryMs ?? DAY)) {
       this.lastSweep = now;
       this.orphans = await sweepOrphans(this.docs, { live, dead, seen: this.orphans, now, graceMs: this.graceMs });
@@ -304,7 +308,7 @@ export class BlobGc {
 
   /** Deletes a batch of blobs, each re-checked under the content lock, then records the outcome. */
   private async deleteBatch(hashes: string[], report: GcRunReport): Promise<void> {
-    const { live } = scanEntries(this.opts.entries(), this.gone);
+    const { live } = this.scan();
     const checkins = await this.checkins();
     const writes = new Map<string, GcIntentDoc>();
     for (const hash of hashes) {
@@ -341,6 +345,16 @@ export class BlobGc {
   private async writeIntents(writes: Map<string, GcIntentDoc>): Promise<void> {
     if (writes.size === 0) return;
     await this.docs.bulkPut([...writes].map(([id, content]): Doc => ({ type: GC_DOC.intent, id, content })));
+  }
+
+  /** The index's entries, with content stored lately counted as live (its entry may not be written yet). */
+  private scan(): EntryScan {
+    const scan = scanEntries(this.opts.entries(), this.gone);
+    for (const hash of storedLately(this.docs, this.opts.storedLatelyMs ?? 10 * 60_000)) {
+      scan.live.add(hash);
+      scan.dead.delete(hash);
+    }
+    return scan;
   }
 
   private async version(hash: string): Promise<string | null> {
