@@ -2,10 +2,10 @@
 // closes once it is up, so it exits 0, releases its lock and writes its index
 // snapshot; the next start finds the snapshot, replays almost nothing, and no
 // mail is lost. An account at a provider of its own (in this process, behind
-// an HTTP proxy that can slow it down), signalled at two moments: once the
-// store has replayed what the last snapshot lacked, and once IMAP takes clients
-// while the start still waits for the provider (its submission settings,
-// GET /api/config, slowed to 3 s here as over a slow link). Before each, mail
+// an HTTP proxy that slows one request to 3 s, as over a slow link), signalled
+// at two moments: while it logs in to the provider (POST /api/sessions), before
+// its store opens, and once IMAP takes clients while the start still waits for
+// the provider's submission settings (GET /api/config). Before each, mail
 // is imported into a running daemon that is then SIGKILLed, so the signalled
 // start has a stale snapshot: one that dies without closing leaves it stale
 // for the next start (which then replays everything again).
@@ -22,10 +22,10 @@ import { accepting, cliEnv, indexReadyLines, readCliConfig, runCliAsync, spawnCl
 const LIVE = 150;
 const SLOW_MS = 3_000;
 
-/** Forwards to `target`; while `slow.on`, GET /api/config waits SLOW_MS first. */
-async function slowableProxy(target: string): Promise<{ url: string; slow: { on: boolean }; close(): void }> {
+/** Forwards to `target`; requests to `slow.path` wait SLOW_MS first, and are counted in `slowed`. */
+async function slowableProxy(target: string): Promise<{ url: string; slow: { path: string | null; slowed: number }; close(): void }> {
   const up = new URL(target);
-  const slow = { on: false };
+  const slow = { path: null as string | null, slowed: 0 };
   const server = http.createServer((req, res) => {
     const forward = (): void => {
       const upstream = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
@@ -35,8 +35,10 @@ async function slowableProxy(target: string): Promise<{ url: string; slow: { on:
       upstream.on('error', () => res.destroy());
       req.pipe(upstream);
     };
-    if (slow.on && req.url?.startsWith('/api/config')) setTimeout(forward, SLOW_MS);
-    else forward();
+    if (slow.path && req.url?.startsWith(slow.path)) {
+      slow.slowed++;
+      setTimeout(forward, SLOW_MS);
+    } else forward();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
@@ -49,7 +51,7 @@ async function slowableProxy(target: string): Promise<{ url: string; slow: { on:
   };
 }
 
-test('SIGTERM during the start (stores replaying; IMAP up, provider slow): exit 0, lock released, the next start finds the snapshot and all the mail', { timeout: 300_000 }, async (t) => {
+test('SIGTERM during the start (logging in; IMAP up, provider slow): exit 0, lock released, the next start finds the snapshot and all the mail', { timeout: 300_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
   const provider = await startProvider({ dataDir: join(home, 'provider'), domains: ['example.org'], scrypt: { N: 1024 } });
   const proxy = await slowableProxy(provider.httpUrl);
@@ -95,12 +97,13 @@ test('SIGTERM during the start (stores replaying; IMAP up, provider slow): exit 
 
   let running = await startCli(env);
   daemons.push(running);
-  const moments: Array<[string, Moment]> = [
-    ['once the store has replayed, before IMAP', (d) => indexReadyLines(d.stderr()).length > 0],
-    ['once IMAP takes clients, the provider slow', () => accepting(ports.imap)],
+  // Each moment: which provider request is slowed, and when the signal goes.
+  const moments: Array<[string, string, Moment]> = [
+    ['while it logs in to the provider, before the store opens', '/api/sessions', () => proxy.slow.slowed > 0],
+    ['once IMAP takes clients, waiting for the provider', '/api/config', async () => proxy.slow.slowed > 0 && (await accepting(ports.imap))],
   ];
   const mailboxes: string[] = [];
-  for (const [i, [moment, reached]] of moments.entries()) {
+  for (const [i, [moment, slowPath, reached]] of moments.entries()) {
     const mailbox = `Live ${i}`;
     const file = join(home, `live-${i}.mbox`);
     writeFileSync(file, mbox(LIVE));
@@ -108,9 +111,9 @@ test('SIGTERM during the start (stores replaying; IMAP up, provider slow): exit 
     assert.equal(imported.status, 0, imported.stderr);
     mailboxes.push(mailbox);
     await running.stop('SIGKILL');
-    proxy.slow.on = i === 1;
+    Object.assign(proxy.slow, { path: slowPath, slowed: 0 });
     await signalledStart(moment, reached);
-    proxy.slow.on = false;
+    proxy.slow.path = null;
     running = await nextStart(moment);
   }
 
