@@ -1,10 +1,18 @@
-// What blob garbage collection (blob-gc.ts) finds to collect: content no
-// live entry refers to, from the index, and blobs no entry refers to at all,
-// from a listing of the stored blobs.
+// What blob garbage collection (blob-gc.ts) reads: content no live entry
+// refers to, from the index, and blobs no entry refers to at all, from a
+// listing of the stored blobs; the mail store's entries and device id.
 import type { DocumentStore } from '../../soledad/types.js';
+import { DocumentMailStore } from './mail-store.js';
 
 /** Content blobs are named by the hex SHA-256 of their bytes (spool blobs are not). */
 const CONTENT_HASH = /^[0-9a-f]{64}$/;
+
+/** What the collector needs of an index entry. */
+export interface IndexEntry {
+  hash: string;
+  size: number;
+  expunged: string | null;
+}
 
 export interface EntryScan {
   /** Hashes with a live (not expunged) entry. */
@@ -14,7 +22,7 @@ export interface EntryScan {
 }
 
 /** One synchronous pass over the index's entries; a hash live again leaves `gone`. */
-export function scanEntries(entries: Iterable<{ hash: string; size: number; expunged: string | null }>, gone: Set<string>): EntryScan {
+export function scanEntries(entries: Iterable<IndexEntry>, gone: Set<string>): EntryScan {
   const live = new Set<string>();
   const dead = new Map<string, number>();
   for (const e of entries) {
@@ -55,4 +63,17 @@ export async function sweepOrphans(
 /** Lets IMAP and sync work run between batches. */
 export function turn(): Promise<void> {
   return new Promise((r) => setImmediate(r));
+}
+
+/** What the collector reads of a mail store opened by openMailStore: every entry of its index. */
+export function indexEntriesOf(mail: unknown): () => Iterable<IndexEntry> {
+  if (!(mail instanceof DocumentMailStore)) throw new Error('blob garbage collection needs the document mail store');
+  return () => mail.index.entries.values();
+}
+
+/** The id this device's mail store goes by (its HLC node, kept in the local store by openMailStore). */
+export async function mailDeviceId(local: DocumentStore): Promise<string> {
+  const device = await local.get<{ node: string }>('device', 'mailstore');
+  if (!device) throw new Error('the mail store has not been opened on this device yet');
+  return device.node;
 }

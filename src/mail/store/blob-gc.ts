@@ -9,9 +9,11 @@
 //    the proposal time and the blob's current write (blobVersion).
 // 2. Every device, on each pass, records in its own synced CHECK-IN document
 //    (one writer each, so no update is lost) an ACK of each pending round when
-//    it has no live entry for the hash, or a CANCEL when it has one.
-//    storeContent cancels too (contentNeededAgain), and it writes the blob
-//    again instead of reusing it: a new write, which the deleter never deletes.
+//    it has no live entry for the hash, or a CANCEL when it has one (content
+//    it stored in the last 10 minutes counts as live: its entry may not be
+//    in the index yet). storeContent cancels too (contentNeededAgain), and it
+//    writes the blob again instead of reusing it: a new write, which the
+//    deleter never deletes.
 // 3. The proposer deletes the blob once (a) the grace period (default 24 h)
 //    has passed since the proposal, (b) no check-in cancels the round, (c)
 //    every active device has acked that very round, (d) its own index still
@@ -44,9 +46,10 @@
 import type { Doc, DocumentStore } from '../../soledad/types.js';
 import { DOC } from './documents.js';
 import { withContentLock } from './content.js';
-import { DocumentMailStore } from './mail-store.js';
 import { GC_DOC, setCancelHook, storedLately, type CheckinDoc, type GcIntentDoc } from './blob-gc-docs.js';
-import { scanEntries, sweepOrphans, turn, type EntryScan } from './blob-gc-scan.js';
+import { scanEntries, sweepOrphans, turn, type EntryScan, type IndexEntry } from './blob-gc-scan.js';
+
+export { indexEntriesOf, mailDeviceId } from './blob-gc-scan.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('blob-gc');
@@ -69,7 +72,7 @@ export interface BlobGcTiming {
 export interface BlobGcOptions {
   docs: DocumentStore;
   /** Every entry the index holds, expunged ones too (read synchronously). */
-  entries: () => Iterable<{ hash: string; size: number; expunged: string | null }>;
+  entries: () => Iterable<IndexEntry>;
   /** This device's id (stable across restarts). */
   device: string;
   /** How long a blob stays after its deletion was proposed (default 24 h). */
@@ -398,18 +401,4 @@ export class BlobGc {
 function cancelledIn(checkins: Map<string, CheckinDoc>, hash: string, round: number): boolean {
   for (const c of checkins.values()) if (c.cancels[hash] === round) return true;
   return false;
-}
-
-
-/** What the collector reads of a mail store opened by openMailStore: every entry of its index. */
-export function indexEntriesOf(mail: unknown): BlobGcOptions['entries'] {
-  if (!(mail instanceof DocumentMailStore)) throw new Error('blob garbage collection needs the document mail store');
-  return () => mail.index.entries.values();
-}
-
-/** The id this device's mail store goes by (its HLC node, kept in the local store by openMailStore). */
-export async function mailDeviceId(local: DocumentStore): Promise<string> {
-  const device = await local.get<{ node: string }>('device', 'mailstore');
-  if (!device) throw new Error('the mail store has not been opened on this device yet');
-  return device.node;
 }
