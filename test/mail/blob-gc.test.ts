@@ -64,6 +64,8 @@ test('over Soledad: an expunged-only blob is freed after the grace period; a sha
     const chunksBefore = await chunkDocs(sol);
     assert.ok(chunksBefore >= 6, `the big message has chunk documents (${chunksBefore})`);
     await mail.expunge('INBOX', [1, 2]);
+    // Stores written before kept a message's structure in a document of its own.
+    await sol.put(DOC.structure, sha(gone), await mail.structure(sha(gone)));
 
     const first = await gc.run();
     assert.equal(first.proposed, 1, 'only the blob no live entry refers to is proposed');
@@ -76,6 +78,7 @@ test('over Soledad: an expunged-only blob is freed after the grace period; a sha
     assert.deepEqual([gc.stats.freedBlobs, gc.stats.freedBytes], [1, gone.length]);
     assert.equal(await sol.hasBlob(sha(gone)), false);
     assert.equal(await chunkDocs(sol), 0, 'its chunk documents are gone too');
+    assert.equal(await sol.get(DOC.structure, sha(gone)), null, 'and an old store\'s separate structure document');
     assert.equal((await sol.get<GcIntentDoc>(GC_DOC.intent, sha(gone)))?.state, 'deleted');
     assert.equal(await sol.hasBlob(sha(shared)), true);
     assert.equal((await gc.run()).deleted, 0, 'a later pass has nothing to do');
