@@ -240,7 +240,10 @@ export class BlobGc {
       if (this.gone.has(hash)) continue;
       const it = intents.get(hash);
       if (it && !this.mayPropose(it, active, now)) continue;
-      if (++looked % 200 === 0) await turn();
+      if (++looked % 200 === 0) {
+        await turn();
+        if (this.stopped) break; // closing: what is proposed so far is written below
+      }
       const write = await this.version(hash);
       if (write === null) {
         if (!it || it.state !== 'pending') this.gone.add(hash);
