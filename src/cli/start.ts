@@ -1,6 +1,9 @@
 // `sealmail start`: the daemon in the foreground. With no configuration it
 // runs the quickstart first (embedded provider, two accounts, welcome mail).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { accountDir } from '../daemon/account.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { saveConfig } from '../daemon/config.js';
 import { passphraseSource } from '../daemon/passphrase.js';
@@ -8,7 +11,7 @@ import { quickstartConfig, sendWelcome } from '../daemon/quickstart.js';
 import { settingsText } from '../daemon/settings.js';
 import { logger } from '../util/log.js';
 import { cliContext } from './context.js';
-import { fail } from './errors.js';
+import { describeError, fail, UserError } from './errors.js';
 
 const log = logger('cli');
 
@@ -25,12 +28,21 @@ export function registerStart(program: Command): void {
       // Before the start: IMAP takes clients while the rest still starts, and a
       // SIGTERM then must still close the stores (index snapshot, UIDs).
       const shutdown = installShutdown();
-      const daemon = await startDaemon({
-        paths: ctx.paths,
-        config,
-        passphraseFor: passphraseSource(opts.passphraseFile),
-        create: quickstart ? Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) : undefined,
-      });
+      let daemon: Daemon;
+      try {
+        daemon = await startDaemon({
+          paths: ctx.paths,
+          config,
+          passphraseFor: passphraseSource(opts.passphraseFile),
+          create: quickstart ? Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) : undefined,
+        });
+      } catch (err) {
+        if (!quickstart || !config.accounts.every((a) => existsSync(join(accountDir(ctx.paths.dataDir, a.address), 'store')))) throw err;
+        // A later step failed (a port in use) after the accounts were created:
+        // keep their configuration, or every later start refuses their data.
+        saveConfig(ctx.paths.configFile, config);
+        throw new UserError(`${describeError(err)} (the quickstart's accounts are set up and kept in ${ctx.paths.configFile}; start again once that is fixed)`, err instanceof UserError ? err.exitCode : 1);
+      }
       // Saved even when a signal came during the start: the accounts exist now
       // (at the provider and in the data dir), and a start without this
       // configuration refuses their data.

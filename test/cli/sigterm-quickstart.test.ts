@@ -4,12 +4,15 @@
 // provider and in the data dir; without it the next start refused their data
 // ("holds account data but ... config.json is missing"). The next start then
 // finds both accounts with their snapshots, and IMAP takes the saved password.
+// Likewise when the first start fails after the accounts were created (the
+// IMAP port in use): the configuration is kept, and the next start serves them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { imapClient } from '../support/import-mail.js';
-import { cliEnv, indexReadyLines, readCliConfig, spawnCliStart, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
+import { cliEnv, indexReadyLines, readCliConfig, runCliAsync, spawnCliStart, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 test('SIGTERM during the quickstart: exit 0, lock released, configuration saved; the next start serves the accounts', { timeout: 180_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
@@ -33,6 +36,32 @@ test('SIGTERM during the quickstart: exit 0, lock released, configuration saved;
   daemons.push(next);
   assert.doesNotMatch(next.stderr(), /did not stop cleanly/);
   assert.deepEqual(indexReadyLines(next.stderr()).map((r) => r.snapshot), [true, true], 'both accounts closed with their index snapshot');
+  const alice = config.accounts.find((a) => a.address.startsWith('alice@'))!;
+  const c = await imapClient(ports.imap, alice.address, alice.localPassword);
+  try {
+    assert.ok(await c.status('INBOX', { messages: true }), 'alice logs in with the saved password');
+  } finally {
+    await c.logout();
+  }
+  assert.equal(await next.stop(), 0);
+});
+
+test('a quickstart whose first start fails once its accounts exist (IMAP port in use) keeps its configuration; the next start serves them', { timeout: 180_000 }, async (t) => {
+  const { home, env, ports } = await cliEnv();
+  const daemons = stopDaemonsThenRemoveHome(t, home);
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(ports.imap, '127.0.0.1', resolve));
+  const failed = await runCliAsync(env, ['start']);
+  squatter.close();
+  assert.equal(failed.status, 1);
+  const lines = failed.stderr.split('\n').filter((l) => l && !l.startsWith('{'));
+  assert.equal(lines.length, 1, failed.stderr);
+  assert.match(lines[0]!, new RegExp(`^sealmail: port ${ports.imap} on 127\\.0\\.0\\.1 is already in use; .* \\(the quickstart's accounts are set up and kept in .*config\\.json; start again once that is fixed\\)$`));
+  const config = readCliConfig(env);
+  assert.equal(config.accounts.length, 2);
+
+  const next = await startCli(env);
+  daemons.push(next);
   const alice = config.accounts.find((a) => a.address.startsWith('alice@'))!;
   const c = await imapClient(ports.imap, alice.address, alice.localPassword);
   try {
