@@ -1,3 +1,5 @@
+// The quickstart's first start, interrupted.
+//
 // SIGTERM during the quickstart's first `sealmail start`, while its new
 // accounts are created: the daemon closes once it is up (exit 0, lock released) and
 // the configuration is saved, since the accounts now exist at the embedded
