@@ -122,7 +122,7 @@ export function storedLately(docs: DocumentStore, windowMs: number): string[] {
   // Oldest first (insertion order, re-inserted on each store).
   for (const [hash, at] of map) {
     if (at < now - KEEP_NOTES_MS) map.delete(hash);
-    else if (at >= now - windowMs) out.push(hash);
+    else if (at > now - windowMs) out.push(hash);
   }
   return out;
 }
