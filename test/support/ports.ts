@@ -1,18 +1,36 @@
 // Free TCP ports on 127.0.0.1 for servers whose port must be known before
 // they start (a child process, a persisted configuration).
+//
+// The ports are drawn at random from below Linux's ephemeral range
+// (net.ipv4.ip_local_port_range, 32768–60999 by default), not with
+// listen(0): a port listen(0) hands out is free only until it is closed, and
+// in the ephemeral range the kernel gives it next to any process that
+// connects or listens on port 0 — with test files running in parallel, a
+// daemon then found "its" port taken. Below the range only another test's
+// random draw can collide, and a bind check weeds out ports in use.
 import net from 'node:net';
 
+const LOW = 20_000;
+const HIGH = 32_000;
+
+/** Ports this process handed out already: never twice. */
+const given = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<net.Server>((resolve, reject) => {
-        const s = net.createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => resolve(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (given.has(port) || !(await bindable(port))) continue;
+    given.add(port);
+    ports.push(port);
+  }
   return ports;
 }
