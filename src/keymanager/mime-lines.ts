@@ -111,3 +111,86 @@ export function delimiterOf(p: Piece, boundaries: string[]): { index: number; cl
   }
   return null;
 }
+
+/** Thrown into a walk whose consumer stopped reading. */
+class OutputAbandoned extends Error {}
+
+/**
+ * What a walk writes, handed to one consumer in slices of about PIECE bytes.
+ * The walk pushes without waiting and calls room() before it reads more
+ * input, so at most a slice plus what one input chunk produces is held.
+ * (A chain of nested async generators, one per MIME level, cost every line
+ * a promise per level: quadratic in the nesting.)
+ */
+export class OutputQueue {
+  private parts: Buffer[] = [];
+  private size = 0;
+  private ended = false;
+  private abandoned = false;
+  private error: unknown = null;
+  private wakeConsumer: (() => void) | null = null;
+  private wakeProducer: (() => void) | null = null;
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.parts.push(b);
+    this.size += b.length;
+    if (this.size >= PIECE) this.wake();
+  }
+
+  /** Producer side: returns once the consumer has taken a full slice (throws when it stopped reading). */
+  async room(): Promise<void> {
+    while (this.size >= PIECE && !this.abandoned) await new Promise<void>((resolve) => (this.wakeProducer = resolve));
+    if (this.abandoned) throw new OutputAbandoned('the output is no longer read');
+  }
+
+  /** Producer side: the walk is over (with its error, if it failed). */
+  end(error: unknown = null): void {
+    this.ended = true;
+    this.error = error instanceof OutputAbandoned ? null : error;
+    this.wake();
+  }
+
+  /** Consumer side: the next slice, null at the end; the walk's error is thrown here. */
+  async next(): Promise<Buffer | null> {
+    while (this.size < PIECE && !this.ended) await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
+    if (this.error) throw this.error;
+    if (this.size === 0) return null;
+    const out = Buffer.concat(this.parts, this.size);
+    this.parts = [];
+    this.size = 0;
+    const wake = this.wakeProducer;
+    this.wakeProducer = null;
+    wake?.();
+    return out;
+  }
+
+  /** Consumer side: no more reads; a waiting walk stops. */
+  abandon(): void {
+    this.abandoned = true;
+    const wake = this.wakeProducer;
+    this.wakeProducer = null;
+    wake?.();
+  }
+
+  /** The source, pulled only while the output has room. */
+  async *gate(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const it = source[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        await this.room();
+        const { value, done } = await it.next();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      if (this.abandoned) await it.return?.();
+    }
+  }
+
+  private wake(): void {
+    const wake = this.wakeConsumer;
+    this.wakeConsumer = null;
+    wake?.();
+  }
+}

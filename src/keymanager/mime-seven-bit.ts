@@ -5,7 +5,7 @@
 // writes. make7bitSafe in mime.ts is the in-memory reference; the tests hold
 // both to the same bytes.
 import { headerValue, makeField, parseContentType, parseHeader, serializeHeader, type HeaderField } from './mime.js';
-import { HEADER_MAX, LineReader, MimeLimitError, PIECE, bytesOf, delimiterOf, type Piece } from './mime-lines.js';
+import { HEADER_MAX, LineReader, MimeLimitError, OutputQueue, bytesOf, delimiterOf, type Piece } from './mime-lines.js';
 import { Base64Lines, QuotedPrintable, type BodyEncoder } from './transfer-encoders.js';
 
 export type SevenBitEncoding = 'quoted-printable' | 'base64' | null;
@@ -17,6 +17,8 @@ interface Walk {
   /** null while planning. */
   plan: SevenBitPlan | null;
   decided: SevenBitPlan;
+  /** Where the entity is written; null while planning (nothing is written). */
+  out: OutputQueue | null;
 }
 
 interface Entity {
@@ -49,47 +51,62 @@ async function readPartHeader(w: Walk, boundaries: string[]): Promise<Entity> {
   return { fields: parseHeader(text), raw };
 }
 
-async function* walkEntity(w: Walk, e: Entity, boundaries: string[]): AsyncGenerator<Buffer> {
+/**
+ * Nesting levels walked, the root the first (Dovecot's max_nested_mime_parts,
+ * 100, as src/mail/structure/splitter.ts counts it): a multipart at the last
+ * level passes unchanged, as one opaque body. The walk's cost per line grows
+ * with the levels open (delimiter checks), so hostile nesting stays bounded.
+ */
+export const MAX_NESTING = 100;
+
+const emit = (w: Walk, b: Buffer): void => w.out?.push(b);
+const emitAll = (w: Walk, bs: Buffer[]): void => {
+  if (w.out) for (const b of bs) w.out.push(b);
+};
+
+async function walkEntity(w: Walk, e: Entity, boundaries: string[]): Promise<void> {
   const ct = parseContentType(headerValue(e.fields, 'content-type'));
   if (ct.mime.startsWith('multipart/') && ct.params.boundary) {
-    yield* e.raw;
-    yield* walkMultipart(w, ct.params.boundary, boundaries);
+    emitAll(w, e.raw);
+    // A multipart cannot take a transfer encoding (RFC 2045 §6.4): too deep, it stays as it is.
+    if (boundaries.length >= MAX_NESTING - 1) await passBody(w, boundaries, null);
+    else await walkMultipart(w, ct.params.boundary, boundaries);
     return;
   }
   if (ct.mime === 'message/rfc822') {
-    yield* e.raw;
-    yield* passBody(w, boundaries, null);
+    emitAll(w, e.raw);
+    await passBody(w, boundaries, null);
     return;
   }
   const index = w.decided.length;
   w.decided.push(null);
   const cte = (headerValue(e.fields, 'content-transfer-encoding') ?? '7bit').toLowerCase();
   if (cte === 'quoted-printable' || cte === 'base64') {
-    yield* e.raw;
-    yield* passBody(w, boundaries, null);
+    emitAll(w, e.raw);
+    await passBody(w, boundaries, null);
     return;
   }
   if (!w.plan) {
     const scan = { safe: true, lineLength: 0 };
-    yield* e.raw;
-    yield* passBody(w, boundaries, scan);
+    emitAll(w, e.raw);
+    await passBody(w, boundaries, scan);
     w.decided[index] = scan.safe ? null : ct.mime.startsWith('text/') ? 'quoted-printable' : 'base64';
     return;
   }
   const encoding = w.plan[index] ?? null;
   w.decided[index] = encoding;
   if (!encoding) {
-    yield* e.raw;
-    yield* passBody(w, boundaries, null);
+    emitAll(w, e.raw);
+    await passBody(w, boundaries, null);
     return;
   }
   const kept = e.fields.filter((f) => f.key !== 'content-transfer-encoding');
   kept.push(makeField('Content-Transfer-Encoding', encoding));
-  yield Buffer.from(serializeHeader(kept) + '\r\n', 'latin1');
-  yield* encodeBody(w, boundaries, encoding === 'base64' ? new Base64Lines() : new QuotedPrintable());
+  emit(w, Buffer.from(serializeHeader(kept) + '\r\n', 'latin1'));
+  await encodeBody(w, boundaries, encoding === 'base64' ? new Base64Lines() : new QuotedPrintable());
 }
 
-async function* walkMultipart(w: Walk, boundary: string, outer: string[]): AsyncGenerator<Buffer> {
+async function walkMultipart(w: Walk, boundary: string, outer: string[]): Promise<void> {
   const boundaries = [...outer, boundary];
   const own = boundaries.length - 1;
   let epilogue = false;
@@ -102,14 +119,14 @@ async function* walkMultipart(w: Walk, boundary: string, outer: string[]): Async
       w.reader.unread(p);
       return;
     }
-    yield* bytesOf(p);
+    emitAll(w, bytesOf(p));
     if (!d || epilogue) continue;
     if (d.close) {
       epilogue = true;
       continue;
     }
     for (;;) {
-      yield* walkEntity(w, await readPartHeader(w, boundaries), boundaries);
+      await walkEntity(w, await readPartHeader(w, boundaries), boundaries);
       const q = await w.reader.next();
       if (!q) return;
       const next = delimiterOf(q, boundaries);
@@ -117,7 +134,7 @@ async function* walkMultipart(w: Walk, boundary: string, outer: string[]): Async
         w.reader.unread(q);
         return;
       }
-      yield* bytesOf(q);
+      emitAll(w, bytesOf(q));
       if (next.close) break;
     }
     epilogue = true;
@@ -125,12 +142,12 @@ async function* walkMultipart(w: Walk, boundary: string, outer: string[]): Async
 }
 
 /** A body unchanged, up to the next delimiter of an enclosing multipart; `scan` learns whether it is 7-bit safe. */
-async function* passBody(w: Walk, boundaries: string[], scan: { safe: boolean; lineLength: number } | null): AsyncGenerator<Buffer> {
+async function passBody(w: Walk, boundaries: string[], scan: { safe: boolean; lineLength: number } | null): Promise<void> {
   for (;;) {
     const run = await w.reader.run();
     if (run) {
       if (scan?.safe) scan.safe = is7bitLines(run);
-      yield run;
+      emit(w, run);
       continue;
     }
     const p = await nextInPart(w, boundaries);
@@ -142,7 +159,7 @@ async function* passBody(w: Walk, boundaries: string[], scan: { safe: boolean; l
       if (scan.lineLength + (p.last ? 0 : 1) > 998) scan.safe = false;
       else if (!is7bitBytes(p.data)) scan.safe = false;
     }
-    yield* bytesOf(p);
+    emitAll(w, bytesOf(p));
   }
 }
 
@@ -166,7 +183,7 @@ function is7bitBytes(data: Buffer): boolean {
 }
 
 /** The body re-encoded; the CRLF before the following delimiter belongs to the delimiter, not the body. */
-async function* encodeBody(w: Walk, boundaries: string[], enc: BodyEncoder): AsyncGenerator<Buffer> {
+async function encodeBody(w: Walk, boundaries: string[], enc: BodyEncoder): Promise<void> {
   let first = true;
   let crlfAfter = false;
   for (;;) {
@@ -177,37 +194,35 @@ async function* encodeBody(w: Walk, boundaries: string[], enc: BodyEncoder): Asy
     first = false;
     out += enc.piece(p.data, p.start, p.end);
     crlfAfter = p.end && !p.last;
-    if (out) yield Buffer.from(out, 'latin1');
+    if (out) emit(w, Buffer.from(out, 'latin1'));
   }
   const tail = enc.finish() + (crlfAfter ? '\r\n' : '');
-  if (tail) yield Buffer.from(tail, 'latin1');
+  if (tail) emit(w, Buffer.from(tail, 'latin1'));
 }
 
 /** First pass: which leaves of the entity (header `fields`, canonical `body`) need re-encoding. */
 export async function planSevenBit(fields: HeaderField[], body: AsyncIterable<Buffer>): Promise<SevenBitPlan> {
-  const w: Walk = { reader: new LineReader(body), plan: null, decided: [] };
-  for await (const chunk of walkEntity(w, { fields, raw: [] }, [])) void chunk;
+  const w: Walk = { reader: new LineReader(body), plan: null, decided: [], out: null };
+  await walkEntity(w, { fields, raw: [] }, []);
   return w.decided;
 }
 
-/** Second pass: the entity (header `fields`, canonical `body`) with the planned leaves re-encoded, 7-bit safe. */
+/**
+ * Second pass: the entity (header `fields`, canonical `body`) with the
+ * planned leaves re-encoded, 7-bit safe, in slices of about PIECE bytes
+ * (what consumers, OpenPGP.js's streams above all, want).
+ */
 export async function* sevenBitStream(fields: HeaderField[], body: AsyncIterable<Buffer>, plan: SevenBitPlan): AsyncGenerator<Buffer> {
-  const w: Walk = { reader: new LineReader(body), plan, decided: [] };
-  yield* coalesce(walkEntity(w, { fields, raw: [Buffer.from(serializeHeader(fields) + '\r\n', 'latin1')] }, []));
-}
-
-/** The walk yields a line at a time; consumers (OpenPGP.js's streams above all) want slices of PIECE size. */
-async function* coalesce(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let size = 0;
-  for await (const b of source) {
-    parts.push(b);
-    size += b.length;
-    if (size >= PIECE) {
-      yield Buffer.concat(parts, size);
-      parts = [];
-      size = 0;
-    }
+  const out = new OutputQueue();
+  const w: Walk = { reader: new LineReader(out.gate(body)), plan, decided: [], out };
+  const head = Buffer.from(serializeHeader(fields) + '\r\n', 'latin1');
+  void walkEntity(w, { fields, raw: [head] }, []).then(
+    () => out.end(),
+    (err: unknown) => out.end(err),
+  );
+  try {
+    for (let slice = await out.next(); slice; slice = await out.next()) yield slice;
+  } finally {
+    out.abandon();
   }
-  if (size > 0) yield Buffer.concat(parts, size);
 }

@@ -279,13 +279,15 @@ export function encodeBase64Lines(body: Buffer): string {
  * containers are walked recursively; everything already safe stays byte-exact.
  * Needed so a signature survives relays that downgrade 8BITMIME (RFC 3156 §3).
  */
-export function make7bitSafe(entity: Buffer): Buffer {
+export function make7bitSafe(entity: Buffer, level = 1): Buffer {
   const { header, body } = splitEntity(entity);
   const fields = parseHeader(header);
   const ct = parseContentType(headerValue(fields, 'content-type'));
   if (ct.mime.startsWith('multipart/') && ct.params.boundary) {
+    // The streaming walk's nesting limit (MAX_NESTING in mime-seven-bit.ts): a multipart at level 100 stays as it is.
+    if (level >= 100) return entity;
     const parts = splitMultipart(body, ct.params.boundary);
-    const safe = parts.map(make7bitSafe);
+    const safe = parts.map((p) => make7bitSafe(p, level + 1));
     if (safe.every((p, i) => p === parts[i])) return entity;
     return rebuildMultipart(header, body, ct.params.boundary, safe);
   }

@@ -1,12 +1,14 @@
 // The streaming MIME helpers give the same bytes as the in-memory reference
 // (mime.ts toCRLF, splitEntity, make7bitSafe), whatever the chunking of the
 // input: random entities (fast-check), nested multiparts, lines far longer
-// than the slice size, and messages without a blank line.
+// than the slice size, and messages without a blank line; hostile nesting
+// stays cheap, and a consumer that stops reading stops the walk.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { is7bitSafe, make7bitSafe, parseHeader, splitEntity, toCRLF } from '../../src/keymanager/mime.js';
 import { collect, crlfStream, planSevenBit, sevenBitStream, splitHead } from '../../src/keymanager/mime-stream.js';
+import { MAX_NESTING } from '../../src/keymanager/mime-seven-bit.js';
 
 /** `buf` cut at the given offsets, as a stream. */
 async function* chunked(buf: Buffer, cuts: number[]): AsyncGenerator<Buffer> {
@@ -90,5 +92,62 @@ describe('streaming MIME helpers', () => {
       }),
       { numRuns: 200 },
     );
+  });
+  it('walks nesting up to MAX_NESTING levels and passes a deeper multipart unchanged, in time linear in the depth', async () => {
+    // Level i (the root is level 1) is multipart b<i-1>: an 8-bit text leaf, then the next level.
+    const nested = (depth: number): Buffer => {
+      const open: string[] = [];
+      const close: string[] = [];
+      for (let i = 0; i < depth; i++) {
+        open.push(`Content-Type: multipart/mixed; boundary=b${i}\r\n\r\n--b${i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nné ${i}\r\n--b${i}\r\n`);
+        close.push(`\r\n--b${i}--\r\n`);
+      }
+      return Buffer.from(open.join('') + 'Content-Type: text/plain\r\n\r\nleaf é' + close.reverse().join(''), 'utf8');
+    };
+    const timings: string[] = [];
+    for (const depth of [MAX_NESTING + 20, 3000]) {
+      const entity = nested(depth);
+      const t0 = performance.now();
+      const got = await streamedSevenBit(entity, [1000, 70_000]);
+      timings.push(`${depth} deep: ${Math.round(performance.now() - t0)} ms`);
+      assert.ok(got.equals(make7bitSafe(entity)), `${depth} deep: as make7bitSafe`);
+      const text = got.toString('latin1');
+      // Leaves of levels 1..99 are re-encoded; the multipart at level 100 (b99) and all inside it are kept byte for byte.
+      assert.equal(text.match(/Content-Transfer-Encoding: quoted-printable/g)?.length, MAX_NESTING - 1);
+      assert.ok(text.includes(`n=C3=A9 ${MAX_NESTING - 2}\r\n`));
+      assert.ok(got.includes(Buffer.from(`né ${MAX_NESTING - 1}\r\n`, 'utf8')));
+      assert.ok(got.includes(Buffer.from('leaf é', 'utf8')));
+    }
+    // 3000 levels took minutes when every level was an async generator of its own.
+    console.log(`${timings.join(', ')}`);
+  });
+
+  it('a consumer that stops reading stops the walk and closes the source', async () => {
+    let pulled = 0;
+    let closed = false;
+    async function* source(): AsyncGenerator<Buffer> {
+      try {
+        for (let i = 0; i < 200; i++) {
+          pulled++;
+          yield Buffer.from(`${'ü'.repeat(30_000)}\r\n`, 'utf8');
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    const fields = parseHeader(Buffer.from('Content-Type: text/plain; charset=utf-8\r\n'));
+    const stream = sevenBitStream(fields, source(), ['quoted-printable']);
+    const first = await stream.next();
+    assert.ok(!first.done && first.value.length >= 64 * 1024);
+    await stream.return(undefined);
+    for (let i = 0; i < 500 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(closed, 'the source was closed');
+    assert.ok(pulled < 20, `only what the first slices needed was read (${pulled} of 200 chunks)`);
+  });
+
+  it('an error in the walk reaches the consumer', async () => {
+    const body = Buffer.from(`--b\r\nX-Big: ${'a'.repeat(1100 * 1024)}\r\n\r\nx\r\n--b--\r\n`);
+    const fields = parseHeader(Buffer.from('Content-Type: multipart/mixed; boundary=b\r\n'));
+    await assert.rejects(collect(sevenBitStream(fields, chunked(body, [5000]), [])), /header block is over/);
   });
 });
