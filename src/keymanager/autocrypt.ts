@@ -88,6 +88,29 @@ export function updatePeerState(
   };
 }
 
+/**
+ * How far last_seen, autocrypt_timestamp or gossip_timestamp may run ahead of
+ * what is stored before the peer state is written again. §2.4 compares these
+ * only at the scale of days (autocrypt_timestamp more than 35 days older than
+ * last_seen: discourage), and §2.3's "older than autocrypt_timestamp: no
+ * change" only needs the timestamp of the latest key change, which is always
+ * written: a message with another key or prefer-encrypt is. So the stored
+ * dates may lag by up to a day (the 35-day rule fires up to a day late)
+ * instead of costing a document write for every message received.
+ */
+export const PEER_STATE_DATE_STEP_MS = 24 * 3600 * 1000;
+
+/** Whether `next` (from updatePeerState/updateGossipState) differs from the stored `stored` in anything worth a write. */
+export function peerStateNeedsWrite(stored: AutocryptPeerState | undefined, next: AutocryptPeerState): boolean {
+  if (!stored) return true;
+  if (stored.fingerprint !== next.fingerprint || stored.preferEncrypt !== next.preferEncrypt || stored.gossipFingerprint !== next.gossipFingerprint) {
+    return true;
+  }
+  const advanced = (before: string | undefined, after: string | undefined): boolean =>
+    after !== undefined && (before === undefined || Date.parse(after) - Date.parse(before) >= PEER_STATE_DATE_STEP_MS);
+  return advanced(stored.lastSeen, next.lastSeen) || advanced(stored.autocryptTimestamp, next.autocryptTimestamp) || advanced(stored.gossipTimestamp, next.gossipTimestamp);
+}
+
 /** §2.6: gossip only updates gossip state, and only when newer. */
 export function updateGossipState(
   state: AutocryptPeerState | undefined,

@@ -7,6 +7,7 @@ import {
   autocryptField,
   formatAutocryptHeader,
   parseAutocryptHeader,
+  peerStateNeedsWrite,
   recommend,
   updateGossipState,
   updatePeerState,
@@ -268,8 +269,12 @@ export class KeyManager {
       }
     }
     const doc = await this.keyring.load(from);
-    doc.autocrypt = updatePeerState(doc.autocrypt, date, accepted, this.now()).state;
-    await this.keyring.save(doc);
+    const state = updatePeerState(doc.autocrypt, date, accepted, this.now()).state;
+    // Not a write per message: only what a decision depends on (PEER_STATE_DATE_STEP_MS).
+    if (peerStateNeedsWrite(doc.autocrypt, state)) {
+      doc.autocrypt = state;
+      await this.keyring.save(doc);
+    }
     if (!opts.encrypted) return;
     const recipients = new Set(extractAddresses([...headerValues(fields, 'to'), ...headerValues(fields, 'cc')]));
     for (const value of headerValues(fields, 'autocrypt-gossip')) {
@@ -278,8 +283,11 @@ export class KeyManager {
       try {
         const { record } = await this.keyring.add(g.addr, g.keydata, 'gossip', 'gossip');
         const gdoc = await this.keyring.load(g.addr);
-        gdoc.autocrypt = updateGossipState(gdoc.autocrypt, date, record.fingerprint, this.now()).state;
-        await this.keyring.save(gdoc);
+        const state = updateGossipState(gdoc.autocrypt, date, record.fingerprint, this.now()).state;
+        if (peerStateNeedsWrite(gdoc.autocrypt, state)) {
+          gdoc.autocrypt = state;
+          await this.keyring.save(gdoc);
+        }
       } catch (err) {
         this.log.debug({ peer: g.addr, err: (err as Error).message }, 'ignored gossip header');
       }

@@ -77,6 +77,10 @@ export class Keyring {
       const armored = publicArmor(merged);
       const stronger = levelRank(level) > levelRank(existing.level) && existing.level !== 'verified';
       const changed = armored !== existing.armored || stronger;
+      // The same key again (every Autocrypt header repeats it): lastSeen only orders keys of one
+      // address (preferredRecord), so hour resolution is plenty, as for lastUsed.
+      const seenLately = this.now().getTime() - Date.parse(existing.lastSeen) < 3600_000;
+      if (!changed && seenLately) return { outcome: 'unchanged', record: existing };
       existing.armored = armored;
       existing.expiresAt = mergedInfo.expiresAt;
       existing.revoked = mergedInfo.revoked;

@@ -82,4 +82,48 @@ describe('Autocrypt', () => {
     assert.ok(r.found && r.key.level === 'gossip' && r.key.fingerprint === carol.fingerprint);
     assert.equal(await dave.recommendation('carol@example.com'), 'discourage');
   });
+  it('writes the peer state when a decision can change, not for every message (§2.3 dates at day resolution)', async () => {
+    const now = new Date('2026-03-10T00:00:00Z');
+    const store = new MemoryDocumentStore();
+    const writes: string[] = [];
+    const put = store.put.bind(store);
+    store.put = async <T>(type: string, id: string, content: T): Promise<void> => {
+      writes.push(id);
+      return put(type, id, content);
+    };
+    const km = new KeyManager({ store, address: 'alice@example.org', wkd: false, now: () => now });
+    await km.ensureOwnKey();
+    const k1 = await generateKeyPair({ address: 'bob@example.net', lifetimeSeconds: 0, date: new Date('2026-01-01T00:00:00Z') });
+    const k2 = await generateKeyPair({ address: 'bob@example.net', lifetimeSeconds: 0, date: new Date('2026-01-01T00:00:00Z') });
+    const header = async (k: typeof k1, pe = 'mutual') => `Autocrypt: addr=bob@example.net; prefer-encrypt=${pe}; keydata=${await keydataOf(k.publicArmored)}`;
+    const start = Date.parse('2026-03-01T08:00:00Z');
+    const bobWrites = (): number => writes.filter((id) => id === 'bob@example.net').length;
+    const stateOf = async () => (await store.get<{ autocrypt?: { lastSeen: string; fingerprint?: string; preferEncrypt: string } }>('keyring', 'bob@example.net'))?.autocrypt;
+
+    for (let i = 0; i < 20; i++) await km.processIncoming(mail('bob@example.net', new Date(start + i * 60_000), []), { encrypted: false });
+    assert.equal(bobWrites(), 1, '20 plain messages within the hour: one write');
+    assert.equal((await stateOf())?.lastSeen, new Date(start).toISOString());
+
+    // A key: written at once (the keyring adds it, the state names it).
+    await km.processIncoming(mail('bob@example.net', new Date(start + 30 * 60_000), [await header(k1)]), { encrypted: false });
+    assert.equal((await stateOf())?.fingerprint, k1.fingerprint);
+    assert.equal(await km.recommendation('bob@example.net'), 'encrypt');
+    const afterKey = bobWrites();
+    // The same header again and again: nothing to write.
+    for (let i = 1; i <= 10; i++) await km.processIncoming(mail('bob@example.net', new Date(start + (30 + i) * 60_000), [await header(k1)]), { encrypted: false });
+    assert.equal(bobWrites(), afterKey, 'the same key and preference again: no write');
+    // A newer key, or a changed preference, is written at once, within the same hour.
+    await km.processIncoming(mail('bob@example.net', new Date(start + 50 * 60_000), [await header(k2)]), { encrypted: false });
+    assert.equal((await stateOf())?.fingerprint, k2.fingerprint);
+    const r = await km.lookup('bob@example.net');
+    assert.ok(r.found && r.key.fingerprint === k2.fingerprint);
+    await km.processIncoming(mail('bob@example.net', new Date(start + 51 * 60_000), [await header(k2, 'nopreference')]), { encrypted: false });
+    assert.equal((await stateOf())?.preferEncrypt, 'nopreference');
+    assert.equal(await km.recommendation('bob@example.net'), 'available');
+    // A day on, last_seen is brought forward again.
+    const before = bobWrites();
+    await km.processIncoming(mail('bob@example.net', new Date(start + DAY + 3600_000), []), { encrypted: false });
+    assert.equal(bobWrites(), before + 1);
+    assert.equal((await stateOf())?.lastSeen, new Date(start + DAY + 3600_000).toISOString());
+  });
 });
