@@ -14,6 +14,7 @@ import { importAttachedKeys } from '../fetch/attached-keys.js';
 import type { MessageStatus } from '../fetch/status-headers.js';
 import type { AccountConfig } from './config.js';
 import { providerPassword } from './credentials.js';
+import { EXIT_PASSPHRASE } from './passphrase.js';
 import { ProviderClient, ProviderRefusedError, type ProviderSession } from './provider-client.js';
 import { ensurePrivateDir, writePrivateFile } from './paths.js';
 import { PullProgressTracker, remainingChanges, trackPulls, type PullProgress } from './sync-progress.js';
@@ -74,12 +75,8 @@ function cachedSession(dir: string): ProviderSession | null {
   }
 }
 
-/**
- * Exit status of a start that only the user can fix (a wrong or outdated
- * passphrase): EX_CONFIG of sysexits.h; the systemd unit does not restart on
- * it (RestartPreventExitStatus), rather than retrying every few seconds.
- */
-export const EXIT_PASSPHRASE = 78;
+// The exit status of a start only the user can fix (passphrase.ts).
+export { EXIT_PASSPHRASE };
 
 /** The one sentence for a device started with a passphrase that was changed elsewhere. */
 export function passphraseChangedElsewhere(address: string): string {

@@ -9,17 +9,24 @@ import { createInterface } from 'node:readline';
 import { UserError } from '../util/user-error.js';
 import type { AccountConfig } from './config.js';
 
+/**
+ * Exit status of a start that only the user can fix (a wrong, outdated or
+ * missing passphrase): EX_CONFIG of sysexits.h; the systemd unit does not
+ * restart on it (RestartPreventExitStatus), rather than retrying every few seconds.
+ */
+export const EXIT_PASSPHRASE = 78;
+
 export function readPassphraseFile(file: string): string {
-  if (!existsSync(file)) throw new UserError(`the passphrase file ${file} does not exist`);
+  if (!existsSync(file)) throw new UserError(`the passphrase file ${file} does not exist`, EXIT_PASSPHRASE);
   const mode = statSync(file).mode & 0o777;
-  if (mode & 0o077) throw new UserError(`the passphrase file ${file} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`);
+  if (mode & 0o077) throw new UserError(`the passphrase file ${file} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`, EXIT_PASSPHRASE);
   const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  if (!value) throw new UserError(`the passphrase file ${file} is empty`);
+  if (!value) throw new UserError(`the passphrase file ${file} is empty`, EXIT_PASSPHRASE);
   return value;
 }
 
 export async function promptPassphrase(question: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new UserError('no passphrase: give --passphrase-file FILE (mode 0600), or run in a terminal to be asked');
+  if (!process.stdin.isTTY) throw new UserError('no passphrase: give --passphrase-file FILE (mode 0600), or run in a terminal to be asked', EXIT_PASSPHRASE);
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   // Do not echo what is typed.
   const output = rl as unknown as { _writeToOutput?: (s: string) => void };
