@@ -50,6 +50,15 @@ export function blobGcLine(g: DaemonStatus['accounts'][number]['blobGc']): strin
   return `expunged content: ${g.freedBlobs} freed (${mb} MB) since start, ${g.pending} waiting${g.lastError ? `, last error: ${g.lastError}` : ''}`;
 }
 
+/**
+ * A sync error as the user reads it: a connection failure says the provider
+ * is unreachable and where, instead of the URL of a database request.
+ */
+export function syncErrorText(error: string): string {
+  const m = /\b(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)\b(?: ([^\s,]+))?/.exec(error);
+  return m ? `the provider is unreachable (${m[1]}${m[2] ? ` ${m[2]}` : ''}); retrying` : error;
+}
+
 function formatStatus(s: DaemonStatus): string {
   const lines = [
     `sealmail daemon running (pid ${s.pid}, since ${s.startedAt})`,
@@ -61,7 +70,7 @@ function formatStatus(s: DaemonStatus): string {
     lines.push(
       `  ${a.address}`,
       ...(a.problem ? [`    PROBLEM: ${a.problem}`] : []),
-      `    sync: ${a.sync.state}${a.sync.connected ? ', connected' : ''}, ${a.sync.pending} pending, last sync ${a.sync.lastSync ?? 'never'}${a.sync.lastError ? `, last error: ${a.sync.lastError}` : ''}`,
+      `    sync: ${a.sync.state}${a.sync.connected ? ', connected' : ''}, ${a.sync.pending} pending, last sync ${a.sync.lastSync ?? 'never'}${a.sync.lastError ? `, last error: ${syncErrorText(a.sync.lastError)}` : ''}`,
       ...(a.progress ? [`    ${pullLine(a.progress)}`] : []),
       `    incoming: ${a.fetch.processed} processed, ${a.fetch.failed} failed, ${a.fetch.undecryptable} undecryptable`,
       `    outgoing: ${a.outgoing.queued} queued, ${a.outgoing.sent} sent, ${a.outgoing.bounced} bounced`,
