@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { accountDir } from '../daemon/account.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
-import { saveConfig } from '../daemon/config.js';
+import { saveConfig, type SealmailConfig } from '../daemon/config.js';
 import { passphraseSource } from '../daemon/passphrase.js';
 import { quickstartConfig, sendWelcome } from '../daemon/quickstart.js';
 import { settingsText } from '../daemon/settings.js';
@@ -37,11 +37,13 @@ export function registerStart(program: Command): void {
           create: quickstart ? Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) : undefined,
         });
       } catch (err) {
-        if (!quickstart || !config.accounts.every((a) => existsSync(join(accountDir(ctx.paths.dataDir, a.address), 'store')))) throw err;
+        const kept = quickstart && config.accounts.every((a) => existsSync(join(accountDir(ctx.paths.dataDir, a.address), 'store')));
+        const inUse = portInUseMessage(err, config, !quickstart || kept ? ctx.paths.configFile : null);
+        if (!kept) throw inUse ? new UserError(inUse) : err;
         // A later step failed (a port in use) after the accounts were created:
         // keep their configuration, or every later start refuses their data.
         saveConfig(ctx.paths.configFile, config);
-        throw new UserError(`${describeError(err)} (the quickstart's accounts are set up and kept in ${ctx.paths.configFile}; start again once that is fixed)`, err instanceof UserError ? err.exitCode : 1);
+        throw new UserError(`${inUse ?? describeError(err)} (the quickstart's accounts are set up and kept in ${ctx.paths.configFile}; start again once that is fixed)`, err instanceof UserError ? err.exitCode : 1);
       }
       // Saved even when a signal came during the start: the accounts exist now
       // (at the provider and in the data dir), and a start without this
@@ -55,6 +57,28 @@ export function registerStart(program: Command): void {
       if (quickstart) console.log(`\nA welcome message from ${config.accounts[1]?.address} is on its way to your INBOX.`);
       console.log(`\nConfiguration: ${ctx.paths.configFile}\nData: ${ctx.paths.dataDir}\nStop with Ctrl-C (or SIGTERM).`);
     });
+}
+
+/** Each port the daemon listens on: its key in config.json, and the variable that sets it on a first start. */
+const PORT_SETTINGS: [key: string, variable: string, port: (c: SealmailConfig) => number | undefined][] = [
+  ['imap.port', 'SEALMAIL_IMAP_PORT', (c) => c.imap.port],
+  ['smtp.port', 'SEALMAIL_SMTP_PORT', (c) => c.smtp.port],
+  ['embeddedProvider.httpPort', 'SEALMAIL_PROVIDER_HTTP_PORT', (c) => c.embeddedProvider?.httpPort],
+  ['embeddedProvider.mxPort', 'SEALMAIL_PROVIDER_MX_PORT', (c) => c.embeddedProvider?.mxPort],
+  ['embeddedProvider.submissionPort', 'SEALMAIL_PROVIDER_SUBMISSION_PORT', (c) => c.embeddedProvider?.submissionPort],
+];
+
+/**
+ * A port in use, with the one setting that moves it: the key in the saved
+ * configuration file, or (no configuration saved yet: a first start) the
+ * environment variable. Null for any other error.
+ */
+export function portInUseMessage(err: unknown, config: SealmailConfig, configFile: string | null): string | null {
+  const e = err as { code?: string; port?: number; address?: string } | null;
+  if (!e || e.code !== 'EADDRINUSE') return null;
+  const setting = PORT_SETTINGS.find(([, , port]) => e.port !== undefined && port(config) === e.port);
+  const change = !setting ? 'choose another port in the configuration' : configFile ? `change ${setting[0]} in ${configFile}` : `start with ${setting[1]}=<another port>`;
+  return `port ${e.port ?? ''} on ${e.address ?? 'localhost'} is already in use; stop the other program or ${change}`;
 }
 
 /**

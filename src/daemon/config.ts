@@ -179,6 +179,7 @@ function validateConfig(value: unknown, file: string): SealmailConfig {
       if (e.relay !== undefined) embeddedProvider.relay = validateRelay(e.relay, fail);
     }
   }
+  if (embeddedProvider) followEmbeddedProvider(accounts, embeddedProvider);
   return {
     version: 1,
     imap: listen(value.imap, 'imap', DEFAULT_IMAP),
@@ -186,6 +187,25 @@ function validateConfig(value: unknown, file: string): SealmailConfig {
     ...(embeddedProvider ? { embeddedProvider } : {}),
     accounts,
   };
+}
+
+/**
+ * The quickstart's accounts live at the embedded provider: an account whose
+ * providerUrl is on the embedded provider's host follows its httpPort, so
+ * changing that one setting (its port was in use) is all it takes.
+ */
+function followEmbeddedProvider(accounts: AccountConfig[], e: EmbeddedProviderConfig): void {
+  for (const a of accounts) {
+    let url: URL;
+    try {
+      url = new URL(a.providerUrl);
+    } catch {
+      continue;
+    }
+    if (url.hostname !== e.host || url.port === String(e.httpPort)) continue;
+    url.port = String(e.httpPort);
+    a.providerUrl = url.href;
+  }
 }
 
 function validateRelay(r: unknown, fail: (what: string) => never): RelayHostConfig {

@@ -1,0 +1,112 @@
+// What a user reads when a port is taken, the provider is unreachable or no
+// passphrase can be had, and the one edit that fixes a taken embedded
+// provider port (README, Troubleshooting).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { portInUseMessage } from '../../src/cli/start.js';
+import { syncErrorText } from '../../src/cli/info.js';
+import { defaultConfig, loadConfig, saveConfig } from '../../src/daemon/config.js';
+import { EXIT_PASSPHRASE, promptPassphrase, readPassphraseFile } from '../../src/daemon/passphrase.js';
+import { UserError } from '../../src/util/user-error.js';
+import { imapClient } from '../support/import-mail.js';
+import { cliEnv, pollStatus, readCliConfig, runCliAsync, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
+import { freePorts } from '../support/ports.js';
+
+function inUse(port: number): Error {
+  return Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', port, address: '127.0.0.1' });
+}
+
+test('a port in use names the setting that moves it: the config key once saved, else the variable of a first start', () => {
+  const config = { ...defaultConfig({}), embeddedProvider: { domain: 'sealmail.localhost', host: '127.0.0.1', httpPort: 1986, mxPort: 1925, submissionPort: 1987 } };
+  assert.equal(portInUseMessage(inUse(1984), config, '/h/config.json'), 'port 1984 on 127.0.0.1 is already in use; stop the other program or change imap.port in /h/config.json');
+  assert.equal(portInUseMessage(inUse(1925), config, '/h/config.json'), 'port 1925 on 127.0.0.1 is already in use; stop the other program or change embeddedProvider.mxPort in /h/config.json');
+  assert.equal(portInUseMessage(inUse(1986), config, null), 'port 1986 on 127.0.0.1 is already in use; stop the other program or start with SEALMAIL_PROVIDER_HTTP_PORT=<another port>');
+  assert.match(portInUseMessage(inUse(4444), config, '/h/config.json')!, /choose another port in the configuration$/);
+  assert.equal(portInUseMessage(new Error('other'), config, '/h/config.json'), null);
+});
+
+test("the quickstart's accounts follow the embedded provider's httpPort; an account elsewhere keeps its URL", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealmail-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'config.json');
+  const account = (address: string, providerUrl: string) => ({ address, providerUrl, localPassword: 'local-password', alwaysEncrypt: false });
+  saveConfig(file, {
+    ...defaultConfig({}),
+    embeddedProvider: { domain: 'sealmail.localhost', host: '127.0.0.1', httpPort: 2986, mxPort: 1925, submissionPort: 1987 },
+    accounts: [account('me@sealmail.localhost', 'http://127.0.0.1:1986/'), account('bob@example.org', 'https://mail.example.org/')],
+  });
+  assert.deepEqual(loadConfig(file)!.accounts.map((a) => a.providerUrl), ['http://127.0.0.1:2986/', 'https://mail.example.org/']);
+});
+
+test('a sync error of an unreachable provider reads as such, other errors unchanged', () => {
+  const seen = 'request to http://127.0.0.1:24880/user-5464/_local/OUgd%3D%3D failed, reason: connect ECONNREFUSED 127.0.0.1:24880';
+  assert.equal(syncErrorText(seen), 'the provider is unreachable (ECONNREFUSED 127.0.0.1:24880); retrying');
+  assert.equal(syncErrorText('getaddrinfo ENOTFOUND mail.example.org'), 'the provider is unreachable (ENOTFOUND mail.example.org); retrying');
+  assert.equal(syncErrorText('401 unauthorized'), '401 unauthorized');
+});
+
+test('no passphrase to be had exits 78, which the systemd unit does not restart on', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealmail-pass-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const exitCode = async (f: () => unknown): Promise<number> => {
+    try {
+      await f();
+    } catch (err) {
+      assert.ok(err instanceof UserError, String(err));
+      return err.exitCode;
+    }
+    return assert.fail('no error');
+  };
+  // Under the test runner stdin is not a terminal, as under systemd.
+  assert.equal(process.stdin.isTTY, undefined);
+  assert.equal(await exitCode(() => promptPassphrase('Passphrase: ')), EXIT_PASSPHRASE);
+  assert.equal(await exitCode(() => readPassphraseFile(join(dir, 'missing'))), EXIT_PASSPHRASE);
+  writeFileSync(join(dir, 'open'), 'secret\n', { mode: 0o644 });
+  assert.equal(await exitCode(() => readPassphraseFile(join(dir, 'open'))), EXIT_PASSPHRASE);
+});
+
+test('the embedded provider port in use: the first start names its variable, a later one its key; moving it there is enough', { timeout: 240_000 }, async (t) => {
+  const { home, env, ports } = await cliEnv();
+  const daemons = stopDaemonsThenRemoveHome(t, home);
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(ports.http, '127.0.0.1', resolve));
+  t.after(() => squatter.close());
+  const configFile = join(home, '.config', 'sealmail', 'config.json');
+
+  const first = await runCliAsync(env, ['start']);
+  assert.equal(first.status, 1);
+  assert.match(first.stderr, new RegExp(`^sealmail: port ${ports.http} on 127\\.0\\.0\\.1 is already in use; stop the other program or start with SEALMAIL_PROVIDER_HTTP_PORT=<another port>$`, 'm'));
+  assert.ok(!existsSync(configFile), 'nothing was set up');
+
+  squatter.close();
+  const quickstart = await startCli(env);
+  daemons.push(quickstart);
+  assert.equal(await quickstart.stop(), 0);
+
+  await new Promise<void>((resolve) => squatter.listen(ports.http, '127.0.0.1', resolve));
+  const later = await runCliAsync(env, ['start']);
+  assert.equal(later.status, 1);
+  assert.match(later.stderr, new RegExp(`^sealmail: port ${ports.http} on 127\\.0\\.0\\.1 is already in use; stop the other program or change embeddedProvider\\.httpPort in ${configFile.replace(/\./g, '\\.')}$`, 'm'));
+
+  // The one edit the message asks for: the accounts' providerUrl follows.
+  const [newPort] = await freePorts(1);
+  const saved = JSON.parse(readFileSync(configFile, 'utf8')) as { embeddedProvider: { httpPort: number } };
+  saved.embeddedProvider.httpPort = newPort!;
+  writeFileSync(configFile, JSON.stringify(saved, null, 2));
+  const moved = await startCli(env);
+  daemons.push(moved);
+  const status = await pollStatus<{ provider: { url?: string }; accounts: Array<{ sync: { connected: boolean } }> }>(env, (s) => s.accounts.length === 2 && s.accounts.every((a) => a.sync.connected), 90_000);
+  assert.equal(status.provider.url, `http://127.0.0.1:${newPort}/`);
+  const alice = readCliConfig(env).accounts.find((a) => a.address.startsWith('alice@'))!;
+  const c = await imapClient(ports.imap, alice.address, alice.localPassword);
+  try {
+    assert.ok(await c.status('INBOX', { messages: true }), 'alice logs in with the saved password');
+  } finally {
+    await c.logout();
+  }
+  assert.equal(await moved.stop(), 0);
+});
