@@ -49,7 +49,7 @@ export function registerService(program: Command): void {
         for (const c of commands) run(c);
         console.log(`sealmail runs as a service now; logs: journalctl --user -u ${UNIT_NAME} -f`);
       } else {
-        console.log('systemd (user instance) is not available here; to enable the service later run:');
+        console.log(opts.enable ? 'systemd (user instance) is not available here; to enable the service later run:' : 'to enable the service run:');
         for (const c of commands) console.log(`  systemctl --user ${c.join(' ')}`);
       }
     });
