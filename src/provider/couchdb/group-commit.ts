@@ -13,23 +13,43 @@
 
 interface Waiting {
   doc: object;
+  /** Attachment bytes the document carries. */
+  bytes: number;
   resolve(rev: string): void;
   reject(err: unknown): void;
 }
 
-/** Most documents per bulkDocs: keeps one commit's JSON and LevelDB batch reasonable. */
+// A group's LevelDB batch holds a copy of all its attachments at once, so
+// groups are bounded in bytes as well as in documents (a larger document
+// goes alone, as it would without grouping).
 const MAX_GROUP = 64;
+const MAX_GROUP_BYTES = 8 * 1024 * 1024;
 
-/** A Buffer attachment as a plain Uint8Array over the same memory (no copy). */
-function withPlainAttachments(doc: Record<string, unknown>): Record<string, unknown> {
+/** The document with Buffer attachments as plain Uint8Array views over the same memory (no copy), and their size. */
+function withPlainAttachments(doc: Record<string, unknown>): { doc: Record<string, unknown>; bytes: number } {
   const atts = doc._attachments as Record<string, { data?: unknown }> | undefined;
-  if (!atts) return doc;
+  if (!atts) return { doc, bytes: 0 };
   const plain: Record<string, unknown> = {};
+  let bytes = 0;
   for (const [name, att] of Object.entries(atts)) {
     const data = att.data;
+    if (data instanceof Uint8Array) bytes += data.byteLength;
+    else if (typeof data === 'string') bytes += data.length;
     plain[name] = Buffer.isBuffer(data) ? { ...att, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } : att;
   }
-  return { ...doc, _attachments: plain };
+  return { doc: { ...doc, _attachments: plain }, bytes };
+}
+
+/** How many of the queue's first documents make the next group (at least one). */
+function groupLength(queue: Waiting[]): number {
+  let n = 0;
+  let bytes = 0;
+  while (n < queue.length && n < MAX_GROUP) {
+    bytes += queue[n]!.bytes;
+    if (n > 0 && bytes > MAX_GROUP_BYTES) break;
+    n++;
+  }
+  return n;
 }
 
 export class GroupCommit {
@@ -48,7 +68,7 @@ export class GroupCommit {
   put(db: string, doc: Record<string, unknown>): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       const queued = this.queues.get(db);
-      const waiting = { doc: withPlainAttachments(doc), resolve, reject };
+      const waiting = { ...withPlainAttachments(doc), resolve, reject };
       if (queued) {
         queued.push(waiting);
         return;
@@ -61,7 +81,7 @@ export class GroupCommit {
   /** Commits the database's queue, group after group, until it is empty. */
   private async drain(db: string): Promise<void> {
     const queue = this.queues.get(db)!;
-    while (queue.length > 0) await this.commit(db, queue.splice(0, MAX_GROUP));
+    while (queue.length > 0) await this.commit(db, queue.splice(0, groupLength(queue)));
     this.queues.delete(db);
   }
 

@@ -44,6 +44,13 @@ test('group commit: writes that arrive during a commit go together as one bulkDo
     assert.ok(bad.reason instanceof CouchError && bad.reason.status === 400);
     assert.ok(await db.get('ok-2'));
 
+    // Groups are bounded in bytes (8 MiB): 3 MB documents go two at a time.
+    calls.length = 0;
+    const big = Array.from({ length: 6 }, () => crypto.randomBytes(3_000_000));
+    await Promise.all(big.map((data, i) => writes.put('db', { _id: `big-${i}`, _attachments: { a: { content_type: 'application/octet-stream', data } } })));
+    assert.deepEqual(calls, [1, 2, 2, 1]);
+    assert.deepEqual(Buffer.from((await db.getAttachment('big-5', 'a')) as Buffer), big[5]);
+
     // A conflict fails only the conflicting document; the queue goes on for later writes.
     const again = await Promise.allSettled([writes.put('db', { _id: 'doc-0', v: 2 }), writes.put('db', { _id: 'new-1' }), writes.put('db', { _id: 'new-2' })]);
     assert.equal(again[0].status, 'rejected');
