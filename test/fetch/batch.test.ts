@@ -58,21 +58,37 @@ async function inboxSubjects(): Promise<string[]> {
   return out;
 }
 
-test('a burst is stored in batches: every message once, byte-exact, UIDs in arrival order, incoming docs gone', { timeout: 60_000 }, async () => {
+test('a burst is stored in batches: every message once, byte-exact, UIDs in arrival order within a batch, incoming docs gone', { timeout: 60_000 }, async () => {
   const before = (await fx.account.mail.messages('INBOX')).messages.length;
   const { raws } = await incomingBatch('burst', 12);
-  const loop = new FetchLoop(wired());
+  const deps = wired();
+  // The first batch (the first message opened, alone: the loop was idle) is
+  // held until all twelve are opened, so the other eleven make one batch.
+  let opened = 0;
+  let calls = 0;
+  const loop = new FetchLoop({
+    ...deps,
+    open: async (raw) => {
+      const r = await deps.open(raw);
+      opened++;
+      return r;
+    },
+    deliverMany: async (mailbox, items) => {
+      if (calls++ === 0) await waitFor('all twelve opened', () => opened === 12);
+      return deps.deliverMany!(mailbox, items);
+    },
+  });
   await loop.drain();
-  const counts = loop.batchCounts;
-  assert.equal(counts.messages, 12);
-  assert.ok(counts.batches < 12, `${counts.batches} batches for 12 messages: some must have been stored together`);
+  assert.deepEqual(loop.batchCounts, { batches: 2, messages: 12 });
   const { messages } = await fx.account.mail.messages('INBOX');
   const mine = messages.slice(before);
   assert.equal(mine.length, 12);
-  for (let i = 0; i < 12; i++) {
-    assert.equal(await bytesOf(mine[i]!.hash), STATUS_LINES + raws[i]!.toString(), `message ${i} in arrival order and byte-exact`);
-    assert.equal(mine[i]!.internalDate, Date.parse('2026-03-01T10:00:00.000Z') + i * 1000);
-  }
+  const stored = await Promise.all(mine.map((m) => bytesOf(m.hash)));
+  const order = stored.map((bytes) => raws.findIndex((r) => STATUS_LINES + r.toString() === bytes));
+  assert.deepEqual([...order].sort((x, y) => x - y), [...Array(12).keys()], 'each message once, byte-exact');
+  const rest = order.slice(1);
+  assert.deepEqual(rest, [...rest].sort((x, y) => x - y), 'the second batch in arrival order');
+  for (let k = 0; k < 12; k++) assert.equal(mine[k]!.internalDate, Date.parse('2026-03-01T10:00:00.000Z') + order[k]! * 1000);
   assert.deepEqual(await incomingIds(fx.account), []);
   assert.equal(loop.stats.processed, 12);
 });
@@ -189,4 +205,29 @@ test('a crash between a batch being stored and its incoming docs deleted: the re
   subjects = await inboxSubjects();
   for (let i = 0; i < 8; i++) assert.equal(subjects.filter((s) => s === `stored-not-deleted ${i}`).length, 1, `message ${i} once after the retry`);
   assert.deepEqual(await incomingIds(fx.account), []);
+});
+
+test('removeIncomingMany: a doc edited since it was listed (stale rev) and one already gone are still handled, each once', { timeout: 60_000 }, async () => {
+  const { ids } = await incomingBatch('stale-rev', 3);
+  const soledad = fx.account.soledad;
+  await incomingIds(fx.account); // lists them: the queue now holds each one's rev
+  // A replicated edit of ids[0] (another device, or the MX rewriting it) moves its rev on.
+  const { couchUrl, token } = fx.account.session;
+  const url = `${couchUrl.replace(/\/$/, '')}/${ids[0]}`;
+  const current = (await (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
+  const edited = await fetch(url, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ ...current, note: 'edited elsewhere' }),
+  });
+  assert.equal(edited.status, 201);
+  await waitFor('the edit synced', async () => {
+    const doc = (await (soledad as unknown as { mainDb: PouchDB.Database }).mainDb.get(ids[0]!).catch(() => null)) as { _rev?: string } | null;
+    return doc?._rev !== current._rev;
+  });
+  // ids[1] is removed on its own first (as a retry on another path would).
+  await soledad.removeIncoming(ids[1]!);
+  await soledad.removeIncomingMany(ids);
+  assert.deepEqual((await incomingIds(fx.account)).filter((id) => ids.includes(id)), []);
+  await soledad.removeIncomingMany(ids); // idempotent
 });
