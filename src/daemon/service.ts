@@ -29,8 +29,9 @@ export function renderUnit(opts: UnitOptions): string {
     '[Unit]',
     'Description=sealmail end-to-end encrypted mail daemon (local IMAP and SMTP)',
     ...(opts.documentation ? [`Documentation=${quoteUnitValue(opts.documentation)}`] : []),
-    'After=network-online.target',
-    'Wants=network-online.target',
+    // No After=/Wants=network-online.target: a user manager has no such unit
+    // (it is the system manager's), so they were silently ignored; a daemon
+    // started before the network is up syncs once the provider is reachable.
     '',
     '[Service]',
     'Type=simple',

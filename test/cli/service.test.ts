@@ -38,6 +38,8 @@ test('install-service writes a user unit that systemd-analyze accepts; uninstall
   assert.match(text, new RegExp(`^LoadCredential=passphrase:${passphraseFile.replace(/[.]/g, '\\.')}$`, 'm'));
   assert.match(text, new RegExp(`^Environment=SEALMAIL_DATA_DIR=${home.replace(/[.]/g, '\\.')}/\\.local/share/sealmail$`, 'm'));
   assert.match(text, /^Restart=on-failure$/m);
+  assert.match(text, /^RestartPreventExitStatus=78$/m, 'a wrong or missing passphrase is not retried');
+  assert.doesNotMatch(text, /network-online/, "a user manager has no network-online.target (it is the system manager's)");
   assert.match(text, /^WantedBy=default\.target$/m);
   assert.doesNotMatch(text, /correct horse/, 'the passphrase itself is not in the unit');
 
