@@ -19,7 +19,8 @@ export const log: Logger = pino(
     },
   },
   // pino-pretty is loaded only for a terminal: not under systemd, in tests or benches (~50 ms of every start).
-  usePretty ? (createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty)({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' }) : pino.destination({ dest: 2, sync: true }),
+  // One line per record: the quickstart's ~20 start-up records took ~90 lines and pushed its settings off screen.
+  usePretty ? (createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty)({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss', singleLine: true }) : pino.destination({ dest: 2, sync: true }),
 );
 
 /** A child logger carrying the component name (and any other context). */
