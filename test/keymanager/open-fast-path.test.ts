@@ -121,7 +121,8 @@ describe('opening incoming mail: fast for plain mail, nothing skipped', () => {
     })).replace(/\r?\n/g, '\r\n');
     const filler = `${'a long introduction line\r\n'.repeat(2000)}`;
     const text = filler + armored;
-    const qp = text.replace(/-/g, '=2D');
+    // '=' itself is =3D in quoted-printable (RFC 2045 6.7): the armor's base64 padding would otherwise read as a soft line break.
+    const qp = text.replace(/=/g, '=3D').replace(/-/g, '=2D');
     const bodies: Array<[string, string]> = [
       ['7bit', text],
       ['base64', Buffer.from(text).toString('base64').match(/.{1,76}/g)!.join('\r\n')],
