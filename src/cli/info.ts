@@ -52,11 +52,13 @@ export function blobGcLine(g: DaemonStatus['accounts'][number]['blobGc']): strin
 
 /**
  * A sync error as the user reads it: a connection failure says the provider
- * is unreachable and where, instead of the URL of a database request.
+ * is unreachable and where; any other names the provider by its address, not
+ * by the URL of a database request (its path holds the database's hash).
  */
 export function syncErrorText(error: string): string {
   const m = /\b(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)\b(?: ([^\s,]+))?/.exec(error);
-  return m ? `the provider is unreachable (${m[1]}${m[2] ? ` ${m[2]}` : ''}); retrying` : error;
+  if (m) return `the provider is unreachable (${m[1]}${m[2] ? ` ${m[2]}` : ''}); retrying`;
+  return error.replace(/(https?:\/\/[^/\s]+)\/\S*?(:?)(?=\s|$)/g, '$1/$2');
 }
 
 function formatStatus(s: DaemonStatus): string {

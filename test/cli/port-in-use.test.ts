@@ -42,11 +42,14 @@ test("the quickstart's accounts follow the embedded provider's httpPort; an acco
   assert.deepEqual(loadConfig(file)!.accounts.map((a) => a.providerUrl), ['http://127.0.0.1:2986/', 'https://mail.example.org/']);
 });
 
-test('a sync error of an unreachable provider reads as such, other errors unchanged', () => {
+test('a sync error of an unreachable provider reads as such; others name the provider, not a database URL', () => {
   const seen = 'request to http://127.0.0.1:24880/user-5464/_local/OUgd%3D%3D failed, reason: connect ECONNREFUSED 127.0.0.1:24880';
   assert.equal(syncErrorText(seen), 'the provider is unreachable (ECONNREFUSED 127.0.0.1:24880); retrying');
   assert.equal(syncErrorText('getaddrinfo ENOTFOUND mail.example.org'), 'the provider is unreachable (ENOTFOUND mail.example.org); retrying');
   assert.equal(syncErrorText('401 unauthorized'), '401 unauthorized');
+  // The provider stopped during a long poll.
+  const broken = 'Invalid response body while trying to fetch http://127.0.0.1:24880/user-5464/_changes?style=all_docs&feed=longpoll&since=12&limit=90: Premature close';
+  assert.equal(syncErrorText(broken), 'Invalid response body while trying to fetch http://127.0.0.1:24880/: Premature close');
 });
 
 test('no passphrase to be had exits 78, which the systemd unit does not restart on', async (t) => {
