@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { renderUnit, unitPath, writeUnit, removeUnit, UNIT_NAME } from '../daemon/service.js';
 import { readPassphraseFile } from '../daemon/passphrase.js';
 import { resolvePaths } from '../daemon/paths.js';
+import { loadConfig } from '../daemon/config.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ENTRY = join(ROOT, 'bin', 'sealmail.js');
@@ -21,6 +22,19 @@ function run(args: string[]): void {
   console.log(`$ systemctl --user ${args.join(' ')}`);
   const r = spawnSync('systemctl', ['--user', ...args], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`systemctl --user ${args.join(' ')} failed (exit ${r.status})`);
+}
+
+/**
+ * Which accounts the credential serves: an account with its own
+ * passphraseFile keeps reading that (passphrase.ts), so a quickstart's two
+ * accounts can each keep their own passphrase under the service.
+ */
+function credentialUse(configFile: string): string {
+  const accounts = loadConfig(configFile)?.accounts ?? [];
+  const served = accounts.filter((a) => !a.passphraseFile).map((a) => a.address);
+  if (accounts.length === 0) return 'the passphrase file is the passphrase of every account without a passphrase file of its own';
+  if (served.length === 0) return 'note: every account reads its own passphrase file, so the service does not use this one';
+  return `the passphrase file is the passphrase of ${served.join(', ')} (accounts with a passphrase file of their own keep reading it)`;
 }
 
 export function registerService(program: Command): void {
@@ -44,6 +58,7 @@ export function registerService(program: Command): void {
         }),
       );
       console.log(`wrote ${path}`);
+      if (opts.passphraseFile) console.log(credentialUse(paths.configFile));
       const commands = [['daemon-reload'], ['enable', '--now', UNIT_NAME]];
       if (opts.enable && hasSystemd()) {
         for (const c of commands) run(c);

@@ -1,8 +1,12 @@
 // Where an account's passphrase comes from, in order: an explicit
-// --passphrase-file, the systemd credential ($CREDENTIALS_DIRECTORY/passphrase,
-// see service.ts), the account's configured passphraseFile, an interactive
-// prompt in a terminal. Files must be 0600 (or stricter): a passphrase file
-// others can read is refused, not silently used.
+// --passphrase-file, the account's configured passphraseFile, the systemd
+// credential ($CREDENTIALS_DIRECTORY/passphrase, see service.ts), an
+// interactive prompt in a terminal. The credential is one passphrase for the
+// whole service, so it only stands in for accounts without their own file:
+// checked first, it was applied to every account, and the quickstart's demo
+// account (its own, different passphrase file) failed the start with exit 78.
+// Files must be 0600 (or stricter): a passphrase file others can read is
+// refused, not silently used.
 import { readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -44,9 +48,9 @@ export async function promptPassphrase(question: string): Promise<string> {
 export function passphraseSource(explicitFile?: string): (account: AccountConfig) => Promise<string> {
   return async (account) => {
     if (explicitFile) return readPassphraseFile(explicitFile);
+    if (account.passphraseFile) return readPassphraseFile(account.passphraseFile);
     const credentials = process.env.CREDENTIALS_DIRECTORY;
     if (credentials && existsSync(join(credentials, 'passphrase'))) return readFileSync(join(credentials, 'passphrase'), 'utf8').replace(/\r?\n$/, '');
-    if (account.passphraseFile) return readPassphraseFile(account.passphraseFile);
     return promptPassphrase(`Passphrase for ${account.address}: `);
   };
 }
