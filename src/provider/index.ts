@@ -7,6 +7,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { startEmbeddedCouch, type EmbeddedCouch } from './couchdb/embedded.js';
+import { ExternalCompactor } from './couchdb/external-compaction.js';
 import { CouchClient } from './store/couch-client.js';
 import { Accounts } from './accounts/accounts.js';
 import { Sessions } from './accounts/sessions.js';
@@ -34,6 +35,8 @@ export interface Provider {
   submissionPort: number;
   /** With `tls`: the CA certificate clients pin, and its SHA-256 fingerprint. */
   tls?: { caCert: string; caFingerprint: string };
+  /** A compaction pass over the users' databases now, instead of at its next time (tests, admin tools). */
+  compactNow(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,7 +67,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     let couchUrl = opts.couchUrl;
     let embedded: EmbeddedCouch | null = null;
     if (!couchUrl) {
-      const started = await startEmbeddedCouch({ dataDir: path.join(opts.dataDir, 'couch'), host: '127.0.0.1' });
+      const started = await startEmbeddedCouch({
+        dataDir: path.join(opts.dataDir, 'couch'),
+        host: '127.0.0.1',
+        ...(opts.compaction !== undefined ? { compaction: opts.compaction } : {}),
+      });
       embedded = started;
       cleanups.push(() => started.close());
       couchUrl = started.url;
@@ -72,6 +79,13 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     // With the embedded server, document writes (MX deliveries) go to it in-process.
     const couch = new CouchClient(couchUrl, embedded?.local);
     cleanups.push(() => couch.close());
+    let compactNow: () => Promise<void> = async () => void (await embedded?.compactNow());
+    if (!embedded && opts.compaction !== false) {
+      const external = new ExternalCompactor(couch, opts.compaction);
+      external.start();
+      cleanups.push(() => external.stop());
+      compactNow = () => external.runNow();
+    }
     const accounts = await Accounts.open(couch, domains, { ...DEFAULT_SCRYPT, ...opts.scrypt });
     const sessions = await Sessions.open(couch, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
     const keys = await KeyDirectory.open(couch);
@@ -156,6 +170,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       mxPort: mx.port,
       submissionPort: submission.port,
       ...(tls ? { tls: { caCert: tls.caCert, caFingerprint: tls.caFingerprint } } : {}),
+      compactNow,
       close() {
         closing ??= closeAll().then(() => log.info('provider stopped'));
         return closing;

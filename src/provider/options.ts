@@ -1,6 +1,7 @@
 // Options of the provider (`startProvider`) and their defaults. Production
 // values are the defaults; tests pass small scrypt parameters and port 0.
 import type { ScryptParams } from './accounts/password.js';
+import type { CompactionPolicy } from './couchdb/compaction.js';
 
 export interface LoginLimits {
   /** Failed logins allowed per address within the window. */
@@ -43,6 +44,12 @@ export interface ProviderOptions {
    * default to the hostname, the domains, `host` and localhost.
    */
   tls?: boolean | { hostnames?: string[] };
+  /**
+   * Giving the disk space of deleted documents back: the embedded server's
+   * databases (./couchdb/compaction.ts) or, with `couchUrl`, CouchDB's
+   * _compact (./couchdb/external-compaction.ts). Default on; false: never.
+   */
+  compaction?: CompactionPolicy | false;
 }
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 50 * 1024 * 1024;

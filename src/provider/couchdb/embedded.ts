@@ -14,6 +14,10 @@ import { logger } from '../../util/log.js';
 import { CouchError, type InProcessWriter } from '../store/couch-client.js';
 import { isMultipartRelated, MultipartError, parseMultipartDoc, readBody } from './multipart.js';
 import { GroupCommit } from './group-commit.js';
+import { EmbeddedCompactor, type CompactionPolicy, type CompactionReport, type LevelHandle } from './compaction.js';
+
+type LevelDown = LevelHandle & { destroy?: unknown };
+const leveldown = createRequire(import.meta.url)('leveldown') as ((location: string) => LevelDown) & { destroy(location: string, cb: (err?: Error) => void): void };
 
 // express-pouchdb's own cache of open databases (not part of its typed
 // surface): in-process writes must use the same PouchDB objects as its HTTP
@@ -29,6 +33,8 @@ export interface EmbeddedCouchOptions {
   host?: string;
   /** Default 0 (ephemeral). */
   port?: number;
+  /** Giving deleted documents' disk space back (./compaction.ts); false: never. */
+  compaction?: CompactionPolicy | false;
 }
 
 export interface EmbeddedCouch {
@@ -36,6 +42,8 @@ export interface EmbeddedCouch {
   url: string;
   /** Direct writes for the provider's own hot paths in this process (CouchClient's `inProcess`). */
   local: InProcessWriter;
+  /** Runs a compaction pass over the databases written since the last one now (tests, admin tools). */
+  compactNow(): Promise<CompactionReport[]>;
   /** Stops accepting connections, drops open ones and closes every LevelDB. */
   close(): Promise<void>;
 }
@@ -63,7 +71,18 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
   // and verifying it), the largest single cost of storing an MX delivery,
   // and it cannot hash a binary attachment at all. Replicated writes carry
   // their revisions and are not affected.
-  const Base = PouchDB.defaults({ prefix: dataDir + path.sep, deterministic_revs: false } as PouchDB.Configuration.DatabaseConfiguration);
+  // LevelDB handles by directory, for the compaction's LevelDB rewrite. The
+  // factory's name keys PouchDB's own cache of open LevelDBs (by location).
+  const handles = new Map<string, LevelDown>();
+  const embeddedLeveldown = Object.assign(
+    function embeddedLeveldown(location: string): LevelDown {
+      const h = leveldown(location);
+      handles.set(path.resolve(location), h);
+      return h;
+    },
+    { destroy: (location: string, cb: (err?: Error) => void) => leveldown.destroy(location, cb) },
+  );
+  const Base = PouchDB.defaults({ prefix: dataDir + path.sep, deterministic_revs: false, db: embeddedLeveldown } as PouchDB.Configuration.DatabaseConfiguration);
   class TrackedPouch extends (Base as unknown as new (name?: string, o?: object) => PouchDB.Database) {
     constructor(name?: string, o?: object) {
       super(name, o);
@@ -101,7 +120,10 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
     inMemoryConfig: true,
   });
 
+  // Set once the databases can be opened (below); writes before that are none of its business.
+  let compactor: EmbeddedCompactor | null = null;
   const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') compactor?.written(databaseOf(req.url));
     if (req.method === 'PUT' && isMultipartRelated(req.headers['content-type'])) void multipartPut(req, res);
     else app(req, res);
   });
@@ -140,6 +162,7 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
   const url = `http://${urlHost}:${port}/`;
   log.info({ url, dataDir }, 'embedded CouchDB server listening');
 
+  let closing: Promise<void> | null = null;
   const database = async (name: string): Promise<PouchDB.Database> => {
     if (closing) throw new CouchError(503, 'unavailable', 'the server is stopping');
     if (!(await TrackedPouch.allDbs()).includes(name)) throw new CouchError(404, 'not_found', 'Database does not exist.');
@@ -152,9 +175,15 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
   };
   // Concurrent deliveries to one database are committed together (./group-commit.ts).
   const writes = new GroupCommit(database, asCouchError);
+  compactor = opts.compaction === false ? null : new EmbeddedCompactor(dataDir, database, (location) => handles.get(location), opts.compaction);
+  compactor?.start();
   const local: InProcessWriter = {
-    put: (db, doc) => writes.put(db, doc),
+    put: (db, doc) => {
+      compactor?.written(db);
+      return writes.put(db, doc);
+    },
     async remove(db, id, rev) {
+      compactor?.written(db);
       try {
         await (await database(db)).remove(id, rev);
       } catch (err) {
@@ -163,12 +192,14 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
     },
   };
 
-  let closing: Promise<void> | null = null;
   return {
     url,
     local,
+    compactNow: () => compactor?.runNow() ?? Promise.resolve([]),
     close() {
       closing ??= (async () => {
+        // A compaction in flight finishes its document (or LevelDB rewrite) first.
+        await compactor?.stop();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Long-poll/continuous _changes requests would keep close() waiting forever.
         for (const s of sockets) s.destroy();
@@ -188,4 +219,14 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
       return closing;
     },
   };
+}
+
+/** The database a request's path names (its first segment, decoded), or '' for a server endpoint. */
+function databaseOf(url: string | undefined): string {
+  const first = (url ?? '').split(/[/?]/, 2)[1] ?? '';
+  try {
+    return decodeURIComponent(first);
+  } catch {
+    return '';
+  }
 }
