@@ -67,6 +67,8 @@ export interface BlobGcTiming {
   firstRunMs?: number;
   /** See BlobGcOptions.storedLatelyMs. */
   storedLatelyMs?: number;
+  /** See BlobGcOptions.propose. */
+  propose?: boolean;
 }
 
 export interface BlobGcOptions {
@@ -92,6 +94,12 @@ export interface BlobGcOptions {
   sweepEveryMs?: number;
   /** Content stored here this recently counts as live: its entry may not be in the index yet (default 10 min). */
   storedLatelyMs?: number;
+  /**
+   * false: this device proposes and deletes nothing (a user's config turned
+   * collection off). It still checks in, acking or cancelling the other
+   * devices' rounds, so content it shows is protected and they are not held up.
+   */
+  propose?: boolean;
 }
 
 export interface BlobGcStats {
@@ -222,7 +230,8 @@ export class BlobGc {
     for (const [hash, it] of intents) {
       if (it.by !== this.device) continue;
       if (it.state === 'pending') {
-        if (live.has(hash) || cancelledIn(checkins, hash, it.round)) {
+        // Collection turned off here: its own rounds are withdrawn, so another device may propose again.
+        if (live.has(hash) || cancelledIn(checkins, hash, it.round) || this.opts.propose === false) {
           settle(hash, it, 'cancelled');
           report.cancelled++;
         } else if (now - it.proposedAt >= this.graceMs && active.every((d) => d === this.device || checkins.get(d)!.acks[hash] === it.round)) {
@@ -236,7 +245,7 @@ export class BlobGc {
 
     // Unused content: propose its deletion.
     let looked = 0;
-    for (const [hash, size] of dead) {
+    for (const [hash, size] of this.opts.propose === false ? [] : dead) {
       if (this.gone.has(hash)) continue;
       const it = intents.get(hash);
       if (it && !this.mayPropose(it, active, now)) continue;
@@ -280,7 +289,7 @@ export class BlobGc {
     });
 
     for (let i = 0; i < deletable.length; i += this.batchSize) {
-      if (this.stopped) break;
+      if (this.stopped || this.opts.propose === false) break;
       await this.deleteBatch(deletable.slice(i, i + this.batchSize), report);
       await turn();
     }
