@@ -1,7 +1,7 @@
 // `sealmail import` with no daemon running, through the real CLI: the
 // account's store is opened by the CLI itself (under the daemon's lock, with
-// the passphrase), the messages are stored byte for byte, a second run adds
-// nothing, and the daemon started afterwards serves them over IMAP.
+// the passphrase), the messages are stored byte for byte (but with CRLF line
+// ends), a second run adds nothing, and the daemon started afterwards serves them over IMAP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -37,7 +37,8 @@ test('sealmail import without a daemon: opens the store itself; idempotent; the 
     for (let i = 0; i < 40; i++) {
       const copies = box.get(String(i)) ?? [];
       assert.equal(copies.length, 1, `message ${i}: one copy`);
-      assert.ok(copies[0]!.raw.equals(message(i)), `message ${i} byte for byte`);
+      // The mbox's bare LF is its newline: served with CRLF line ends, every other byte as it was.
+      assert.ok(copies[0]!.raw.equals(Buffer.from(message(i).toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1')), `message ${i} byte for byte, with CRLF`);
       assert.equal(copies[0]!.internalDate, BASE + i * 3_600_000);
       if (i > 0) assert.ok(copies[0]!.uid > box.get(String(i - 1))![0]!.uid, `message ${i}: UID in the mbox's order`);
     }

@@ -2,15 +2,24 @@
 // "From " lines in its body, one with broken MIME, one CRLF and 8-bit) and a
 // small Maildir go into the running daemon's store through its control
 // socket; an IMAP client (imapflow) already in the mailbox sees them arrive,
-// byte for byte, with the From_ line dates and the Maildir flags; running the
-// import again adds nothing; `sealmail status` shows the last import. With
-// no daemon running: import-direct.test.ts.
+// byte for byte but with CRLF line ends (the mbox's bare LF is the file's
+// newline), with the From_ line dates and the Maildir flags; running the
+// import again adds nothing, nor does it over an import made before line
+// ends were converted; `sealmail status` shows the last import. With no
+// daemon running: import-direct.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ControlConnection } from '../../src/daemon/control.js';
 import { BASE, imapClient, imported, mbox, message } from '../support/import-mail.js';
 import { cliEnv, pollStatus, readCliConfig, runCli, runCliInTerminal, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
+
+/** A message as IMAP serves it: every line ending in CRLF. */
+function crlf(m: Buffer): Buffer {
+  return Buffer.from(m.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+}
 
 /** More than two of the import's batches (256 messages each). */
 const N = 600;
@@ -65,7 +74,7 @@ test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates
       for (let i = 0; i < N; i++) {
         const copies = inbox.get(String(i)) ?? [];
         assert.equal(copies.length, 1, `message ${i}: one copy`);
-        assert.ok(copies[0]!.raw.equals(message(i)), `message ${i} byte for byte`);
+        assert.ok(copies[0]!.raw.equals(crlf(message(i))), `message ${i} byte for byte, with CRLF line ends`);
         assert.equal(copies[0]!.internalDate, BASE + i * 3_600_000, `message ${i}: the From_ line's date`);
         assert.deepEqual(copies[0]!.flags, []);
         // Stored in batches, but UIDs in the mbox's order.
@@ -79,11 +88,46 @@ test('sealmail import: an mbox and a Maildir reach IMAP byte for byte with dates
         assert.deepEqual(copies[0]!.flags, f.flags, `${f.name} flags`);
         assert.equal(copies[0]!.internalDate, f.mtime * 1000, `${f.name} internal date`);
       }
+      // RFC822.SIZE counts the CRLF form too (RFC 3501 2.2).
+      const lock = await c.getMailboxLock('INBOX');
+      try {
+        const first = await c.fetchOne(String(inbox.get('1')![0]!.uid), { size: true }, { uid: true });
+        assert.equal(first && first.size, crlf(message(1)).length);
+      } finally {
+        lock.release();
+      }
     } finally {
       await c.logout();
     }
   };
   await check();
+
+  // A mailbox imported before line ends were converted holds the mbox's bare-LF bytes under
+  // "import:<sha256 of them>:<k>": what the CLI of then sent the daemon, sent here by hand.
+  const legacyMessages = [0, 1, 7, 21].map(message);
+  const legacyMbox = join(home, 'legacy.mbox');
+  writeFileSync(legacyMbox, mbox(22));
+  const control = await ControlConnection.open(join(home, '.local/share/sealmail/control.sock'));
+  try {
+    const progress = JSON.stringify({ active: true, source: legacyMbox, mailbox: 'Legacy', total: 4, done: 0, imported: 0, skipped: 0, startedAt: new Date().toISOString(), finishedAt: null });
+    await control.request({ method: 'import.begin', account: alice.address, params: { progress } });
+    const messages = legacyMessages.map((raw) => ({ deliveryId: `import:${createHash('sha256').update(raw).digest('hex')}:0`, raw: raw.toString('base64'), flags: [], internalDate: BASE }));
+    await control.request({ method: 'import.messages', account: alice.address, params: { mailbox: 'Legacy', messages: JSON.stringify(messages) } });
+  } finally {
+    control.close();
+  }
+  const overLegacy = runCli(env, ['import', '--mailbox', 'Legacy', legacyMbox]);
+  assert.equal(overLegacy.status, 0, overLegacy.stderr);
+  assert.match(overLegacy.stdout, /imported 18 messages into Legacy .*; 4 were already there/, overLegacy.stdout + overLegacy.stderr);
+  const lc = await imapClient(ports.imap, alice.address, alice.localPassword);
+  try {
+    const legacy = await imported(lc, 'Legacy');
+    assert.equal(legacy.size, 22);
+    for (const i of [0, 1, 7, 21]) assert.ok(legacy.get(String(i))!.length === 1 && legacy.get(String(i))![0]!.raw.equals(message(i)), `message ${i}: the earlier (LF) copy, once`);
+    assert.ok(legacy.get('2')![0]!.raw.equals(crlf(message(2))), 'a message new to the mailbox: CRLF');
+  } finally {
+    await lc.logout();
+  }
 
   // Again, in a terminal (a progress bar): nothing is added.
   const inTerminal = runCliInTerminal(env, ['import', mboxPath]);

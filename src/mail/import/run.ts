@@ -1,19 +1,23 @@
 // `sealmail import`: mbox files and Maildirs into one mailbox, through any
 // target (the running daemon over its control socket, or the store opened
-// directly). Messages are stored byte for byte with their internal date and
-// (Maildir) flags.
+// directly). Messages are stored with their internal date and (Maildir)
+// flags, byte for byte except that a bare LF (the file's newline) becomes
+// CRLF, the line end of a message in IMAP (line-ends.ts).
 //
-// Idempotent: a message whose exact bytes are already in the mailbox is
-// skipped (as many copies as the mailbox holds: the k-th copy of the same
-// bytes in a run is skipped when the mailbox had at least k of them when
-// the run began). Each stored message gets the delivery id
-// "import:<sha256>:<k>", so a run interrupted between storing a message and
-// counting it stores it once when run again.
+// Idempotent: a message already in the mailbox is skipped (as many copies as
+// the mailbox holds: the k-th copy of the same bytes in a run is skipped when
+// the mailbox had at least k of them when the run began), whether it was
+// stored with CRLF or, by an import before the conversion, with the source's
+// bare LF. Each stored message gets the delivery id "import:<sha256>:<k>",
+// the hash of its bytes in the source (as before the conversion, so such an
+// import run again matches its ids too), so a run interrupted between
+// storing a message and counting it stores it once when run again.
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { countMbox, fromLineDate, NotMboxError, readMbox } from './mbox.js';
 import { isMaildir, listMaildir } from './maildir.js';
+import { bareLfToCrlf } from './line-ends.js';
 import { UserError } from '../../util/user-error.js';
 
 export interface ImportMessage {
@@ -49,7 +53,7 @@ export interface ImportProgress {
   error?: string;
 }
 
-/** A message to store with its delivery id ("import:<sha256>:<k>"). */
+/** A message to store (CRLF line ends) with its delivery id ("import:<sha256 of the source bytes>:<k>"). */
 export interface ImportDelivery {
   message: ImportMessage;
   deliveryId: string;
@@ -179,13 +183,17 @@ export async function runImport(target: ImportTarget, sources: ImportSource[], o
     for (const source of sources) {
       for await (const message of source.messages()) {
         const hash = createHash('sha256').update(message.raw).digest('hex');
+        const raw = bareLfToCrlf(message.raw);
+        // The mailbox's hashes are of the stored bytes: CRLF, or the source's own bytes from an import before the conversion.
+        const storedHash = raw === message.raw ? hash : createHash('sha256').update(raw).digest('hex');
+        const there = (present.get(hash) ?? 0) + (storedHash === hash ? 0 : (present.get(storedHash) ?? 0));
         const k = seen.get(hash) ?? 0;
         seen.set(hash, k + 1);
-        if (k < (present.get(hash) ?? 0)) skippedAhead++;
+        if (k < there) skippedAhead++;
         else {
-          if (batch.length > 0 && (batch.length >= maxCount || batchBytes + message.raw.length > maxBytes)) await flush();
-          batch.push({ message, deliveryId: `import:${hash}:${k}` });
-          batchBytes += message.raw.length;
+          if (batch.length > 0 && (batch.length >= maxCount || batchBytes + raw.length > maxBytes)) await flush();
+          batch.push({ message: { ...message, raw }, deliveryId: `import:${hash}:${k}` });
+          batchBytes += raw.length;
         }
         // A long run of mail already there still moves the progress bar.
         if (skippedAhead >= maxCount) await flush();

@@ -21,6 +21,11 @@ function mboxrd(messages: Buffer[], fromLine = 'From someone@example.org Thu Nov
   return Buffer.concat(parts);
 }
 
+/** A message's wire form: every line ending in CRLF (written independently of the product's conversion). */
+function crlf(m: Buffer): Buffer {
+  return Buffer.from(m.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+}
+
 const PLAIN = Buffer.from('From: a@example.org\nSubject: one\n\nhello\n');
 const QUOTED = Buffer.from('From: b@example.org\nSubject: two\n\nFrom here on\n>From there\n>>From everywhere\nnot From at start\n\nFrom after a blank line\n');
 const CRLF_8BIT = Buffer.concat([Buffer.from('From: c@example.org\r\nSubject: three\r\nContent-Type: text/plain; charset=latin1\r\n\r\ncaf'), Buffer.from([0xe9]), Buffer.from('\r\n\r\n')]);
@@ -149,7 +154,7 @@ test('runImport: a second run adds nothing; two copies of the same bytes stay tw
     const target = memoryTarget();
     const first = await runImport(target, [await openImportSource(path)], { mailbox: 'INBOX' });
     assert.deepEqual([first.imported, first.skipped, first.total, first.active], [3, 0, 3, false]);
-    assert.deepEqual(target.stored.map((s) => s.m.raw), [PLAIN, QUOTED, PLAIN]);
+    assert.deepEqual(target.stored.map((s) => s.m.raw), [PLAIN, QUOTED, PLAIN].map(crlf), 'stored with CRLF line ends');
     assert.ok(target.stored.every((s) => s.m.internalDate === Date.UTC(2026, 10, 26, 10, 0, 0)));
     assert.ok(target.reports >= 1, 'the end is reported');
     const second = await runImport(target, [await openImportSource(path)], { mailbox: 'INBOX' });
@@ -177,7 +182,7 @@ test('runImport: batches of at most batchCount messages and batchBytes bytes (a 
     const first = await runImport(target, [await openImportSource(path)], opts);
     assert.deepEqual([first.imported, first.skipped], [8, 0]);
     assert.deepEqual(target.batches, [3, 2, 1, 2], 'three, then two (the big one does not fit), the big one alone, the rest');
-    assert.deepEqual(target.stored.map((s) => s.m.raw), messages, 'in the order of the source');
+    assert.deepEqual(target.stored.map((s) => s.m.raw), messages.map(crlf), 'in the order of the source');
     assert.deepEqual(seen, [3, 5, 6, 8], 'progress after each batch');
 
     // Again with one message more: what is there is skipped without being sent, the new one goes.
@@ -197,6 +202,47 @@ test('runImport: batches of at most batchCount messages and batchBytes bytes (a 
     failing.report = async (p) => void (last = p);
     await assert.rejects(runImport(failing, [await openImportSource(path)], { mailbox: 'INBOX', batchCount: 3 }), /disk full/);
     assert.deepEqual(last, { ...last!, active: false, error: 'disk full' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('runImport: bare LF becomes CRLF, nothing else changes; a mailbox imported before the conversion (LF stored) gets no second copy, nor does one imported after it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealmail-run-'));
+  try {
+    const { createHash } = await import('node:crypto');
+    const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+    const path = join(dir, 'in.mbox');
+    writeFileSync(path, mboxrd([PLAIN, CRLF_8BIT, QUOTED, PLAIN]));
+
+    // What the import stored before the conversion: the source bytes (LF) under "import:<sha256 of them>:<k>".
+    const before = memoryTarget();
+    const oldRule = [PLAIN, CRLF_8BIT, QUOTED, PLAIN].map((raw, i, all) => ({
+      message: { raw, flags: [], internalDate: 0 },
+      deliveryId: `import:${sha(raw)}:${all.slice(0, i).filter((m) => m.equals(raw)).length}`,
+    }));
+    await before.deliver('INBOX', oldRule);
+    const rerun = await runImport(before, [await openImportSource(path)], { mailbox: 'INBOX' });
+    assert.deepEqual([rerun.imported, rerun.skipped], [0, 4], 'the LF copies count as the same messages');
+    assert.equal(before.stored.length, 4);
+    // Even if the hashes did not match (a mailbox whose index lost them), the delivery ids are the old rule's: nothing doubles.
+    const blind = memoryTarget();
+    await blind.deliver('INBOX', oldRule);
+    blind.begin = async () => new Map();
+    const blindRun = await runImport(blind, [await openImportSource(path)], { mailbox: 'INBOX' });
+    assert.deepEqual([blindRun.imported, blindRun.skipped], [0, 4]);
+
+    // A fresh import: CRLF stored, the already-CRLF message untouched, the 8-bit byte kept; run again, nothing added.
+    const fresh = memoryTarget();
+    const first = await runImport(fresh, [await openImportSource(path)], { mailbox: 'INBOX' });
+    assert.equal(first.imported, 4);
+    assert.deepEqual(fresh.stored.map((s) => s.m.raw), [crlf(PLAIN), CRLF_8BIT, crlf(QUOTED), crlf(PLAIN)]);
+    assert.ok(fresh.stored.every((s) => !/(^|[^\r])\n/.test(s.m.raw.toString('latin1'))), 'no bare LF left');
+    assert.deepEqual(fresh.stored.map((s) => s.id), oldRule.map((d) => d.deliveryId), 'delivery ids from the source bytes, as before');
+    fresh.batches.length = 0;
+    const again = await runImport(fresh, [await openImportSource(path)], { mailbox: 'INBOX' });
+    assert.deepEqual([again.imported, again.skipped], [0, 4]);
+    assert.deepEqual(fresh.batches, [], 'recognised by the stored (CRLF) hashes: nothing is sent again');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
