@@ -43,10 +43,19 @@ export interface EmbeddedProviderConfig {
   relay?: RelayHostConfig;
 }
 
+/** Deleting the content of expunged messages (src/mail/store/blob-gc.ts), for every account of this daemon. */
+export interface BlobGcConfig {
+  /** Hours content stays after this device proposed its deletion (default 24): a window to undo with another device. */
+  graceHours?: number;
+  /** false: this device proposes and deletes no content; it still answers other devices' proposals (default true). */
+  enabled?: boolean;
+}
+
 export interface SealmailConfig {
   version: 1;
   imap: ListenConfig;
   smtp: ListenConfig;
+  blobGc?: BlobGcConfig;
   /** Present when this daemon runs its own provider in-process (the quickstart). */
   embeddedProvider?: EmbeddedProviderConfig;
   accounts: AccountConfig[];
@@ -180,10 +189,12 @@ function validateConfig(value: unknown, file: string): SealmailConfig {
     }
   }
   if (embeddedProvider) followEmbeddedProvider(accounts, embeddedProvider);
+  const blobGc = value.blobGc === undefined ? undefined : validateBlobGc(value.blobGc, fail);
   return {
     version: 1,
     imap: listen(value.imap, 'imap', DEFAULT_IMAP),
     smtp: listen(value.smtp, 'smtp', DEFAULT_SMTP),
+    ...(blobGc ? { blobGc } : {}),
     ...(embeddedProvider ? { embeddedProvider } : {}),
     accounts,
   };
@@ -215,6 +226,29 @@ function validateRelay(r: unknown, fail: (what: string) => never): RelayHostConf
   if (r.auth !== undefined && (!isObject(r.auth) || typeof r.auth.user !== 'string' || typeof r.auth.pass !== 'string')) return bad();
   const auth = r.auth as { user: string; pass: string } | undefined;
   return { host: r.host, port: r.port as number, ...(r.secure ? { secure: true } : {}), ...(auth ? { auth: { user: auth.user, pass: auth.pass } } : {}) };
+}
+
+/** Ten years: anything longer is a typo (or means `"enabled": false`). */
+const MAX_GRACE_HOURS = 10 * 365 * 24;
+
+function validateBlobGc(b: unknown, fail: (what: string) => never): BlobGcConfig {
+  if (!isObject(b)) return fail('"blobGc" must be an object like {"graceHours": 24, "enabled": true}');
+  const unknown = Object.keys(b).filter((k) => k !== 'graceHours' && k !== 'enabled');
+  if (unknown.length > 0) fail(`"blobGc" has no setting ${JSON.stringify(unknown[0])} (it has graceHours and enabled)`);
+  const g = b.graceHours;
+  if (g !== undefined && (typeof g !== 'number' || !Number.isFinite(g) || g < 0 || g > MAX_GRACE_HOURS)) {
+    fail(`"blobGc.graceHours" must be a number of hours from 0 to ${MAX_GRACE_HOURS}`);
+  }
+  if (b.enabled !== undefined && typeof b.enabled !== 'boolean') fail('"blobGc.enabled" must be true or false');
+  return { ...(g !== undefined ? { graceHours: g as number } : {}), ...(b.enabled !== undefined ? { enabled: b.enabled as boolean } : {}) };
+}
+
+/** The blob GC settings of the configuration as BlobGc takes them. */
+export function blobGcTiming(c: BlobGcConfig | undefined): { graceMs?: number; propose?: boolean } {
+  return {
+    ...(c?.graceHours !== undefined ? { graceMs: Math.round(c.graceHours * 3600_000) } : {}),
+    ...(c?.enabled === false ? { propose: false } : {}),
+  };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -7,7 +7,7 @@ import { startSmtpGateway, OutgoingQueue, type SmtpGateway, type RelayConfig } f
 import type { Provider } from '../provider/index.js';
 import type { KdfParams, SyncStatus } from '../soledad/index.js';
 import { openAccount, type AccountRuntime } from './account.js';
-import type { AccountConfig, SealmailConfig } from './config.js';
+import { blobGcTiming, type AccountConfig, type SealmailConfig } from './config.js';
 import { ensurePrivateDir, writePrivateFile, type SealmailPaths } from './paths.js';
 import { ProviderClient } from './provider-client.js';
 import { loadOrCreateCertificate } from './tls.js';
@@ -32,7 +32,7 @@ export interface DaemonOptions {
   kdf?: KdfParams;
   loginCost?: number;
   providerScrypt?: { N: number; r: number; p: number };
-  /** Blob garbage collection timing of every account (tests use short ones). */
+  /** Blob garbage collection timing of every account (tests use short ones), over config.json's "blobGc". */
   blobGc?: BlobGcTiming;
 }
 
@@ -144,7 +144,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           create: opts.create?.[account.address],
           kdf: opts.kdf,
           loginCost: opts.loginCost,
-          blobGc: opts.blobGc,
+          blobGc: { ...blobGcTiming(config.blobGc), ...opts.blobGc },
         }),
       ),
       config.accounts.map(() => (runtime: AccountRuntime) => () => runtime.close()),
