@@ -155,6 +155,8 @@ export class EmbeddedCompactor {
       throw err;
     }
     const st = (this.state[name] ??= { seq: 0, pending: 0, rewrittenAt: 0 });
+    // A database destroyed and created again (same name) starts its seqs over.
+    if (Number((await db.info()).update_seq) < Number(st.seq)) Object.assign(st, { seq: 0, pending: 0 });
     let documents = 0;
     let freedBytes = 0;
     for (;;) {

@@ -123,6 +123,14 @@ test('the embedded server\'s policy: old revisions compacted at once, LevelDB re
     const [mx] = await couch.compactNow();
     assert.equal(mx?.documents, 1);
     assert.equal(mx?.rewritten, false, 'at most one rewrite an hour');
+
+    // A database destroyed and created again under the same name is walked from its start.
+    assert.equal((await req('DELETE', 'userdb')).status, 200);
+    assert.equal((await req('PUT', 'userdb')).status, 201);
+    const first = (await (await req('PUT', 'userdb/again', { n: 1 })).json()) as { rev: string };
+    assert.equal((await req('PUT', 'userdb/again', { _rev: first.rev, n: 2 })).status, 201);
+    const [recreated] = await couch.compactNow();
+    assert.equal(recreated?.documents, 1);
   } finally {
     await couch.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
