@@ -65,6 +65,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+export const DEFAULT_GRACE_HOURS = 24;
 export const DEFAULT_IMAP: ListenConfig = { host: '127.0.0.1', port: 1984 };
 export const DEFAULT_SMTP: ListenConfig = { host: '127.0.0.1', port: 2013 };
 
@@ -87,6 +88,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): SealmailCon
     version: 1,
     imap: { ...DEFAULT_IMAP, port: envPort('SEALMAIL_IMAP_PORT', DEFAULT_IMAP.port, env) },
     smtp: { ...DEFAULT_SMTP, port: envPort('SEALMAIL_SMTP_PORT', DEFAULT_SMTP.port, env) },
+    // Written out so a user finds the setting in the file (these are the defaults).
+    blobGc: { graceHours: DEFAULT_GRACE_HOURS, enabled: true },
     accounts: [],
   };
 }

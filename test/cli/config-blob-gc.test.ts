@@ -37,6 +37,7 @@ test('"blobGc" in config.json: valid settings load and survive a save; bad ones 
     assert.deepEqual(loadConfig(file)!.blobGc, { graceHours: 72, enabled: false });
   });
   withFile(base, (file) => assert.equal(loadConfig(file)!.blobGc, undefined, 'absent: the defaults'));
+  assert.deepEqual(defaultConfig({}).blobGc, { graceHours: 24, enabled: true }, 'a new configuration shows the setting');
   const bad: Array<[unknown, RegExp]> = [
     [{ graceHours: -1 }, /"blobGc\.graceHours" must be a number of hours from 0 to/],
     [{ graceHours: '24' }, /"blobGc\.graceHours" must be a number/],
