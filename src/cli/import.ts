@@ -9,7 +9,7 @@ import { ControlConnection } from '../daemon/control.js';
 import { openAccount } from '../daemon/account.js';
 import { lockDataDir } from '../daemon/lock.js';
 import { passphraseSource } from '../daemon/passphrase.js';
-import type { AccountConfig } from '../daemon/config.js';
+import { blobGcTiming, type AccountConfig, type BlobGcConfig } from '../daemon/config.js';
 import { openImportSource, runImport, type ImportProgress, type ImportSource, type ImportTarget } from '../mail/import/run.js';
 import { deliverImported, prepareMailbox } from '../mail/import/store-target.js';
 import { cliContext, findAccount, requireConfig } from './context.js';
@@ -44,12 +44,13 @@ async function daemonTarget(dataDir: string, account: string): Promise<{ target:
 }
 
 /** No daemon: the account's store opened here, under the daemon's lock. */
-async function directTarget(dataDir: string, account: AccountConfig, passphraseFile?: string): Promise<{ target: ImportTarget; close(): Promise<void> }> {
+async function directTarget(dataDir: string, account: AccountConfig, passphraseFile: string | undefined, blobGc: BlobGcConfig | undefined): Promise<{ target: ImportTarget; close(): Promise<void> }> {
   // What we create in the store is private to the user, as the daemon's (daemon.ts).
   process.umask(0o077);
   const release = await lockDataDir(dataDir);
   try {
-    const runtime = await openAccount({ config: account, dataDir, passphrase: await passphraseSource(passphraseFile)(account) });
+    // The configuration's blob GC settings hold here too (a long import runs the collector like the daemon).
+    const runtime = await openAccount({ config: account, dataDir, passphrase: await passphraseSource(passphraseFile)(account), blobGc: blobGcTiming(blobGc) });
     return {
       target: {
         begin: (p) => prepareMailbox(runtime.mail, p.mailbox),
@@ -91,14 +92,15 @@ export function registerImport(program: Command): void {
     .option('--passphrase-file <file>', 'when the daemon is not running: read the passphrase from this 0600 file')
     .action(async (paths: string[], o: ImportOpts) => {
       const ctx = cliContext();
-      const account = findAccount(requireConfig(ctx), o.account);
+      const config = requireConfig(ctx);
+      const account = findAccount(config, o.account);
       const sources: ImportSource[] = [];
       for (const path of paths) sources.push(await openImportSource(path));
       const total = sources.reduce((n, s) => n + s.total, 0);
       // The control socket, not status.json, tells whether a daemon runs: the status file is written a moment after start.
       const daemon = await daemonTarget(ctx.paths.dataDir, account.address);
       console.log(`importing ${total} messages (${sources.map((s) => `${s.path}: ${s.kind}, ${s.total}`).join('; ')}) into ${o.mailbox} of ${account.address}${daemon ? ' through the running daemon' : ''} ...`);
-      const { target, close } = daemon ?? (await directTarget(ctx.paths.dataDir, account, o.passphraseFile));
+      const { target, close } = daemon ?? (await directTarget(ctx.paths.dataDir, account, o.passphraseFile, config.blobGc));
       const reporter = progressReporter(total);
       let result: ImportProgress;
       try {
