@@ -22,7 +22,8 @@
 //    rewritten, and at most once an hour per database.
 // The checkpoint (update seq) and the bytes counted are kept in
 // <dataDir>/compaction.json; a database not written since the provider
-// started is looked at again when it is next written.
+// started is looked at again when it is next written, one whose rewrite is
+// due but waits for the hour at every pass until it is done.
 import fs from 'node:fs';
 import path from 'node:path';
 import { logger } from '../../util/log.js';
@@ -178,7 +179,10 @@ export class EmbeddedCompactor {
     }
     const location = path.join(this.dataDir, name);
     const bytesBefore = directoryBytes(location);
-    const due = st.pending > 0 && st.pending >= Math.max(this.minBytes, this.ratio * bytesBefore) && Date.now() - st.rewrittenAt >= this.minIntervalMs;
+    const worth = st.pending > 0 && st.pending >= Math.max(this.minBytes, this.ratio * bytesBefore);
+    const due = worth && Date.now() - st.rewrittenAt >= this.minIntervalMs;
+    // Held back by minIntervalMs: looked at again by the next passes, written to or not.
+    if (worth && !due) this.dirty.add(name);
     let bytesAfter = bytesBefore;
     let rewritten = false;
     if (due) {

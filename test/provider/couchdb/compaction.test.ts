@@ -123,6 +123,8 @@ test('the embedded server\'s policy: old revisions compacted at once, LevelDB re
     const [mx] = await couch.compactNow();
     assert.equal(mx?.documents, 1);
     assert.equal(mx?.rewritten, false, 'at most one rewrite an hour');
+    const [held] = await couch.compactNow();
+    assert.equal(held?.db, 'userdb', 'a rewrite held back is looked at again by the next passes, without a write');
 
     // A database destroyed and created again under the same name is walked from its start.
     assert.equal((await req('DELETE', 'userdb')).status, 200);
