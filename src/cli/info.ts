@@ -46,6 +46,8 @@ export function importLine(p: NonNullable<DaemonStatus['accounts'][number]['impo
 
 /** Space given back by blob garbage collection (src/mail/store/blob-gc.ts); no message content. */
 export function blobGcLine(g: DaemonStatus['accounts'][number]['blobGc']): string {
+  // Off, this device deletes nothing (it still answers other devices' proposals): say so, not "0 freed".
+  if (g.enabled === false) return `expunged content: kept, blob garbage collection is off ("blobGc": {"enabled": false} in config.json)${g.lastError ? `, last error: ${g.lastError}` : ''}`;
   const mb = (g.freedBytes / 1e6).toFixed(1);
   return `expunged content: ${g.freedBlobs} freed (${mb} MB) since start, ${g.pending} waiting${g.lastError ? `, last error: ${g.lastError}` : ''}`;
 }

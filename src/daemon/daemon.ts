@@ -54,8 +54,8 @@ export interface DaemonStatus {
     problem: string | null;
     /** The running or last `sealmail import`, or null. */
     import: AccountRuntime['importProgress'];
-    /** Content of expunged messages deleted by this device since start, and deletions waiting. */
-    blobGc: BlobGcStats;
+    /** Content of expunged messages deleted by this device since start, and deletions waiting; enabled false: config.json turned collection off. */
+    blobGc: BlobGcStats & { enabled: boolean };
   }>;
 }
 
@@ -131,6 +131,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       (p) => (p ? () => p.close() : null),
       () => null,
     ]);
+    const gcTiming = { ...blobGcTiming(config.blobGc), ...opts.blobGc };
     // Accounts open side by side: their KDFs run on the libuv thread pool and
     // their LevelDB reads overlap the others' index loading (the start-up of a
     // daemon with several accounts is the slowest one's, not the sum).
@@ -144,7 +145,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           create: opts.create?.[account.address],
           kdf: opts.kdf,
           loginCost: opts.loginCost,
-          blobGc: { ...blobGcTiming(config.blobGc), ...opts.blobGc },
+          blobGc: gcTiming,
         }),
       ),
       config.accounts.map(() => (runtime: AccountRuntime) => () => runtime.close()),
@@ -264,7 +265,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
               },
               problem: a.problem,
               import: a.importProgress,
-              blobGc: { ...a.blobGc.stats },
+              blobGc: { ...a.blobGc.stats, enabled: gcTiming.propose !== false },
             };
           }),
         };
