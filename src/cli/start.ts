@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { accountDir } from '../daemon/account.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { saveConfig, type SealmailConfig } from '../daemon/config.js';
-import { passphraseSource } from '../daemon/passphrase.js';
+import { passphraseSource, startPassphraseFiles } from '../daemon/passphrase.js';
 import { quickstartConfig, sendWelcome } from '../daemon/quickstart.js';
 import { settingsText } from '../daemon/settings.js';
 import { logger } from '../util/log.js';
@@ -19,11 +19,18 @@ export function registerStart(program: Command): void {
   program
     .command('start')
     .description('run the daemon in the foreground (IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013); the first run without configuration sets up a local quickstart')
-    .option('--passphrase-file <file>', 'read the passphrase from this file (mode 0600)')
-    .action(async (opts: { passphraseFile?: string }) => {
+    .option(
+      '--passphrase-file <file>',
+      'read the passphrase from this 0600 file; with several accounts, for those without a passphrase file of their own; ADDRESS=FILE for one account (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .action(async (opts: { passphraseFile: string[] }) => {
       const ctx = cliContext();
       const quickstart = ctx.config === null;
       const config = ctx.config ?? quickstartConfig(ctx.paths);
+      const explicit = startPassphraseFiles(opts.passphraseFile, config.accounts);
+      if (explicit.note) console.log(`sealmail: ${explicit.note}`);
       if (quickstart) console.log(`sealmail: first start — setting up a local provider for ${config.embeddedProvider?.domain} and your account ${config.accounts[0]?.address} ...`);
       // Before the start: IMAP takes clients while the rest still starts, and a
       // SIGTERM then must still close the stores (index snapshot, UIDs).
@@ -33,7 +40,7 @@ export function registerStart(program: Command): void {
         daemon = await startDaemon({
           paths: ctx.paths,
           config,
-          passphraseFor: passphraseSource(opts.passphraseFile),
+          passphraseFor: (account) => passphraseSource(explicit.files.get(account.address))(account),
           create: quickstart ? Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) : undefined,
         });
       } catch (err) {

@@ -54,3 +54,47 @@ export function passphraseSource(explicitFile?: string): (account: AccountConfig
     return promptPassphrase(`Passphrase for ${account.address}: `);
   };
 }
+
+/**
+ * `sealmail start --passphrase-file` (repeatable): which file each account
+ * reads. `ADDRESS=FILE` is for that account. A plain `FILE` is for the one
+ * account when only one is configured; with several it is only for the
+ * accounts without a passphrase file of their own (like the systemd
+ * credential above): handed to all, it gave the quickstart's demo account
+ * alice's passphrase and the start failed with exit 78. A plain file no
+ * account would read is refused, not silently ignored.
+ */
+export function startPassphraseFiles(values: string[], accounts: AccountConfig[]): { files: Map<string, string>; note: string | null } {
+  const files = new Map<string, string>();
+  const plain: string[] = [];
+  for (const value of values) {
+    const m = /^([^\s/=]+@[^\s/=]+)=(.+)$/.exec(value);
+    if (!m) {
+      plain.push(value);
+      continue;
+    }
+    const address = m[1]!.toLowerCase();
+    if (!accounts.some((a) => a.address === address)) {
+      throw new UserError(`--passphrase-file ${value}: no account ${address} is configured (accounts: ${accounts.map((a) => a.address).join(', ')})`);
+    }
+    if (files.has(address)) throw new UserError(`--passphrase-file: two files for ${address}`);
+    files.set(address, m[2]!);
+  }
+  if (plain.length > 1) throw new UserError('--passphrase-file: give one FILE for the accounts without a passphrase file of their own, or ADDRESS=FILE per account');
+  const file = plain[0];
+  if (file === undefined) return { files, note: null };
+  const rest = accounts.filter((a) => !files.has(a.address));
+  if (accounts.length === 1) {
+    for (const a of rest) files.set(a.address, file);
+    return { files, note: null };
+  }
+  const served = rest.filter((a) => !a.passphraseFile);
+  if (served.length === 0) {
+    throw new UserError(
+      `--passphrase-file ${file}: every other account reads its own passphrase file (${rest.map((a) => a.address).join(', ')}), so this file would not be used; to give one account this passphrase: --passphrase-file ADDRESS=${file}`,
+    );
+  }
+  for (const a of served) files.set(a.address, file);
+  const own = rest.filter((a) => a.passphraseFile).map((a) => a.address);
+  return { files, note: `passphrase from ${file} for ${served.map((a) => a.address).join(', ')}${own.length ? ` (${own.join(', ')} read their own passphrase file)` : ''}` };
+}
