@@ -62,6 +62,8 @@ export class KeyManager {
   private readonly own: OwnKeys;
   /** Addresses no source had a key for, until when (ms). */
   private readonly misses = new Map<string, number>();
+  /** Per address, the tail of the keyring updates queued for it (see updateSerially). */
+  private readonly updating = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: KeyManagerOptions) {
     this.address = normalizeAddress(opts.address);
@@ -259,38 +261,61 @@ export class KeyManager {
     // §2.3: only a single valid header whose addr matches From counts.
     const headers = headerValues(fields, 'autocrypt').map(parseAutocryptHeader).filter((h) => h?.addr === from);
     const header1 = headers.length === 1 ? headers[0] : null;
-    let accepted: { fingerprint: string; preferEncrypt: 'mutual' | 'nopreference' } | null = null;
-    if (header1) {
-      try {
-        const { record } = await this.keyring.add(from, header1.keydata, 'autocrypt', 'autocrypt');
-        accepted = { fingerprint: record.fingerprint, preferEncrypt: header1.preferEncrypt };
-      } catch (err) {
-        this.log.debug({ peer: from, err: (err as Error).message }, 'ignored Autocrypt header');
+    await this.updateSerially(from, async () => {
+      let accepted: { fingerprint: string; preferEncrypt: 'mutual' | 'nopreference' } | null = null;
+      if (header1) {
+        try {
+          const { record } = await this.keyring.add(from, header1.keydata, 'autocrypt', 'autocrypt');
+          accepted = { fingerprint: record.fingerprint, preferEncrypt: header1.preferEncrypt };
+        } catch (err) {
+          this.log.debug({ peer: from, err: (err as Error).message }, 'ignored Autocrypt header');
+        }
       }
-    }
-    const doc = await this.keyring.load(from);
-    const state = updatePeerState(doc.autocrypt, date, accepted, this.now()).state;
-    // Not a write per message: only what a decision depends on (PEER_STATE_DATE_STEP_MS).
-    if (peerStateNeedsWrite(doc.autocrypt, state)) {
-      doc.autocrypt = state;
-      await this.keyring.save(doc);
-    }
+      const doc = await this.keyring.load(from);
+      const state = updatePeerState(doc.autocrypt, date, accepted, this.now()).state;
+      // Not a write per message: only what a decision depends on (PEER_STATE_DATE_STEP_MS).
+      if (peerStateNeedsWrite(doc.autocrypt, state)) {
+        doc.autocrypt = state;
+        await this.keyring.save(doc);
+      }
+    });
     if (!opts.encrypted) return;
     const recipients = new Set(extractAddresses([...headerValues(fields, 'to'), ...headerValues(fields, 'cc')]));
     for (const value of headerValues(fields, 'autocrypt-gossip')) {
       const g = parseAutocryptHeader(value);
       if (!g || !recipients.has(g.addr) || g.addr === this.address) continue;
       try {
-        const { record } = await this.keyring.add(g.addr, g.keydata, 'gossip', 'gossip');
-        const gdoc = await this.keyring.load(g.addr);
-        const state = updateGossipState(gdoc.autocrypt, date, record.fingerprint, this.now()).state;
-        if (peerStateNeedsWrite(gdoc.autocrypt, state)) {
-          gdoc.autocrypt = state;
-          await this.keyring.save(gdoc);
-        }
+        await this.updateSerially(g.addr, async () => {
+          const { record } = await this.keyring.add(g.addr, g.keydata, 'gossip', 'gossip');
+          const gdoc = await this.keyring.load(g.addr);
+          const state = updateGossipState(gdoc.autocrypt, date, record.fingerprint, this.now()).state;
+          if (peerStateNeedsWrite(gdoc.autocrypt, state)) {
+            gdoc.autocrypt = state;
+            await this.keyring.save(gdoc);
+          }
+        });
       } catch (err) {
         this.log.debug({ peer: g.addr, err: (err as Error).message }, 'ignored gossip header');
       }
+    }
+  }
+
+  /**
+   * Runs a load-change-save of one address's keyring doc after the ones
+   * queued before it: the fetch loop opens many messages at once, and two
+   * from one sender would otherwise both load the same version and the
+   * later save would drop the other's change.
+   */
+  private async updateSerially(address: string, update: () => Promise<void>): Promise<void> {
+    const addr = normalizeAddress(address);
+    const before = this.updating.get(addr) ?? Promise.resolve();
+    const mine = before.then(update);
+    const tail = mine.catch(() => undefined);
+    this.updating.set(addr, tail);
+    try {
+      await mine;
+    } finally {
+      if (this.updating.get(addr) === tail) this.updating.delete(addr);
     }
   }
 

@@ -18,7 +18,20 @@ export function normalizeAddress(address: string): string {
 
 export type AddOutcome = 'added' | 'updated' | 'unchanged';
 
+/** Keyring docs kept in memory (most recently used); an incoming message reads its sender's several times. */
+const CACHE_MAX = 1000;
+/** A cached doc is read again after this long even if no change was seen (bounds any staleness the feed could miss). */
+const CACHE_TTL_MS = 60_000;
+
 export class Keyring {
+  /** address -> doc as stored (null: none), and when it was read. Callers get copies: they change what they load. */
+  private readonly cache = new Map<string, { doc: KeyringDoc | null; at: number }>();
+  /** Bumped on every keyring change the feed reports: a read that overlapped one is not cached. */
+  private generation = 0;
+  /** The changes feed invalidating the cache is running (started by the first load). */
+  private watching = false;
+  private watchStarted = false;
+
   constructor(
     private readonly store: DocumentStore,
     private readonly now: () => Date = () => new Date(),
@@ -26,11 +39,61 @@ export class Keyring {
 
   async load(address: string): Promise<KeyringDoc> {
     const addr = normalizeAddress(address);
-    return (await this.store.get<KeyringDoc>(KEYRING_DOC, addr)) ?? { address: addr, keys: [] };
+    this.watch();
+    const hit = this.cache.get(addr);
+    if (hit && Date.now() - hit.at < CACHE_TTL_MS) {
+      this.cache.delete(addr);
+      this.cache.set(addr, hit);
+      return hit.doc ? structuredClone(hit.doc) : { address: addr, keys: [] };
+    }
+    const gen = this.generation;
+    const doc = await this.store.get<KeyringDoc>(KEYRING_DOC, addr);
+    if (this.watching && gen === this.generation) this.remember(addr, doc);
+    return doc ?? { address: addr, keys: [] };
   }
 
   async save(doc: KeyringDoc): Promise<void> {
+    const gen = this.generation;
+    this.cache.delete(doc.address);
     await this.store.put(KEYRING_DOC, doc.address, doc);
+    // What we wrote is what is stored, unless a change (from sync) came in meanwhile.
+    if (this.watching && gen === this.generation) this.remember(doc.address, doc);
+  }
+
+  private remember(addr: string, doc: KeyringDoc | null): void {
+    this.cache.delete(addr);
+    this.cache.set(addr, { doc: doc ? structuredClone(doc) : null, at: Date.now() });
+    if (this.cache.size > CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  /**
+   * Follows the keyring documents' changes (own writes, other devices' by
+   * sync, merges of conflicts): each drops the cached doc. Until the feed
+   * runs, and after it ends (the store closed) or fails, nothing is cached.
+   */
+  private watch(): void {
+    if (this.watchStarted) return;
+    this.watchStarted = true;
+    const feed = this.store.changes<KeyringDoc>({ since: 'now', live: true, types: [KEYRING_DOC] })[Symbol.asyncIterator]();
+    const next = feed.next();
+    // The feed takes its start point a moment after it is first pulled (Soledad
+    // asks the database for its current seq); nothing is cached before a
+    // second has passed. A read in that moment that a sync then replaced would
+    // be missed: CACHE_TTL_MS bounds that (and any other staleness) to a minute.
+    let ended = false;
+    setTimeout(() => (this.watching = !ended), 1000).unref();
+    const stop = (): void => {
+      ended = true;
+      this.watching = false;
+      this.cache.clear();
+    };
+    const loop = async (first: Promise<IteratorResult<{ type: string; id: string }>>): Promise<void> => {
+      for (let r = await first; !r.done; r = await feed.next()) {
+        this.generation++;
+        this.cache.delete(r.value.id);
+      }
+    };
+    loop(next).then(stop, stop);
   }
 
   async *all(): AsyncIterable<KeyringDoc> {
