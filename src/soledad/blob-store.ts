@@ -113,7 +113,6 @@ export class BlobStore {
 
   async put(id: string, source: AsyncIterable<Buffer> | Buffer, opts: { meta?: unknown } = {}): Promise<{ size: number }> {
     const writeId = crypto.randomBytes(12).toString('hex');
-    const previous = await this.readHead(id);
     let index = 0;
     let size = 0;
     let first: Buffer | null = null;
@@ -158,14 +157,23 @@ export class BlobStore {
     if (unwritten.length > 0) await this.writeChunks(unwritten.splice(0));
     const head: BlobHead = { size, chunks: index, chunkBytes: CHUNK_DATA_BYTES, writeId, first: 1 };
     if (opts.meta !== undefined) head.meta = opts.meta;
-    await this.writeHead(id, head, first!, previous?.rev);
+    const replaced = await this.writeHead(id, head, first!);
     this.remember(id, head);
-    if (previous && previous.head.writeId !== writeId) await this.removeChunks(id, previous.head);
+    if (replaced && replaced.writeId !== writeId) await this.removeChunks(id, replaced);
     return { size };
   }
 
-  private async writeHead(id: string, head: BlobHead, first: Buffer, rev: string | undefined): Promise<void> {
+  /**
+   * Writes the head; returns the head it replaced, if any. The head is first
+   * written as new, with no read before: most blobs are new (content stored
+   * once; the caller has just looked, e.g. hasBlob), and a read that finds
+   * nothing costs as much as one that finds a head. An existing one makes
+   * the write a conflict and is read then.
+   */
+  private async writeHead(id: string, head: BlobHead, first: Buffer): Promise<BlobHead | null> {
     const docId = this.headId(id);
+    let rev: string | undefined;
+    let replaced: BlobHead | null = null;
     for (let attempt = 0; ; attempt++) {
       const doc = {
         _id: docId,
@@ -179,10 +187,14 @@ export class BlobStore {
       } catch (err) {
         // Written meanwhile (another write of the same blob here, or one that arrived by sync): ours replaces it.
         if (!isConflict(err) || attempt >= 5) throw err;
-        rev = await this.db.get(docId).then((d) => d._rev, (e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+        const existing = await this.readHead(id);
+        replaced = existing?.head ?? null;
+        // Not a head we can open (e.g. of another type): its revision only.
+        rev = existing ? existing.rev : await this.db.get(docId).then((d) => d._rev, (e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
       }
     }
     this.store.noteWrite(docId, BLOB_TYPE);
+    return replaced;
   }
 
   /** Several chunk documents in one write; one the write refuses (409: exists) goes through writeChunk. */
