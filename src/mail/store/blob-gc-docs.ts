@@ -128,14 +128,96 @@ export function storedLately(docs: DocumentStore, windowMs: number): string[] {
 }
 
 /**
+ * Hashes with an intent that is not cancelled (pending or deleted), per
+ * store, kept by a running collector (followIntents) so storing content
+ * reads no document for the others (nearly every store). It may hold more
+ * than that (reads, never wrong answers); an intent it misses is one that
+ * arrived by sync and has not come through the changes feed yet (ms), the
+ * same window as an intent arriving just after storeContent read: the
+ * collector counts content stored lately as live, so it neither acks nor
+ * deletes it, and its next pass cancels the round. A round reaches
+ * "deleted" only once this device's pass acked it, and each pass adds what
+ * it read (rememberIntents): a deletion is never missed.
+ */
+interface IntentMemory {
+  unsettled: Set<string>;
+  /** Filled (the feed runs and the intents were listed); until then every store reads. */
+  ready: boolean;
+}
+
+const intentMemory = new WeakMap<DocumentStore, IntentMemory>();
+
+function unsettled(doc: GcIntentDoc | null): boolean {
+  return doc !== null && doc.state !== 'cancelled';
+}
+
+/** A collector's pass: the intents it read or wrote (added only; the feed removes). */
+export function rememberIntents(docs: DocumentStore, intents: Iterable<[string, GcIntentDoc]>): void {
+  const mem = intentMemory.get(docs);
+  if (!mem) return;
+  for (const [hash, doc] of intents) if (unsettled(doc)) mem.unsettled.add(hash);
+}
+
+/** Whether memory has an unsettled intent for `hash`; null while no memory answers for the store (diagnostics, tests). */
+export function intentInMemory(docs: DocumentStore, hash: string): boolean | null {
+  const mem = intentMemory.get(docs);
+  return mem?.ready ? mem.unsettled.has(hash) : null;
+}
+
+/**
+ * Keeps the set of unsettled intents of `docs` from their changes feed (own
+ * writes, sync, merges) until the returned stop is called or the store
+ * closes. The intents are listed a second after the feed started (it takes
+ * its start point a moment after it is first pulled), so a write in between
+ * is seen by one or the other; a write the listing sees older than the feed
+ * (it changed during the listing) is taken from the feed.
+ */
+export function followIntents(docs: DocumentStore): () => void {
+  const abort = new AbortController();
+  const mem: IntentMemory = { unsettled: new Set(), ready: false };
+  intentMemory.set(docs, mem);
+  const fromFeed = new Set<string>();
+  const done = (): void => {
+    if (intentMemory.get(docs) === mem) intentMemory.delete(docs);
+  };
+  const feed = async (): Promise<void> => {
+    for await (const c of docs.changes<GcIntentDoc>({ since: 'now', live: true, signal: abort.signal, types: [GC_DOC.intent] })) {
+      if (c.type !== GC_DOC.intent) continue;
+      if (!mem.ready) fromFeed.add(c.id);
+      if (unsettled(c.content)) mem.unsettled.add(c.id);
+      else mem.unsettled.delete(c.id);
+    }
+  };
+  const list = async (): Promise<void> => {
+    await new Promise((r) => setTimeout(r, 1000).unref());
+    if (abort.signal.aborted) return;
+    for await (const d of docs.query<GcIntentDoc>(GC_DOC.intent)) {
+      if (!fromFeed.has(d.id) && unsettled(d.content)) mem.unsettled.add(d.id);
+    }
+    fromFeed.clear();
+    mem.ready = !abort.signal.aborted && intentMemory.get(docs) === mem;
+  };
+  // The feed ends when the store closes: every store reads again.
+  feed().then(done, done);
+  list().catch(done);
+  return () => {
+    abort.abort();
+    done();
+  };
+}
+
+/**
  * Called by storeContent before it stores `hash` (inside its per-hash lock).
  * True when a deletion of that blob is pending or done somewhere: the blob
  * must then be written again even if it is here (a new write the deleter
  * never deletes, see GcIntentDoc.write), and this device's check-in records
- * the cancel. False (the common case: one read of a missing document) otherwise.
+ * the cancel. False (the common case: no intent, known from memory or one
+ * read of a missing document) otherwise.
  */
 export async function contentNeededAgain(docs: DocumentStore, hash: string): Promise<boolean> {
   noteStored(docs, hash);
+  const mem = intentMemory.get(docs);
+  if (mem?.ready && !mem.unsettled.has(hash)) return false;
   const intent = await docs.get<GcIntentDoc>(GC_DOC.intent, hash);
   if (!intent || intent.state === 'cancelled') return false;
   if (intent.state === 'pending') await cancelHooks.get(docs)?.(hash, intent.round);

@@ -46,7 +46,7 @@
 import type { Doc, DocumentStore } from '../../soledad/types.js';
 import { DOC } from './documents.js';
 import { withContentLock } from './content.js';
-import { GC_DOC, setCancelHook, storedLately, type CheckinDoc, type GcIntentDoc } from './blob-gc-docs.js';
+import { GC_DOC, followIntents, rememberIntents, setCancelHook, storedLately, type CheckinDoc, type GcIntentDoc } from './blob-gc-docs.js';
 import { scanEntries, sweepOrphans, turn, type EntryScan, type IndexEntry } from './blob-gc-scan.js';
 
 export { indexEntriesOf, mailDeviceId } from './blob-gc-scan.js';
@@ -142,6 +142,8 @@ export class BlobGc {
   private lastSweep = -Infinity;
   /** Unused hashes whose blob is known to be gone: not looked up again by this process. */
   private readonly gone = new Set<string>();
+  /** Ends the in-memory set of unsettled intents that spares storeContent a read (blob-gc-docs.ts). */
+  private readonly unfollow: () => void;
 
   constructor(private readonly opts: BlobGcOptions) {
     this.docs = opts.docs;
@@ -154,6 +156,7 @@ export class BlobGc {
       c.cancels[hash] = round;
       delete c.acks[hash];
     }));
+    this.unfollow = followIntents(this.docs);
   }
 
   /** Checks in now (a new device is then known to the others before it stores anything), then runs now and then. */
@@ -180,6 +183,7 @@ export class BlobGc {
     await this.running?.catch(() => undefined);
     await this.writing.catch(() => undefined);
     setCancelHook(this.docs, null);
+    this.unfollow();
   }
 
   /** One pass (a pass already running is shared). */
@@ -215,6 +219,7 @@ export class BlobGc {
       this.orphans = await sweepOrphans(this.docs, { live, dead, seen: this.orphans, now, graceMs: this.graceMs });
     }
     const intents = await this.all<GcIntentDoc>(GC_DOC.intent);
+    rememberIntents(this.docs, intents);
     const checkins = await this.checkins();
     const active = [...checkins.keys()].filter((d) => d === this.device || checkins.get(d)!.seenAt >= now - this.staleMs);
     const writes = new Map<string, GcIntentDoc>();
@@ -274,6 +279,7 @@ export class BlobGc {
       report.pending++;
     }
     await this.writeIntents(writes);
+    rememberIntents(this.docs, writes);
 
     // This device's acks and cancels of every pending round (its own included).
     await this.updateCheckin((c) => {
