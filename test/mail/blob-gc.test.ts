@@ -217,24 +217,29 @@ test('an entry arriving late for content already collected: IMAP answers NO [NON
     const gc = gcOf(mail, await mailDeviceId(sol.local), { graceMs: 0 });
     s.defer({ close: () => gc.stop() });
     const gone = big(6);
+    // Above the IMAP server's inline limit (256 KiB): its BODY[] is streamed, so the missing content must be found before the literal is announced.
+    const goneStreamed = Buffer.concat([big(8), Buffer.alloc(200_000, 'more\r\n')]);
     const kept = small(7);
     await mail.append('INBOX', kept);
     await mail.append('Archive', gone);
-    await mail.expunge('Archive', [1]);
+    await mail.append('Archive', goneStreamed);
+    await mail.expunge('Archive', [1, 2]);
     await gc.run();
-    assert.equal((await gc.run()).deleted, 1);
+    assert.equal((await gc.run()).deleted, 2);
     // As if synced from a device that had been away longer than the stale limit.
     const archive = (await mail.listMailboxes()).find((m) => m.name === 'Archive')!;
     await sol.put(DOC.entry, 'late-entry', newEntry(archive.id, sha(gone), gone.length, Date.now(), [], mail.clock.now()));
-    for (let i = 0; i < 200 && (await mail.status('Archive')).messages === 0; i++) await sleep(10);
+    await sol.put(DOC.entry, 'late-entry-2', newEntry(archive.id, sha(goneStreamed), goneStreamed.length, Date.now(), [], mail.clock.now()));
+    for (let i = 0; i < 200 && (await mail.status('Archive')).messages < 2; i++) await sleep(10);
 
     const server = await startImapServer({ authenticate: async () => mail, failedLoginDelayMs: 10 });
     s.defer(server);
     const c = await RawConnection.open(server.port);
     try {
       await c.login();
-      assert.match(await c.command('a', 'SELECT Archive'), /^\* 1 EXISTS/m);
+      assert.match(await c.command('a', 'SELECT Archive'), /^\* 2 EXISTS/m);
       assert.match(await c.command('b', 'FETCH 1 (BODY[])'), /^b NO \[NONEXISTENT\] /m);
+      assert.match(await c.command('b2', 'FETCH 2 (BODY[])'), /^b2 NO \[NONEXISTENT\] /m);
       assert.match(await c.command('c', 'NOOP'), /^c OK/m, 'the connection goes on');
       assert.match(await c.command('d', 'SELECT INBOX'), /^d OK/m);
       const body = await c.command('e', 'FETCH 1 (BODY[])');

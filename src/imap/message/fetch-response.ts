@@ -144,7 +144,20 @@ async function literalValue(data: SectionData, mayHoldNul: boolean): Promise<Ima
     data.stream.destroy();
     return literal(Buffer.alloc(0));
   }
-  if (data.size > INLINE_MAX) return streamed(data.size, () => data.stream, mayHoldNul);
+  if (data.size > INLINE_MAX) {
+    // The first bytes are read before the literal is announced: content that
+    // is not on this device (MailStoreError NONEXISTENT) then gets a tagged NO
+    // like a small section does, instead of a literal cut short and a dropped
+    // connection. The rest streams when the writer gets to it.
+    const rest = data.stream[Symbol.asyncIterator]();
+    const first = await rest.next();
+    async function* whole(): AsyncGenerator<Buffer> {
+      if (first.done) return;
+      yield first.value as Buffer;
+      for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value as Buffer;
+    }
+    return streamed(data.size, () => Readable.from(whole(), { objectMode: false }), mayHoldNul);
+  }
   const chunks: Buffer[] = [];
   for await (const chunk of data.stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
   const bytes = Buffer.concat(chunks);
