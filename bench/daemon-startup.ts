@@ -97,8 +97,12 @@ async function buildFixture(home: string, count: number): Promise<void> {
   config.smtp = { host: '127.0.0.1', port: 0 };
   const user = config.accounts[0]!;
   // Create both accounts (here and at the provider; default KDF costs, as `sealmail start` makes them), then stop.
+  // startDaemon sets the process umask to 077 (its files are private): put it back afterwards, since
+  // `npm run bench` runs the next benchmarks in this process (Dovecot's passwd file must stay readable).
+  const umask = process.umask();
   const daemon = await startDaemon({ paths, config, passphraseFor, create: Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) });
   await daemon.close();
+  process.umask(umask);
   saveConfig(paths.configFile, config);
   // Load the user's store and push it to the provider (as if synced long
   // ago), with the provider alone: no index follows the writes.

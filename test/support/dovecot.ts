@@ -173,7 +173,9 @@ export async function startDovecot(): Promise<DovecotInstance> {
   for (const sub of ['run', 'state', 'mail']) fs.mkdirSync(path.join(dir, sub));
   const user = 'tester';
   const password = 'secret-' + Math.random().toString(36).slice(2);
-  fs.writeFileSync(path.join(dir, 'passwd'), `${user}:{PLAIN}${password}\n`, { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'passwd'), `${user}:{PLAIN}${password}\n`);
+  // Dovecot's auth process (user dovecot) reads it; a chmod, since the process umask (077 after a daemon started in this process) masks writeFileSync's mode.
+  fs.chmodSync(path.join(dir, 'passwd'), 0o644);
   const id = identity();
   fs.chownSync(path.join(dir, 'mail'), id.mailUid, id.mailGid);
   const port = await freePort();
