@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Soledad } from '../../src/soledad/index.js';
 import { openMailStore } from '../../src/mail/store/index.js';
 import { GC_DOC, type GcIntentDoc } from '../../src/mail/store/blob-gc-docs.js';
-import { Scratch, TEST_KDF } from '../soledad/helpers.js';
+import { Scratch, TEST_KDF, chunkDocs } from '../soledad/helpers.js';
 
 const CHILD = fileURLToPath(new URL('./blob-gc-crash-child.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -38,15 +38,6 @@ async function runChild(dir: string, killAfter: number | null, cutAfterChunks = 
   return out;
 }
 
-/** Live chunk documents (id + attachment only) in the main database. */
-async function chunkDocs(sol: Soledad): Promise<number> {
-  const db = (sol as unknown as { mainDb: PouchDB.Database }).mainDb;
-  const all = await db.allDocs({ include_docs: true });
-  return all.rows.filter((r) => {
-    const keys = Object.keys(r.doc ?? {}).filter((k) => k !== '_id' && k !== '_rev');
-    return keys.length === 1 && keys[0] === '_attachments';
-  }).length;
-}
 
 async function inspect(dir: string, live: Buffer, dead: Buffer[]): Promise<{ left: number; chunks: number; intents: GcIntentDoc[] }> {
   const sol = await Soledad.open({ dataDir: dir, passphrase: 'pw' });

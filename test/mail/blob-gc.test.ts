@@ -19,7 +19,7 @@ import { BLOB_GC_MERGE_RULES, GC_DOC, contentNeededAgain, type CheckinDoc, type 
 import { startImapServer } from '../../src/imap/server.js';
 import { DOC, newEntry } from '../../src/mail/store/documents.js';
 import { RawConnection } from '../imap/harness.js';
-import { Scratch, TEST_KDF } from '../soledad/helpers.js';
+import { Scratch, TEST_KDF, chunkDocs } from '../soledad/helpers.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const small = (n: number) => Buffer.from(`From: a@example.org\r\nSubject: small ${n}\r\nMessage-ID: <s${n}@example.org>\r\n\r\nbody ${n}\r\n`);
@@ -39,15 +39,6 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Live chunk documents (id + attachment, no sealed body) in the main database. */
-async function chunkDocs(sol: Soledad): Promise<number> {
-  const db = (sol as unknown as { mainDb: PouchDB.Database }).mainDb;
-  const all = await db.allDocs({ include_docs: true });
-  return all.rows.filter((r) => {
-    const keys = Object.keys(r.doc ?? {}).filter((k) => k !== '_id' && k !== '_rev');
-    return keys.length === 1 && keys[0] === '_attachments';
-  }).length;
-}
 
 test('over Soledad: an expunged-only blob is freed after the grace period; a shared one stays and IMAP serves it', async () => {
   const s = new Scratch();

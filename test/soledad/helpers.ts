@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedCouch, type EmbeddedCouch } from '../../src/provider/couchdb/embedded.js';
 import type { KdfParams } from '../../src/soledad/secrets.js';
+import type { Soledad } from '../../src/soledad/index.js';
 
 /** 2^10 * 8 * 128 B = 1 MiB: fast, still the real code path. */
 export const TEST_KDF: KdfParams = { N: 2 ** 10, r: 8, p: 1 };
@@ -115,4 +116,14 @@ export async function dumpServerDb(dbUrl: string): Promise<{ text: string; docs:
   } finally {
     await db.close();
   }
+}
+
+/** Live blob chunk documents (id + attachment only, no sealed body) in a Soledad's main database. */
+export async function chunkDocs(sol: Soledad): Promise<number> {
+  const db = (sol as unknown as { mainDb: PouchDB.Database }).mainDb;
+  const all = await db.allDocs({ include_docs: true });
+  return all.rows.filter((r) => {
+    const keys = Object.keys(r.doc ?? {}).filter((k) => k !== '_id' && k !== '_rev');
+    return keys.length === 1 && keys[0] === '_attachments';
+  }).length;
 }
