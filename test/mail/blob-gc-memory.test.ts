@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { Soledad } from '../../src/soledad/index.js';
+import type { Soledad } from '../../src/soledad/index.js';
 import { openMailStore, MAIL_MERGE_RULES, type OpenedMailStore } from '../../src/mail/store/index.js';
 import { DocumentMailStore } from '../../src/mail/store/mail-store.js';
 import { BlobGc, mailDeviceId } from '../../src/mail/store/blob-gc.js';
 import { BLOB_GC_MERGE_RULES, GC_DOC, intentInMemory, type CheckinDoc, type GcIntentDoc } from '../../src/mail/store/blob-gc-docs.js';
-import { Scratch, TEST_KDF, createDb } from '../soledad/helpers.js';
+import { Scratch, twoDevices } from '../soledad/helpers.js';
 
 const GRACE = 300;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -41,11 +41,7 @@ async function device(s: Scratch, sol: Soledad): Promise<{ mail: OpenedMailStore
 test('stores read no intent document unless one is pending, and still cancel a deletion proposed by another device', async () => {
   const s = new Scratch();
   try {
-    const couch = await s.couch();
-    const url = await createDb(couch, 'alice');
-    const solA = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
-    await solA.syncOnce();
-    const solB = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+    const { solA, solB } = await twoDevices(s);
     const a = await device(s, solA);
     const b = await device(s, solB);
     const sync = async () => {

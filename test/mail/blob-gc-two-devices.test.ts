@@ -13,7 +13,7 @@ import { openMailStore, MAIL_MERGE_RULES, type OpenedMailStore } from '../../src
 import { DocumentMailStore } from '../../src/mail/store/mail-store.js';
 import { BlobGc, mailDeviceId } from '../../src/mail/store/blob-gc.js';
 import { BLOB_GC_MERGE_RULES, GC_DOC, type GcIntentDoc } from '../../src/mail/store/blob-gc-docs.js';
-import { Scratch, TEST_KDF, createDb } from '../soledad/helpers.js';
+import { Scratch, twoDevices } from '../soledad/helpers.js';
 
 const GRACE = 300;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -55,11 +55,7 @@ const inbox = async (m: OpenedMailStore) => (await m.messages('INBOX')).messages
 test('two devices: acks, a cancel by APPEND during the grace period, a rewrite racing the deletion, and a restore after', async () => {
   const s = new Scratch();
   try {
-    const couch = await s.couch();
-    const url = await createDb(couch, 'alice');
-    const solA = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
-    await solA.syncOnce();
-    const solB = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+    const { url, solA, solB } = await twoDevices(s);
     const a = await device(s, solA);
     const b = await device(s, solB);
     const sync = async () => {

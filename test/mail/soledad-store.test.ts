@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { Soledad } from '../../src/soledad/index.js';
 import { openMailStore, MAIL_MERGE_RULES, type OpenedMailStore } from '../../src/mail/store/index.js';
 import type { MailboxChange } from '../../src/mail/mailstore.js';
-import { Scratch, TEST_KDF, createDb } from '../soledad/helpers.js';
+import { Scratch, TEST_KDF, twoDevices } from '../soledad/helpers.js';
 
 const message = (n: number, extra = '') =>
   Buffer.from(`From: a@example.org\r\nSubject: n${n}\r\nMessage-ID: <${n}@example.org>\r\n\r\nbody ${n}${extra}\r\n`);
@@ -80,11 +80,7 @@ test('over Soledad: byte-exact round trip, one blob per content, UIDs persist ac
 test('two devices: flags, new mail and expunges reach the other index through sync; concurrent flag edits converge', async () => {
   const s = new Scratch();
   try {
-    const couch = await s.couch();
-    const url = await createDb(couch, 'alice');
-    const solA = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
-    await solA.syncOnce();
-    const solB = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+    const { solA, solB } = await twoDevices(s);
     const a = await mailOn(s, solA);
     const b = await mailOn(s, solB);
     const sync = async () => {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedCouch, type EmbeddedCouch } from '../../src/provider/couchdb/embedded.js';
 import type { KdfParams } from '../../src/soledad/secrets.js';
-import type { Soledad } from '../../src/soledad/index.js';
+import { Soledad } from '../../src/soledad/index.js';
 
 /** 2^10 * 8 * 128 B = 1 MiB: fast, still the real code path. */
 export const TEST_KDF: KdfParams = { N: 2 ** 10, r: 8, p: 1 };
@@ -126,4 +126,17 @@ export async function chunkDocs(sol: Soledad): Promise<number> {
     const keys = Object.keys(r.doc ?? {}).filter((k) => k !== '_id' && k !== '_rev');
     return keys.length === 1 && keys[0] === '_attachments';
   }).length;
+}
+
+/**
+ * One account on two devices over the scratch's embedded CouchDB server:
+ * device A created and synced once, device B restored from it. Live sync is
+ * off: the test syncs by hand (syncOnce), so it decides what each side has seen.
+ */
+export async function twoDevices(s: Scratch): Promise<{ url: string; solA: Soledad; solB: Soledad }> {
+  const url = await createDb(await s.couch(), 'alice');
+  const solA = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
+  await solA.syncOnce();
+  const solB = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+  return { url, solA, solB };
 }
