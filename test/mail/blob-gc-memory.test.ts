@@ -41,16 +41,9 @@ async function device(s: Scratch, sol: Soledad): Promise<{ mail: OpenedMailStore
 test('stores read no intent document unless one is pending, and still cancel a deletion proposed by another device', async () => {
   const s = new Scratch();
   try {
-    const { solA, solB } = await twoDevices(s);
+    const { solA, solB, syncAndResolve: sync } = await twoDevices(s);
     const a = await device(s, solA);
     const b = await device(s, solB);
-    const sync = async () => {
-      await solA.syncOnce();
-      await solB.syncOnce();
-      await solA.syncOnce();
-      await solA.resolveConflicts();
-      await solB.resolveConflicts();
-    };
     // Intent documents B reads (the real store does the reading).
     let intentReads = 0;
     const get = solB.get.bind(solB);

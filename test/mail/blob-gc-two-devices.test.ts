@@ -55,16 +55,9 @@ const inbox = async (m: OpenedMailStore) => (await m.messages('INBOX')).messages
 test('two devices: acks, a cancel by APPEND during the grace period, a rewrite racing the deletion, and a restore after', async () => {
   const s = new Scratch();
   try {
-    const { url, solA, solB } = await twoDevices(s);
+    const { url, solA, solB, syncAndResolve: sync } = await twoDevices(s);
     const a = await device(s, solA);
     const b = await device(s, solB);
-    const sync = async () => {
-      await solA.syncOnce();
-      await solB.syncOnce();
-      await solA.syncOnce();
-      await solA.resolveConflicts();
-      await solB.resolveConflicts();
-    };
     const kept = message(1, 100_000); // B appends it again during the grace period
     const freed = message(2, 100_000); // expunged on both: freed
     const raced = message(3, 100_000); // B appends it again after acking, while A deletes

@@ -133,10 +133,18 @@ export async function chunkDocs(sol: Soledad): Promise<number> {
  * device A created and synced once, device B restored from it. Live sync is
  * off: the test syncs by hand (syncOnce), so it decides what each side has seen.
  */
-export async function twoDevices(s: Scratch): Promise<{ url: string; solA: Soledad; solB: Soledad }> {
+export async function twoDevices(s: Scratch): Promise<{ url: string; solA: Soledad; solB: Soledad; syncAndResolve(): Promise<void> }> {
   const url = await createDb(await s.couch(), 'alice');
   const solA = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
   await solA.syncOnce();
   const solB = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
-  return { url, solA, solB };
+  /** A, B, A again (each has the other's writes), then both resolve their conflicts. */
+  const syncAndResolve = async (): Promise<void> => {
+    await solA.syncOnce();
+    await solB.syncOnce();
+    await solA.syncOnce();
+    await solA.resolveConflicts();
+    await solB.resolveConflicts();
+  };
+  return { url, solA, solB, syncAndResolve };
 }
