@@ -259,17 +259,18 @@ export class BlobStore {
     return info;
   }
 
-  read(id: string, start = 0, end?: number): Readable {
-    return Readable.from(this.chunks(id, start, end), { objectMode: false });
+  /** `missing`: the error a blob that is not stored fails the stream with (default: SoledadError NOT_FOUND). */
+  read(id: string, start = 0, end?: number, missing?: () => Error): Readable {
+    return Readable.from(this.chunks(id, start, end, missing), { objectMode: false });
   }
 
-  private async *chunks(id: string, start: number, end?: number): AsyncGenerator<Buffer> {
+  private async *chunks(id: string, start: number, end?: number, missing?: () => Error): AsyncGenerator<Buffer> {
     let info = this.infos.get(id);
     let first: Buffer | undefined;
     if (!info) {
       // Not known yet: one read gives the metadata and (current layout) the first chunk.
       const read = await this.readHead(id, start < CHUNK_DATA_BYTES);
-      if (!read) throw new SoledadError(`no blob ${id}`, 'NOT_FOUND');
+      if (!read) throw missing?.() ?? new SoledadError(`no blob ${id}`, 'NOT_FOUND');
       info = this.remember(id, read.head);
       first = read.first;
     }

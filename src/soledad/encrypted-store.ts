@@ -3,7 +3,7 @@
 // ciphertext under HMAC ids. Used for the replicated store and, with its own
 // namespace, for the device-local one.
 import type { Readable } from 'node:stream';
-import type { BlobOptions, ChangesOptions, DeleteBlobOptions, Doc, DocChange, DocumentStore } from './types.js';
+import type { BlobOptions, ChangesOptions, DeleteBlobOptions, ReadBlobOptions, Doc, DocChange, DocumentStore } from './types.js';
 import { docIdFor, isSealed, openDoc, openDocOf, sealDoc, type OpenedDoc } from './doc-crypto.js';
 import type { DerivedKeys } from './secrets.js';
 import { isConflict, isNotFound, type Pouch } from './pouch.js';
@@ -320,8 +320,8 @@ export class EncryptedStore implements DocumentStore {
     return this.blobs.size(id);
   }
 
-  readBlob(id: string, start?: number, end?: number): Readable {
-    return this.blobs.read(id, start, end);
+  readBlob(id: string, start?: number, end?: number, opts?: ReadBlobOptions): Readable {
+    return this.blobs.read(id, start, end, opts?.missing);
   }
 
   blobVersion(id: string): Promise<string | null> {

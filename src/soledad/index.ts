@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { BlobOptions, ChangesOptions, DeleteBlobOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
+import type { BlobOptions, ChangesOptions, DeleteBlobOptions, ReadBlobOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
 import { DEFAULT_KDF, deriveKeys, generateSecret, isWrappedSecret, unwrapSecret, wrapSecret, type KdfParams, type WrappedSecret } from './secrets.js';
 import { EncryptedStore } from './encrypted-store.js';
 import { ConflictResolver, type MergeFn, type MergeRule } from './conflicts.js';
@@ -230,8 +230,8 @@ export class Soledad extends EventEmitter implements DocumentStore {
   blobSize(id: string): Promise<number | null> {
     return this.store.blobSize(id);
   }
-  readBlob(id: string, start?: number, end?: number): Readable {
-    return this.store.readBlob(id, start, end);
+  readBlob(id: string, start?: number, end?: number, opts?: ReadBlobOptions): Readable {
+    return this.store.readBlob(id, start, end, opts);
   }
   blobVersion(id: string): Promise<string | null> {
     return this.store.blobVersion(id);

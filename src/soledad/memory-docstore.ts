@@ -11,7 +11,7 @@
 // as Soledad's conflict resolution joins the two revisions after a sync.
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
-import type { BlobOptions, ChangesOptions, DeleteBlobOptions, Doc, DocChange, DocumentStore } from './types.js';
+import type { BlobOptions, ChangesOptions, DeleteBlobOptions, ReadBlobOptions, Doc, DocChange, DocumentStore } from './types.js';
 import type { MergeFn } from './conflicts.js';
 
 interface Slot {
@@ -131,12 +131,12 @@ export class MemoryDocumentStore implements DocumentStore {
     return this.blobs.get(id)?.length ?? null;
   }
 
-  readBlob(id: string, start = 0, end?: number): Readable {
+  readBlob(id: string, start = 0, end?: number, opts?: ReadBlobOptions): Readable {
     const data = this.blobs.get(id);
     if (!data) {
       return new Readable({
         read() {
-          this.destroy(Object.assign(new Error(`no blob ${id}`), { code: 'ENOENT' }));
+          this.destroy(opts?.missing?.() ?? Object.assign(new Error(`no blob ${id}`), { code: 'ENOENT' }));
         },
       });
     }

@@ -68,10 +68,19 @@ export interface DocumentStore {
   /** Optional: the id of every blob stored (blob garbage collection looks for blobs no entry refers to). */
   blobIds?(): AsyncIterable<string>;
   blobSize(id: string): Promise<number | null>;
-  /** Bytes [start, end) of a blob (end defaults to its size). */
-  readBlob(id: string, start?: number, end?: number): Readable;
+  /**
+   * Bytes [start, end) of a blob (end defaults to its size). A blob that is
+   * not stored fails the stream with `opts.missing()` when given (the caller's
+   * own error, e.g. the mail store's NONEXISTENT), else the store's own error.
+   */
+  readBlob(id: string, start?: number, end?: number, opts?: ReadBlobOptions): Readable;
   /** `ifVersion`: delete only while the blob is still that write (see blobVersion); else leave it. */
   deleteBlob(id: string, opts?: DeleteBlobOptions): Promise<void>;
+}
+
+export interface ReadBlobOptions {
+  /** The error a missing blob fails the stream with. */
+  missing?: () => Error;
 }
 
 export interface DeleteBlobOptions {

@@ -2,9 +2,8 @@
 // hook that storing content calls (content.ts): a device that stores content
 // while a deletion of that blob may be under way cancels it and writes the
 // blob again.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { DocumentStore } from '../../soledad/types.js';
-import { SoledadError } from '../../soledad/errors.js';
 import { MailStoreError } from '../mailstore.js';
 
 export const GC_DOC = {
@@ -231,17 +230,9 @@ export async function contentNeededAgain(docs: DocumentStore, hash: string): Pro
  * an entry from a device gone too long still referred to it (blob-gc.ts).
  */
 export function readStoredContent(docs: DocumentStore, hash: string, start?: number, end?: number): Readable {
-  const source = docs.readBlob(hash, start, end);
-  async function* guarded(): AsyncGenerator<Buffer> {
-    try {
-      for await (const chunk of source) yield chunk as Buffer;
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if ((err instanceof SoledadError && code === 'NOT_FOUND') || code === 'ENOENT') {
-        throw new MailStoreError('NONEXISTENT', 'The content of this message is not stored on this device (not synced yet, or deleted after it was expunged everywhere)');
-      }
-      throw err;
-    }
-  }
-  return Readable.from(guarded(), { objectMode: false });
+  // The store fails the stream with our error itself: no wrapper stream on every read (every FETCH of a body).
+  return docs.readBlob(hash, start, end, { missing: contentNotHere });
 }
+
+const contentNotHere = (): Error =>
+  new MailStoreError('NONEXISTENT', 'The content of this message is not stored on this device (not synced yet, or deleted after it was expunged everywhere)');
