@@ -7,7 +7,11 @@
 // in the ephemeral range the kernel gives it next to any process that
 // connects or listens on port 0 — with test files running in parallel, a
 // daemon then found "its" port taken. Below the range only another test's
-// random draw can collide, and a bind check weeds out ports in use.
+// random draw can collide, and a bind check weeds out ports in use. Each
+// test process draws from its own slice of the range first (by pid): a
+// daemon that a test kills and restarts on its configured ports leaves them
+// free for a moment, and another test file's draw must not land there
+// (seen once in CI: the crash test's restarted daemon found its SMTP port taken).
 import net from 'node:net';
 
 const LOW = 20_000;
@@ -24,10 +28,21 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
+const SLICE = 40;
+const SLICES = Math.floor((HIGH - LOW) / SLICE);
+/** This process's own ports, tried in order before any other. */
+const ownSlice = LOW + (process.pid % SLICES) * SLICE;
+let nextOwn = 0;
+
+function candidate(): number {
+  if (nextOwn < SLICE) return ownSlice + nextOwn++;
+  return LOW + Math.floor(Math.random() * (HIGH - LOW));
+}
+
 export async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
-    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    const port = candidate();
     if (given.has(port) || !(await bindable(port))) continue;
     given.add(port);
     ports.push(port);
