@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FetchLoop, type FetchDeps } from '../../src/fetch/loop.js';
 import type { DocumentStore } from '../../src/soledad/types.js';
-import { deliverBatch, type BatchHost } from '../../src/mail/store/batch-delivery.js';
+import { deliverBatch, type DeliveryHost } from '../../src/mail/store/batch-delivery.js';
 import { sha256Hex } from '../../src/mail/store/ids.js';
 import { encryptTo, incomingIds, message, putIncoming, startFetchAccount, waitFor, type FetchAccountFixture } from '../support/fetch-account.js';
 
@@ -118,7 +118,7 @@ test('deliverMany: a delivery id twice in one batch and one already stored are e
 });
 
 test('one message whose content cannot be stored fails alone; the rest of its batch is stored', { timeout: 60_000 }, async () => {
-  const mail = fx.account.mail as unknown as BatchHost & { docs: DocumentStore; index: BatchHost['index']; clock: BatchHost['clock']; analyzer: BatchHost['analyzer'] };
+  const mail = fx.account.mail as unknown as DeliveryHost & { docs: DocumentStore; index: DeliveryHost['index']; clock: DeliveryHost['clock']; analyzer: DeliveryHost['analyzer'] };
   const bad = numbered('bad-content', 0);
   const badHash = sha256Hex(bad);
   // The real store, except that writing this one blob fails (as a full disk would).
@@ -135,11 +135,11 @@ test('one message whose content cannot be stored fails alone; the rest of its ba
     },
   });
   const real = fx.account.mail;
-  const host: BatchHost = {
+  const host: DeliveryHost = {
     docs,
     index: mail.index,
     clock: mail.clock,
-    analyzer: (real as unknown as { analyzer: BatchHost['analyzer'] }).analyzer,
+    analyzer: (real as unknown as { analyzer: DeliveryHost['analyzer'] }).analyzer,
     summaries: real.summaries!,
     target: (name) => {
       const slot = mail.index.byName(name);

@@ -106,6 +106,45 @@ test('deliver after a crash between entry write and index: same entry, no second
   await local.close();
 });
 
+test('deliver and deliverMany keep one set of entry rules: each finds the other’s deliveries; a missing mailbox or a failed source stores nothing', async () => {
+  const s = await createMemoryMailStore();
+  const [one] = await s.deliverMany('INBOX', [{ raw: message(1), deliveryId: 'd-1' }]);
+  const again = await s.deliver('INBOX', message(1), { deliveryId: 'd-1' });
+  assert.ok(one && !(one instanceof Error));
+  assert.deepEqual(again, { ...one, duplicate: true });
+  // A streamed source over the in-memory limit (spooled), then found again by a batch.
+  const big = Buffer.concat([message(2), Buffer.alloc(2 * 1024 * 1024, 'y')]);
+  async function* chunks(raw: Buffer, failAt = Infinity) {
+    for (let o = 0; o < raw.length; o += 256 * 1024) {
+      if (o >= failAt) throw new Error('client went away');
+      yield raw.subarray(o, o + 256 * 1024);
+    }
+  }
+  const streamed = await s.deliver('INBOX', chunks(big), { deliveryId: 'd-2', flags: ['\\Flagged'], internalDate: 1_700_000_000_000 });
+  assert.deepEqual(streamed, { uidValidity: one.uidValidity, uid: one.uid + 1, duplicate: false });
+  const batch = await s.deliverMany('INBOX', [{ raw: big, deliveryId: 'd-2' }, { raw: message(3), deliveryId: 'd-3' }]);
+  assert.deepEqual(batch, [{ ...streamed, duplicate: true }, { uidValidity: one.uidValidity, uid: one.uid + 2, duplicate: false }]);
+  const { messages } = await s.messages('INBOX');
+  assert.deepEqual(messages.map((m) => m.size), [message(1).length, big.length, message(3).length]);
+  assert.deepEqual(messages[1]!.flags, ['\\Flagged']);
+  assert.equal(messages[1]!.internalDate, 1_700_000_000_000);
+  assert.ok((await readAll(s.read(messages[1]!.hash))).equals(big));
+  // RFC 3501 6.3.11: NO [TRYCREATE] before the source is read.
+  let pulled = false;
+  async function* watched() {
+    pulled = true;
+    yield message(4);
+  }
+  await assert.rejects(s.deliver('Missing', watched(), { deliveryId: 'd-4' }), code('TRYCREATE'));
+  assert.equal(pulled, false);
+  // A source that fails half-way (after spooling began): no entry, no blob left behind.
+  const blobs = s.docs.blobCount();
+  await assert.rejects(s.deliver('INBOX', chunks(Buffer.concat([message(5), Buffer.alloc(3 * 1024 * 1024)]), 2 * 1024 * 1024), { deliveryId: 'd-5' }), /client went away/);
+  assert.equal((await s.status('INBOX')).messages, 3);
+  assert.equal(s.docs.blobCount(), blobs);
+  await s.close();
+});
+
 test('flags: set/add/remove, case-insensitive system flags, UNCHANGEDSINCE, modseq grows', async () => {
   const s = await createMemoryMailStore();
   for (let i = 1; i <= 3; i++) await s.append('INBOX', message(i));

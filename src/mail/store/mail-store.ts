@@ -22,32 +22,34 @@ import {
 } from '../mailstore.js';
 import type { MessageStructure } from '../structure/types.js';
 import type { HybridLogicalClock } from '../../soledad/hlc.js';
-import { readStructure, storeContent, upgradeStructure, type Analyzer } from './content.js';
+import { readStructure, upgradeStructure, type Analyzer } from './content.js';
 import { readStoredContent } from './blob-gc-docs.js';
-import { DOC, newEntry, newMailbox, type EntryDoc, type MailboxDoc } from './documents.js';
+import { DOC, newMailbox, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
-import { deliveryEntryId, entryId, randomId } from './ids.js';
+import { deliveryEntryId, randomId } from './ids.js';
 import { MailIndex, type EntryRec, type MailboxSlot } from './mail-index.js';
 import { SummaryCache } from './summary-cache.js';
 import { checkNewName, compareNames, isInferior, normalizeName, parentNames } from './mailbox-names.js';
 import { changeFlags, copyEntries, expungeEntries, moveEntries, type EntryWriter } from './entry-writes.js';
-import { deliverBatch, type BatchHost, type DeliveryItem, type DeliveryOutcome } from './batch-delivery.js';
+import {
+  deliverBatch,
+  deliverOne,
+  type DeliveredItem,
+  type DeliveryFields,
+  type DeliveryHost,
+  type DeliveryItem,
+  type DeliveryOutcome,
+} from './batch-delivery.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('mailstore');
 const STRUCTURE_CACHE = 2000;
 
-export interface DeliverOptions {
-  /** Stable id of this delivery (the incoming document's id): a repeat is a no-op. */
-  deliveryId: string;
-  flags?: string[];
-  internalDate?: number;
-}
+/** What deliver stores besides the content: the delivery's id (a repeat is a no-op), flags, date. */
+export type DeliverOptions = DeliveryFields;
 
-export interface DeliverResult extends AppendResult {
-  /** True when this delivery had already been stored. */
-  duplicate: boolean;
-}
+/** Where the message is, and whether this delivery had already been stored. */
+export type DeliverResult = DeliveredItem;
 
 export class DocumentMailStore implements MailStore {
   private queue: Promise<unknown> = Promise.resolve();
@@ -62,6 +64,8 @@ export class DocumentMailStore implements MailStore {
   private maxSeen = '';
   /** What the entry write paths (entry-writes.ts) use of this store. */
   private readonly entries: EntryWriter;
+  /** What delivery (batch-delivery.ts: deliver, deliverMany) uses of this store. */
+  private readonly delivery: DeliveryHost;
 
   constructor(
     readonly docs: DocumentStore,
@@ -72,6 +76,15 @@ export class DocumentMailStore implements MailStore {
     private readonly local?: DocumentStore,
   ) {
     this.entries = { docs, index, clock, current: (rec) => this.current(rec) };
+    this.delivery = {
+      docs,
+      index,
+      clock,
+      analyzer,
+      summaries: this.summaries,
+      target: (name) => this.slot(name, 'TRYCREATE'),
+      serialBatch: (fn) => this.serialBatch(fn),
+    };
     if (local) this.summaries.persistIn(local, analyzer.version ?? 0);
   }
 
@@ -213,29 +226,9 @@ export class DocumentMailStore implements MailStore {
   }
 
   /** Stores a message for the fetch loop: idempotent per deliveryId (same id → same single entry). */
-  async deliver(mailbox: string, source: AsyncIterable<Buffer> | Buffer, opts: DeliverOptions): Promise<DeliverResult> {
+  deliver(mailbox: string, source: AsyncIterable<Buffer> | Buffer, opts: DeliverOptions): Promise<DeliverResult> {
     // APPEND to a missing mailbox: NO [TRYCREATE] (RFC 3501 6.3.11); checked before reading the source.
-    const target = this.slot(mailbox, 'TRYCREATE');
-    // Already here (a retry, or another device stored this incoming document
-    // and sync brought its entry): the bytes are not stored a second time.
-    const early = this.index.entries.get(deliveryEntryId(target.id, opts.deliveryId));
-    if (early) return { uidValidity: target.uidValidity, uid: early.uid, duplicate: true };
-    const content = await storeContent(this.docs, this.analyzer, source);
-    // A message just stored is the next one a client lists (IDLE, then FETCH ENVELOPE).
-    if (content.structure) this.summaries.put(content.hash, content.structure, Buffer.isBuffer(source) ? source : undefined);
-    return this.serial(async () => {
-      const slot = this.slot(mailbox, 'TRYCREATE');
-      const id = deliveryEntryId(slot.id, opts.deliveryId);
-      // Deliveries stored before ids came from the delivery alone have ids
-      // derived from the content too; a retry of one must find it.
-      const known = this.index.entries.get(id) ?? this.index.entries.get(entryId(slot.id, content.hash, opts.deliveryId));
-      if (known) return { uidValidity: slot.uidValidity, uid: known.uid, duplicate: true };
-      const stored = await this.docs.get<EntryDoc>(DOC.entry, id);
-      const doc = stored ?? newEntry(slot.id, content.hash, content.size, opts.internalDate ?? Date.now(), opts.flags ?? [], this.clock.now());
-      if (!stored) await this.docs.put(DOC.entry, id, doc);
-      const rec = await this.index.applyEntry(id, doc);
-      return { uidValidity: slot.uidValidity, uid: rec?.uid ?? 0, duplicate: stored !== null };
-    });
+    return deliverOne(this.delivery, mailbox, source, opts);
   }
 
   /**
@@ -244,16 +237,7 @@ export class DocumentMailStore implements MailStore {
    * commits. Outcomes in the order of `items`, which is also their UID order.
    */
   deliverMany(mailbox: string, items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]> {
-    const host: BatchHost = {
-      docs: this.docs,
-      index: this.index,
-      clock: this.clock,
-      analyzer: this.analyzer,
-      summaries: this.summaries,
-      target: (name) => this.slot(name, 'TRYCREATE'),
-      serialBatch: (fn) => this.serialBatch(fn),
-    };
-    return deliverBatch(host, mailbox, items);
+    return deliverBatch(this.delivery, mailbox, items);
   }
 
   /**
