@@ -36,28 +36,42 @@ export function scanEntries(entries: Iterable<IndexEntry>, gone: Set<string>): E
   return { live, dead };
 }
 
+/** What a listing of the stored blobs tells the collector. */
+export interface Sweep {
+  /** Blobs no entry refers to, each with when it was first seen so. */
+  orphans: Map<string, number>;
+  /** The hashes of `dead` (orphans due included) whose blob is stored here; the others are not. */
+  listed: Set<string>;
+}
+
 /**
- * Blobs no entry refers to at all (a crash between storing content and its
- * entry; the content not chosen when two devices stored one delivery with
- * different bytes) join `dead` once seen so for a grace period: an entry
- * being written or synced has long arrived by then. Returns the orphans seen
- * now, each with when it was first seen (`seen`: the last sweep's answer).
+ * Lists the stored blobs. Blobs no entry refers to at all (a crash between
+ * storing content and its entry; the content not chosen when two devices
+ * stored one delivery with different bytes) join `dead` once seen so for a
+ * grace period: an entry being written or synced has long arrived by then
+ * (`seen`: the last sweep's orphans). A listed blob leaves `gone` (stored
+ * again since it was found gone, or synced in later).
  */
 export async function sweepOrphans(
   docs: DocumentStore,
-  opts: EntryScan & { seen: Map<string, number>; now: number; graceMs: number },
-): Promise<Map<string, number>> {
-  const orphans = new Map<string, number>();
-  if (!docs.blobIds) return orphans;
+  opts: EntryScan & { seen: Map<string, number>; now: number; graceMs: number; gone: Set<string> },
+): Promise<Sweep> {
+  const sweep: Sweep = { orphans: new Map(), listed: new Set() };
+  if (!docs.blobIds) return sweep;
   let listed = 0;
   for await (const id of docs.blobIds()) {
     if (++listed % 500 === 0) await turn();
-    if (!CONTENT_HASH.test(id) || opts.live.has(id) || opts.dead.has(id)) continue;
+    if (!CONTENT_HASH.test(id)) continue;
+    opts.gone.delete(id);
+    if (opts.dead.has(id)) sweep.listed.add(id);
+    if (opts.live.has(id) || opts.dead.has(id)) continue;
     const since = opts.seen.get(id) ?? opts.now;
-    orphans.set(id, since);
-    if (opts.now - since >= opts.graceMs) opts.dead.set(id, (await docs.blobSize(id)) ?? 0);
+    sweep.orphans.set(id, since);
+    if (opts.now - since < opts.graceMs) continue;
+    opts.dead.set(id, (await docs.blobSize(id)) ?? 0);
+    sweep.listed.add(id);
   }
-  return orphans;
+  return sweep;
 }
 
 /** Lets IMAP and sync work run between batches. */

@@ -140,7 +140,12 @@ export class BlobGc {
   /** Blobs no entry referred to at the last sweep, with when that was first seen. */
   private orphans = new Map<string, number>();
   private lastSweep = -Infinity;
-  /** Unused hashes whose blob is known to be gone: not looked up again by this process. */
+  /**
+   * Unused hashes whose blob is known to be gone: not looked up again. Not
+   * kept across restarts: the first pass lists the stored blobs anyway (the
+   * sweep), which tells them apart without a read each. A hash leaves it when
+   * an entry for it is live, it was stored here lately, or a listing shows it.
+   */
   private readonly gone = new Set<string>();
   /** Ends the in-memory set of unsettled intents that spares storeContent a read (blob-gc-docs.ts). */
   private readonly unfollow: () => void;
@@ -214,9 +219,13 @@ export class BlobGc {
     const report: GcRunReport = { proposed: 0, cancelled: 0, deleted: 0, freedBytes: 0, pending: 0 };
     const now = this.now();
     const { live, dead } = this.scan();
+    /** Set when this pass listed the blobs (the first pass after a start, then daily): the dead hashes stored here. */
+    let listed: Set<string> | null = null;
     if (this.docs.blobIds && now - this.lastSweep >= (this.opts.sweepEveryMs ?? DAY)) {
       this.lastSweep = now;
-      this.orphans = await sweepOrphans(this.docs, { live, dead, seen: this.orphans, now, graceMs: this.graceMs });
+      const sweep = await sweepOrphans(this.docs, { live, dead, seen: this.orphans, now, graceMs: this.graceMs, gone: this.gone });
+      this.orphans = sweep.orphans;
+      listed = sweep.listed;
     }
     const intents = await this.all<GcIntentDoc>(GC_DOC.intent);
     rememberIntents(this.docs, intents);
@@ -258,7 +267,8 @@ export class BlobGc {
         await turn();
         if (this.stopped) break; // closing: what is proposed so far is written below
       }
-      const write = await this.version(hash);
+      // Not in the listing just made: not stored here, no read needed (after a start, each blob collected before).
+      const write = listed && !listed.has(hash) ? null : await this.version(hash);
       if (write === null) {
         if (!it || it.state !== 'pending') this.gone.add(hash);
         continue;
@@ -374,6 +384,7 @@ export class BlobGc {
     for (const hash of storedLately(this.docs, this.opts.storedLatelyMs ?? 10 * 60_000)) {
       scan.live.add(hash);
       scan.dead.delete(hash);
+      this.gone.delete(hash);
     }
     return scan;
   }
