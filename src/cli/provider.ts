@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { startProvider } from '../provider/index.js';
 import { tuneGcForMessageBuffers } from '../provider/gc-tuning.js';
+import { parseCompactionSetting, type CompactionPolicy } from '../provider/couchdb/compaction.js';
 import { UserError } from '../util/user-error.js';
 import { resolvePaths } from '../daemon/paths.js';
 import { fail } from './errors.js';
@@ -12,6 +13,12 @@ const port = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`${v} is not a port number`);
   return n;
+};
+
+const compaction = (v: string): CompactionPolicy | false => {
+  const setting = parseCompactionSetting(v);
+  if (setting === null) throw new UserError(`--compaction ${v}: give off or a time between passes such as 30s, 5m or 2h (1 s to 24 h)`);
+  return setting;
 };
 
 export function registerProvider(program: Command): void {
@@ -27,7 +34,8 @@ export function registerProvider(program: Command): void {
     .option('--mx-port <port>', 'inbound SMTP', port, 25)
     .option('--submission-port <port>', 'authenticated submission', port, 587)
     .option('--relay <host:port>', 'smarthost for mail to other domains')
-    .action(async (o: { domain: string[]; data?: string; couchUrl?: string; host: string; httpPort: number; mxPort: number; submissionPort: number; relay?: string }) => {
+    .option('--compaction <every|off>', 'time between passes giving deleted data\'s disk space back (default 5m; 1h with --couch-url), or off', compaction)
+    .action(async (o: { domain: string[]; data?: string; couchUrl?: string; host: string; httpPort: number; mxPort: number; submissionPort: number; relay?: string; compaction?: CompactionPolicy | false }) => {
       let relay: { host: string; port: number } | undefined;
       if (o.relay) {
         const m = /^(.+):(\d+)$/.exec(o.relay);
@@ -45,6 +53,7 @@ export function registerProvider(program: Command): void {
         submissionPort: o.submissionPort,
         ...(o.couchUrl ? { couchUrl: o.couchUrl } : {}),
         ...(relay ? { relay } : {}),
+        ...(o.compaction !== undefined ? { compaction: o.compaction } : {}),
       });
       console.log(`sealmail provider for ${o.domain.join(', ')}: API ${p.httpUrl}  MX port ${p.mxPort}  submission port ${p.submissionPort}`);
       const stop = (): void => void p.close().then(() => process.exit(0), fail);

@@ -42,6 +42,23 @@ export interface CompactionPolicy {
   minIntervalMs?: number;
 }
 
+/** The longest time between passes a setting may give (setInterval takes at most ~24.8 days). */
+const MAX_INTERVAL_MS = 24 * 3600_000;
+
+/**
+ * The provider's `--compaction` setting: `off` (never compact), or the time
+ * between passes as a whole number with s, m or h (`30s`, `5m`, `2h`; 1 s to
+ * 24 h). Null: neither.
+ */
+export function parseCompactionSetting(text: string): CompactionPolicy | false | null {
+  const t = text.trim().toLowerCase();
+  if (t === 'off') return false;
+  const m = /^(\d+)\s*([smh])$/.exec(t);
+  if (!m) return null;
+  const intervalMs = Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000 }[m[2] as 's' | 'm' | 'h'];
+  return intervalMs >= 1000 && intervalMs <= MAX_INTERVAL_MS ? { intervalMs } : null;
+}
+
 /** The leveldown handle of an open database (compactRange, as leveldown 6 has it). */
 export interface LevelHandle {
   compactRange(start: Buffer, end: Buffer, cb: (err?: Error | null) => void): void;
