@@ -124,6 +124,7 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
   let compactor: EmbeddedCompactor | null = null;
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') compactor?.written(databaseOf(req.url));
+    if (isLongpollChanges(req.url)) callLateCloseListeners(req.socket);
     if (req.method === 'PUT' && isMultipartRelated(req.headers['content-type'])) void multipartPut(req, res);
     else app(req, res);
   });
@@ -220,6 +221,36 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
     },
   };
 }
+
+/** `/{db}/_changes?feed=longpoll`: the request express-pouchdb answers with a live feed. */
+function isLongpollChanges(url: string | undefined): boolean {
+  const [path = '', query = ''] = (url ?? '').split('?', 2);
+  return path.endsWith('/_changes') && new URLSearchParams(query).get('feed') === 'longpoll';
+}
+
+/**
+ * express-pouchdb's longpoll _changes route listens for its connection's
+ * 'close' (which cancels the live feed and clears its heartbeat interval)
+ * only once its first read of the changes has returned. A client gone before
+ * then (PouchDB stopping a live replication, a CLI exiting) left the live feed
+ * and a 10 s interval writing to a dead socket for good: a leak per aborted
+ * poll, and a test process that never exits. On such a socket a 'close'
+ * listener added after the close is called at once.
+ */
+function callLateCloseListeners(socket: Socket): void {
+  if (lateClose.has(socket)) return;
+  lateClose.add(socket);
+  const on = socket.on.bind(socket) as (event: string | symbol, listener: (...args: unknown[]) => void) => Socket;
+  const patched = (event: string | symbol, listener: (...args: unknown[]) => void): Socket => {
+    if (event === 'close' && socket.closed) {
+      setImmediate(() => listener.call(socket, false));
+      return socket;
+    }
+    return on(event, listener);
+  };
+  socket.on = socket.addListener = patched as Socket['on'];
+}
+const lateClose = new WeakSet<Socket>();
 
 /** The database a request's path names (its first segment, decoded), or '' for a server endpoint. */
 function databaseOf(url: string | undefined): string {
