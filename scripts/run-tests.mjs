@@ -4,10 +4,15 @@
 // files here. Usage: node scripts/run-tests.mjs [suffix] [filter...]
 //   suffix  defaults to ".test.ts" (".soak.ts" for `npm run soak`)
 //   filter  optional substrings; only files whose path contains one run.
+// Files start longest first, by the durations the last runs recorded
+// (./test-durations-reporter.mjs; files never timed go first): the files
+// that start last are short ones, so the parallel slots end together instead
+// of one slot running a long file alone at the end.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { readDurations } from './test-durations-reporter.mjs';
 
 const [suffix = '.test.ts', ...filters] = process.argv.slice(2);
 
@@ -21,7 +26,10 @@ function collect(dir) {
   return out;
 }
 
-const files = collect('test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+const durations = readDurations();
+const files = collect('test')
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort((a, b) => (durations[b] ?? Infinity) - (durations[a] ?? Infinity) || a.localeCompare(b));
 if (files.length === 0) {
   console.error(`no test files matching *${suffix} ${filters.join(' ')}`);
   process.exit(1);
@@ -29,12 +37,21 @@ if (files.length === 0) {
 const concurrency = Math.max(2, availableParallelism());
 // --test-force-exit: a file's process ends once its tests and hooks are done.
 // Once, in a full run on the loaded 2-core machine, test/cli/key-type.test.ts
-// passed in 4 s and its process then waited ~15 minutes on a timer left by a
-// library (not reproduced in 3 runs alone); without this, one such timer
-// holds the whole run (and CI) until it fires.
+// passed and its process then stayed alive (~15 minutes, until stopped) on a
+// referenced timer: the 10 s heartbeat interval express-pouchdb left behind
+// for a longpoll aborted early (fixed in 339b971). Another such timer would
+// hold the whole run (and CI) again.
+// Node's default reporter (spec on a terminal, else TAP) stays as it was; the
+// durations reporter records the times and prints the slowest files.
+const reporters = [
+  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${new URL('./test-durations-reporter.mjs', import.meta.url).href}`,
+  '--test-reporter-destination=stderr',
+];
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...files],
+  ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...reporters, ...files],
   { stdio: 'inherit' },
 );
 child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
