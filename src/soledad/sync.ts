@@ -5,6 +5,7 @@
 // and `sealmail status`.
 import { EventEmitter } from 'node:events';
 import type { Pouch } from './pouch.js';
+import { slicedReplicationPair } from './sliced-replication.js';
 import { logger } from '../util/log.js';
 
 const log = logger('soledad-sync');
@@ -35,10 +36,10 @@ export interface SyncOptions {
 }
 
 /**
- * Batches PouchDB may hold at once (its default is 10). A batch of blob
- * chunk documents is ~100 × 44 KB of base64 JSON (32 KiB chunks); two in
- * flight keep replication memory bounded while still overlapping fetch and
- * write.
+ * Batches PouchDB may queue ahead (its default is 10): a queued batch is its
+ * changes (ids and revisions); only the batch being replicated holds
+ * documents, and their attachment data is read and written in slices of a
+ * bounded size (sliced-replication.ts).
  */
 const BATCHES_IN_FLIGHT = 2;
 
@@ -57,6 +58,8 @@ type DirectionState = 'active' | 'idle' | 'offline' | 'paused';
 export class SyncController extends EventEmitter {
   private current: SyncStatus = { state: 'paused', connected: false, pending: 0, lastSync: null, lastError: null };
   private handle: PouchDB.Replication.Sync<Record<string, unknown>> | null = null;
+  /** What the replicator is given: the two databases with attachment data moved in slices of bounded bytes. */
+  private readonly views: { local: Pouch; remote: Pouch };
 
   constructor(
     private readonly local: Pouch,
@@ -64,6 +67,15 @@ export class SyncController extends EventEmitter {
     private readonly opts: SyncOptions = {},
   ) {
     super();
+    this.views = slicedReplicationPair(local, remote);
+  }
+
+  /**
+   * PouchDB's own sync and replicate, given the views: the instance methods
+   * (db.sync, db.replicate.to) would pass the database itself.
+   */
+  private pouchDb(): PouchDB.Static {
+    return this.local.constructor as unknown as PouchDB.Static;
   }
 
   status(): SyncStatus {
@@ -89,7 +101,7 @@ export class SyncController extends EventEmitter {
   /** Starts continuous replication in both directions. */
   start(): void {
     if (this.handle) return;
-    const h = this.local.sync(this.remote, {
+    const h = this.pouchDb().sync(this.views.local, this.views.remote, {
       live: true,
       retry: true,
       batch_size: this.opts.batchSize ?? 100,
@@ -168,12 +180,12 @@ export class SyncController extends EventEmitter {
   async syncOnce(between?: () => Promise<void>, opts: { push?: boolean } = {}): Promise<{ pulled: number; pushed: number }> {
     const batch_size = this.opts.batchSize ?? 100;
     try {
-      const pulling = this.local.replicate.from(this.remote, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
+      const pulling = this.pouchDb().replicate(this.views.remote, this.views.local, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
       // Batches of a one-shot pull are reported like the live sync's (progress of a restore).
       pulling.on('change', (change) => this.emit('change', { direction: 'pull', change }));
       const pull = await pulling;
       await between?.();
-      const push = opts.push === false ? { docs_written: 0 } : await this.local.replicate.to(this.remote, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
+      const push = opts.push === false ? { docs_written: 0 } : await this.pouchDb().replicate(this.views.local, this.views.remote, { batch_size, batches_limit: BATCHES_IN_FLIGHT });
       this.set({ connected: true, pending: 0, lastSync: new Date().toISOString(), lastError: null, state: this.running ? this.current.state : 'idle' });
       return { pulled: pull.docs_written, pushed: push.docs_written };
     } catch (err) {
