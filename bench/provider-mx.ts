@@ -10,6 +10,10 @@
 // This process stands for a standalone provider, so it runs with that
 // process's GC setting (src/provider/gc-tuning.ts) while it measures;
 // SEALMAIL_BENCH_MX_GC_DEFAULT=1 measures with V8's default instead.
+// SEALMAIL_BENCH_MX_WORKERS=N: encryption on N worker threads (default 0,
+// on the event loop). The notes give the CPU of the provider's main thread
+// (its event loop) besides the whole process's; SEALMAIL_BENCH_MX_THREADS=1
+// prints every thread's CPU.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +25,8 @@ import { runWhenMain, type BenchResult } from './result.js';
 import { message, sizeMix } from './provider-mx-mix.js';
 
 const CONCURRENCY = 4;
+/** The provider's encryption worker threads (ProviderOptions.encryptionWorkers); default 0 as the provider's. */
+const WORKERS = Number(process.env.SEALMAIL_BENCH_MX_WORKERS ?? 0);
 
 interface Measured {
   msgPerSec: number;
@@ -31,6 +37,23 @@ interface Measured {
   senderCpuMsPerMsg: number;
   mbPerSec: number;
   rssGrowthMb: number;
+  /** CPU time of the provider's main thread (its event loop) per message; null where /proc is not available. */
+  loopCpuMsPerMsg: number | null;
+}
+
+/** CPU ms of each thread of this process (Linux /proc), by thread id. */
+function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  const tick = 10; // USER_HZ is 100 on Linux
+  try {
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      const fields = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.set(tid, (Number(fields[11]) + Number(fields[12])) * tick);
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
 }
 
 /** One run: a provider (embedded CouchDB, or the one at couchUrl), a key, then n messages from the sender process. */
@@ -39,7 +62,7 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
   const { tuneGcForMessageBuffers } = await import('../src/provider/gc-tuning.js');
   const sizes = sizeMix(n);
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
-  const provider = await startProvider({ dataDir, domains: ['example.org'], scrypt: { N: 1024 }, ...(couchUrl ? { couchUrl } : {}) });
+  const provider = await startProvider({ dataDir, domains: ['example.org'], scrypt: { N: 1024 }, encryptionWorkers: WORKERS, ...(couchUrl ? { couchUrl } : {}) });
   const restoreGc = process.env.SEALMAIL_BENCH_MX_GC_DEFAULT ? () => undefined : tuneGcForMessageBuffers();
   try {
     const password = 'benchmark password';
@@ -74,6 +97,7 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
     }
     const rssBefore = process.memoryUsage.rss();
     const cpu0 = process.cpuUsage();
+    const threads0 = threadCpuMs();
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss())), 25);
     const sender = fork(fileURLToPath(new URL('./provider-mx-sender.ts', import.meta.url)), [String(provider.mxPort), String(n), String(CONCURRENCY)], {
@@ -84,7 +108,12 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
       sender.once('exit', (code) => reject(new Error(`sender exited with ${code}`)));
     });
     const cpu = process.cpuUsage(cpu0);
+    const threads1 = threadCpuMs();
     clearInterval(sampler);
+    const main = String(process.pid);
+    if (process.env.SEALMAIL_BENCH_MX_THREADS) {
+      for (const [tid, ms] of threads1) if (ms - (threads0.get(tid) ?? 0) > 50) console.error(`thread ${tid}${tid === main ? ' (main)' : ''}: ${(ms - (threads0.get(tid) ?? 0)).toFixed(0)} ms`);
+    }
     if (inspector) {
       const { profile: taken } = await inspector.post('Profiler.stop');
       fs.writeFileSync(profile!, JSON.stringify(taken));
@@ -99,7 +128,10 @@ async function measure(n: number, dataDir: string, couchUrl?: string): Promise<M
       cpuMsPerMsg: (cpu.user + cpu.system) / 1000 / n,
       rawCpuMsPerMsg: (rawCpu.user + rawCpu.system) / 1000 / n,
       senderCpuMsPerMsg: (senderCpuSeconds * 1000) / n,
-      mbPerSec: totalBytes / 1048576 / mxSeconds, rssGrowthMb: (rssPeak - rssBefore) / 1048576 };
+      mbPerSec: totalBytes / 1048576 / mxSeconds,
+      rssGrowthMb: (rssPeak - rssBefore) / 1048576,
+      loopCpuMsPerMsg: threads1.has(main) ? (threads1.get(main)! - threads0.get(main)!) / n : null,
+    };
   } finally {
     await provider.close();
     restoreGc();
@@ -121,6 +153,10 @@ async function separateCouch(dataDir: string): Promise<{ url: string; stop(): Pr
         child.disconnect();
       }),
   };
+}
+
+function loopNote(m: Measured): string {
+  return m.loopCpuMsPerMsg === null ? '' : `, of it ${m.loopCpuMsPerMsg.toFixed(1)} on the event loop`;
 }
 
 export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
@@ -148,7 +184,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         unit: 'msg/s',
         peer: { name: 'raw openpgp encrypt, same msgs', value: embedded.rawMsgPerSec },
         goal: '>= 300 msg/s',
-        note: `${mixNote}; ${embedded.mbPerSec.toFixed(1)} MB/s; ${CONCURRENCY} SMTP connections from a sender process; embedded CouchDB in the provider process; provider CPU ${embedded.cpuMsPerMsg.toFixed(1)} ms/msg (raw encrypt ${embedded.rawCpuMsPerMsg.toFixed(1)}, sender ${embedded.senderCpuMsPerMsg.toFixed(1)})`,
+        note: `${mixNote}; ${embedded.mbPerSec.toFixed(1)} MB/s; ${CONCURRENCY} SMTP connections from a sender process; ${WORKERS ? `encryption on ${WORKERS} worker thread(s); ` : ''}embedded CouchDB in the provider process; provider CPU ${embedded.cpuMsPerMsg.toFixed(1)} ms/msg${loopNote(embedded)} (raw encrypt ${embedded.rawCpuMsPerMsg.toFixed(1)}, sender ${embedded.senderCpuMsPerMsg.toFixed(1)})`,
       },
       {
         name: 'provider MX accept → stored, CouchDB in its own process',
@@ -156,7 +192,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         unit: 'msg/s',
         peer: { name: 'raw openpgp encrypt, same msgs', value: split.rawMsgPerSec },
         goal: '>= 300 msg/s',
-        note: `same mix; ${split.mbPerSec.toFixed(1)} MB/s; the scale-out shape (couchUrl); MX process CPU ${split.cpuMsPerMsg.toFixed(1)} ms/msg`,
+        note: `same mix; ${split.mbPerSec.toFixed(1)} MB/s; the scale-out shape (couchUrl); MX process CPU ${split.cpuMsPerMsg.toFixed(1)} ms/msg${loopNote(split)}`,
       },
       {
         name: 'provider MX peak RSS growth during the run',

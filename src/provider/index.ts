@@ -19,6 +19,7 @@ import { createGateway } from './gateway/proxy.js';
 import { createHttpApp } from './http/app.js';
 import type { ProviderConfigInfo } from './http/api.js';
 import { Deliverer } from './mx/deliver.js';
+import { EncryptPool } from './mx/encrypt-pool.js';
 import { startMx } from './mx/server.js';
 import { startSubmission } from './submission/server.js';
 import { DEFAULT_LOGIN_LIMITS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TOKEN_TTL_MS, type ProviderOptions } from './options.js';
@@ -144,7 +145,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       await closed;
     });
 
-    const deliverer = new Deliverer(couch, accounts, keys);
+    const workers = opts.encryptionWorkers ?? 0;
+    const pool = workers > 0 ? new EncryptPool(workers) : undefined;
+    // Closed after the SMTP services (cleanups run in reverse).
+    if (pool) cleanups.push(() => pool.close());
+    const deliverer = new Deliverer(couch, accounts, keys, pool);
     const mx = await startMx({ host, port: opts.mxPort ?? 0, hostname, maxMessageSize, deliverer, tls });
     cleanups.push(() => mx.close());
     const submission = await startSubmission({

@@ -50,6 +50,16 @@ export interface ProviderOptions {
    * _compact (./couchdb/external-compaction.ts). Default on; false: never.
    */
   compaction?: CompactionPolicy | false;
+  /**
+   * Worker threads that encrypt incoming mail (MX, and submission to local
+   * users) off the event loop (./mx/encrypt-pool.ts); default 0: encryption
+   * runs on the event loop. Measured on 2 shared cores (bench/provider-mx.ts
+   * with SEALMAIL_BENCH_MX_WORKERS=1): the event loop's CPU per message
+   * falls from ~2.1 to ~1.3 ms, but the process's total rises from ~3.8 to
+   * ~4.5 ms (each message crosses threads twice; ~0.2 ms of it on the event
+   * loop), so workers pay only where cores are to spare.
+   */
+  encryptionWorkers?: number;
 }
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 50 * 1024 * 1024;

@@ -1,7 +1,8 @@
 // Delivery into a user's database, shared by the MX and the submission
 // server for local recipients: the raw message (after a per-recipient
 // Received: header) is encrypted with OpenPGP to the recipient's public key,
-// binary (in one call up to 256 KB, streaming above), and stored as an
+// binary (in one call up to 256 KB, streaming above; on the worker threads of
+// ./encrypt-pool.ts when the provider has them), and stored as an
 // *incoming* document (format: src/soledad/types.ts IncomingDoc) in one
 // write (CouchClient.createDocWithAttachment: in-process into the embedded
 // server, else raw bytes in a multipart PUT, else streamed base64).
@@ -18,6 +19,8 @@ import { INCOMING_ATTACHMENT, INCOMING_PREFIX } from '../../soledad/types.js';
 import { logger } from '../../util/log.js';
 import { DeliveryError } from './errors.js';
 import { fanOut } from './fanout.js';
+import type { EncryptPool } from './encrypt-pool.js';
+import { readPlaintext, streamedChunks } from './plaintext.js';
 
 const log = logger('mx-deliver');
 
@@ -40,44 +43,18 @@ export interface DeliveryRequest {
   extraPrefix?(): Buffer;
 }
 
-// Messages up to this size are encrypted in one call (OpenPGP.js streaming
-// costs ~6–10 ms per message in web-stream overhead, more than the whole
-// encryption of a typical 15 KB message); larger ones stream. Memory stays
-// bounded by this per recipient either way.
-const BUFFERED_MAX = 256 * 1024;
-
-/** The whole plaintext when it is small, otherwise a web stream of it (the already-read head first). */
-async function plaintextInput(branch: Readable): Promise<Uint8Array | ReadableStream<Uint8Array>> {
-  const it = (branch as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  const head: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await it.next();
-    if (done) return Buffer.concat(head, size);
-    head.push(value);
-    size += value.length;
-    if (size > BUFFERED_MAX) break;
-  }
-  async function* rest(): AsyncGenerator<Buffer> {
-    yield* head.splice(0);
-    for (;;) {
-      const { value, done } = await it.next();
-      if (done) return;
-      yield value;
-    }
-  }
-  return Readable.toWeb(Readable.from(rest())) as ReadableStream<Uint8Array>;
-}
-
 /**
- * The ciphertext of one recipient's copy: whole when the plaintext was small,
- * else a stream. Its own function so that nothing here (the gathered
- * plaintext, openpgp's message object) stays referenced while the caller
- * waits for the database write: buffers that outlive a young-generation GC
- * are promoted and then cost full mark-compacts to free.
+ * The ciphertext of one recipient's copy, encrypted here on the event loop
+ * (without an encryption pool): whole when the plaintext was small, else a
+ * stream. Its own function so that nothing here (the gathered plaintext,
+ * openpgp's message object) stays referenced while the caller waits for the
+ * database write: buffers that outlive a young-generation GC are promoted
+ * and then cost full mark-compacts to free.
  */
-async function encryptTo(key: openpgp.PublicKey, plaintext: Readable): Promise<Uint8Array | AsyncIterable<Uint8Array>> {
-  const message = await openpgp.createMessage({ binary: await plaintextInput(plaintext) });
+async function encryptHere(key: openpgp.PublicKey, plaintext: Readable): Promise<Uint8Array | AsyncIterable<Uint8Array>> {
+  const input = await readPlaintext(plaintext);
+  const binary = input.whole ? Buffer.concat(input.chunks, input.size) : (Readable.toWeb(Readable.from(streamedChunks(input))) as ReadableStream<Uint8Array>);
+  const message = await openpgp.createMessage({ binary });
   const encrypted = await openpgp.encrypt({ message, encryptionKeys: key, format: 'binary' });
   return encrypted instanceof Uint8Array ? encrypted : (encrypted as AsyncIterable<Uint8Array>);
 }
@@ -87,6 +64,8 @@ export class Deliverer {
     private readonly couch: CouchClient,
     private readonly accounts: Accounts,
     private readonly keys: KeyDirectory,
+    /** Worker threads that encrypt; without, encryption runs on the event loop. */
+    private readonly pool?: EncryptPool,
   ) {}
 
   isLocal(address: string): boolean {
@@ -116,7 +95,7 @@ export class Deliverer {
     const receivedAt = new Date().toISOString();
 
     const storeOne = async (recipient: LocalRecipient, plaintext: Readable): Promise<void> => {
-      const data = await encryptTo(recipient.key, plaintext);
+      const data = this.pool ? await this.pool.encrypt(recipient.key, plaintext, signal) : await encryptHere(recipient.key, plaintext);
       const id = INCOMING_PREFIX + crypto.randomUUID();
       const doc = { _id: id, sealmail: 'incoming', v: 1, receivedAt };
       const rev = await this.couch.createDocWithAttachment(recipient.db, doc, { name: INCOMING_ATTACHMENT, contentType: 'application/pgp-encrypted', data }, signal);
