@@ -4,7 +4,7 @@
 //           the wrapped storage secret (fixed id) and the MX's incoming docs;
 //   local/  device-only state (UIDs, queue state, fetch notes), sealed too.
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobOptions, ChangesOptions, DeleteBlobOptions, ReadBlobOptions, Doc, DocChange, DocumentStore, IncomingDoc } from './types.js';
 import { DEFAULT_KDF, deriveKeys, generateSecret, isWrappedSecret, unwrapSecret, wrapSecret, type KdfParams, type WrappedSecret } from './secrets.js';
@@ -13,7 +13,7 @@ import { ConflictResolver, type MergeFn, type MergeRule } from './conflicts.js';
 import { SyncController, type SyncOptions, type SyncStatus } from './sync.js';
 import { IncomingQueue } from './incoming.js';
 import { isNotFound, openLocal, openRemote, type Pouch, type RemoteSpec } from './pouch.js';
-import { compactDatabase, databaseBytes } from './reopenable-leveldown.js';
+import { compactDatabase, databaseBytes, releaseMappedTables } from './reopenable-leveldown.js';
 import { SoledadError } from './errors.js';
 import { logger } from '../util/log.js';
 
@@ -251,6 +251,20 @@ export class Soledad extends EventEmitter implements DocumentStore {
   /** Gives the disk space of deleted documents back now (a LevelDB compaction of the replicated database). */
   compactStorage(): Promise<void> {
     return compactDatabase(this.mainLocation);
+  }
+
+  /**
+   * Reopens the local databases, each once it is idle, so the table files
+   * LevelDB mapped while reading them leave the process's RSS (see
+   * reopenable-leveldown.ts release): after a read of the whole store, such
+   * as building the mail index from it (~100 MB at 100k messages), which
+   * would otherwise stay resident until the daemon stops. True when all
+   * were reopened (one kept busy is left as it is).
+   */
+  async releaseMappedFiles(): Promise<boolean> {
+    const dir = dirname(this.mainLocation);
+    const done = await Promise.all([MAIN_DB, LOCAL_DB, INDEX_DB].map((name) => releaseMappedTables(join(dir, name))));
+    return done.every(Boolean);
   }
 
   // --- incoming --------------------------------------------------------------

@@ -68,9 +68,14 @@ class ReopenableDown {
   private inner: Down;
   private openOptions: object = {};
   private inflight = 0;
-  private idle: Array<() => void> = [];
+  /** Iterators of the current handle started and not yet ended. */
+  private openIterators = 0;
+  /** Each returns true (and is dropped) once what it waits for holds. */
+  private idleWaiters: Array<() => boolean> = [];
   /** Operations waiting while the database is reopened. */
   private waiting: Array<() => void> | null = null;
+  /** A release is waiting for open iterators to end: they go on meanwhile (new ones wait). */
+  private draining = false;
   private recovering: Promise<boolean> | null = null;
   private lastReopen = 0;
   /** Bumped at each reopen: iterators of the old handle are finished. */
@@ -131,14 +136,83 @@ class ReopenableDown {
     return new GatedIterator(this, options);
   }
 
-  /** Runs `start` now, or after a reopen in progress. */
-  whenOpen(fn: () => void): void {
-    if (this.waiting) this.waiting.push(fn);
+  /** Runs `fn` now, or after a reopen in progress; an iterator already started goes on while a release waits for it. */
+  whenOpen(fn: () => void, started = false): void {
+    if (this.waiting && !(started && this.draining)) this.waiting.push(fn);
     else fn();
   }
 
   innerIterator(options: object): DownIterator {
+    this.openIterators++;
     return this.inner.iterator(options);
+  }
+
+  iteratorEnded(): void {
+    if (this.openIterators > 0) this.openIterators--;
+    this.wakeIdle();
+  }
+
+  /**
+   * Closes and reopens the database, so that the pages of its table files
+   * LevelDB mapped for reads leave the process's RSS: LevelDB reads a table
+   * through mmap (up to 1000 tables per process, leveldb env_posix.cc) and
+   * keeps it mapped while the table is in its table cache, so a read of the
+   * whole store keeps all of it (up to MAX_OPEN_FILES tables) resident until
+   * the database is closed. Done once no operation is in flight and every
+   * iterator has ended: new operations wait meanwhile (the reopen itself
+   * takes milliseconds), iterators already started go on to their end. When
+   * that takes longer than `maxWaitMs`, nothing is done: false.
+   */
+  async release(maxWaitMs: number): Promise<boolean> {
+    if (this.waiting || this.inner.status !== 'open') return false;
+    this.waiting = [];
+    this.draining = true;
+    const idle = await this.untilIdle(true, maxWaitMs);
+    this.draining = false;
+    if (!idle) {
+      this.resume();
+      return false;
+    }
+    const started = Date.now();
+    const ok = await this.cycle();
+    if (ok) log.debug({ db: this.location, ms: Date.now() - started }, 'local store reopened to release mapped table files');
+    return ok;
+  }
+
+  private idleNow(withIterators: boolean): boolean {
+    return this.inflight === 0 && (!withIterators || this.openIterators === 0);
+  }
+
+  /** Resolves true once nothing is in flight (nor, `withIterators`, open), false after `maxWaitMs`. */
+  private untilIdle(withIterators: boolean, maxWaitMs = Infinity): Promise<boolean> {
+    if (this.idleNow(withIterators)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter = (): boolean => {
+        if (!this.idleNow(withIterators)) return false;
+        clearTimeout(timer);
+        resolve(true);
+        return true;
+      };
+      this.idleWaiters.push(waiter);
+      if (maxWaitMs !== Infinity) {
+        timer = setTimeout(() => {
+          this.idleWaiters = this.idleWaiters.filter((w) => w !== waiter);
+          resolve(false);
+        }, maxWaitMs);
+      }
+    });
+  }
+
+  private wakeIdle(): void {
+    if (this.idleWaiters.length > 0) this.idleWaiters = this.idleWaiters.filter((w) => !w());
+  }
+
+  /** Runs the operations that waited for a reopen. */
+  private resume(): void {
+    const waiting = this.waiting ?? [];
+    this.waiting = null;
+    for (const w of waiting) w();
   }
 
   private run(start: (done: Callback) => void, cb: Callback, write: boolean, retried = false): void {
@@ -148,7 +222,7 @@ class ReopenableDown {
     }
     this.inflight++;
     start((err, ...rest) => {
-      if (--this.inflight === 0) for (const w of this.idle.splice(0)) w();
+      if (--this.inflight === 0) this.wakeIdle();
       if (err && write && !retried && isIoError(err)) {
         void this.recover().then((reopened) => (reopened ? this.run(start, cb, write, true) : cb(err, ...rest)));
         return;
@@ -181,22 +255,28 @@ class ReopenableDown {
   private async reopen(): Promise<boolean> {
     this.lastReopen = Date.now();
     this.waiting = [];
-    if (this.inflight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await this.untilIdle(false);
+    const ok = await this.cycle();
+    if (ok) log.warn({ db: this.location }, 'local store reopened after a write error (disk full?); writes work again');
+    return ok;
+  }
+
+  /** Closes and opens the handle (operations wait in `waiting`), then runs what waited. */
+  private async cycle(): Promise<boolean> {
     let ok = true;
     try {
       await new Promise<void>((resolve, reject) => this.inner.close((err) => (err ? reject(err) : resolve())));
+      // Closing ended the old handle's iterators.
       this.generation++;
+      this.openIterators = 0;
       await new Promise<void>((resolve, reject) => this.inner.open(this.openOptions, (err) => (err ? reject(err) : resolve())));
-      log.warn({ db: this.location }, 'local store reopened after a write error (disk full?); writes work again');
     } catch (err) {
       // Closed but not reopened: a fresh handle, opened when the next reopen is tried.
       ok = false;
       log.error({ db: this.location, err: (err as Error).message }, 'local store could not be reopened');
       if (this.inner.status !== 'open') await this.openFresh();
     }
-    const waiting = this.waiting;
-    this.waiting = null;
-    for (const w of waiting) w();
+    this.resume();
     return ok;
   }
 
@@ -212,28 +292,33 @@ class ReopenableDown {
   }
 }
 
-/** An iterator that starts once a reopen in progress is done; one from before a reopen reports its end as an error. */
+/**
+ * An iterator that starts once a reopen in progress is done. One started
+ * before a reopen reports its next read as an error (its handle is gone); one
+ * not started yet simply starts on the new handle.
+ */
 class GatedIterator implements DownIterator {
   private it: DownIterator | null = null;
-  private readonly generation: number;
+  /** The handle generation `it` belongs to. */
+  private generation = -1;
+  private ended = false;
   private seekTo: unknown = undefined;
 
   constructor(
     private readonly db: ReopenableDown,
     private readonly options: object,
-  ) {
-    this.generation = db.generation;
-  }
+  ) {}
 
   private withIterator(fn: (it: DownIterator) => void, cb: Callback): void {
     this.db.whenOpen(() => {
-      if (this.db.generation !== this.generation) return cb(new Error('the local store was reopened; read again'));
+      if (this.it && this.db.generation !== this.generation) return cb(new Error('the local store was reopened; read again'));
       if (!this.it) {
         this.it = this.db.innerIterator(this.options);
+        this.generation = this.db.generation;
         if (this.seekTo !== undefined) this.it.seek(this.seekTo);
       }
       fn(this.it);
-    });
+    }, this.it !== null);
   }
 
   next(cb: Callback): this {
@@ -242,11 +327,16 @@ class GatedIterator implements DownIterator {
   }
 
   end(cb: Callback): void {
-    if (!this.it || this.db.generation !== this.generation) {
+    if (!this.it || this.ended || this.db.generation !== this.generation) {
+      this.ended = true;
       process.nextTick(cb);
       return;
     }
-    this.it.end(cb);
+    this.ended = true;
+    this.it.end((err) => {
+      this.db.iteratorEnded();
+      cb(err);
+    });
   }
 
   seek(target: unknown): void {
@@ -281,6 +371,16 @@ function onHandle<T>(location: string, call: (h: ReopenableDown, cb: Callback) =
  */
 export function compactDatabase(location: string): Promise<void> {
   return onHandle(location, (h, cb) => h.compactRange(ALL_KEYS[0], ALL_KEYS[1], cb));
+}
+
+/**
+ * Reopens the database when it is idle (see ReopenableDown.release): the
+ * table files it mapped for reads leave the RSS. False when it stayed busy
+ * for `maxWaitMs` (nothing done) or is not open.
+ */
+export function releaseMappedTables(location: string, maxWaitMs = 2000): Promise<boolean> {
+  const handle = handles.get(location);
+  return handle ? handle.release(maxWaitMs) : Promise.resolve(false);
 }
 
 /** LevelDB's estimate of the bytes the database takes on disk. */

@@ -33,6 +33,12 @@ export interface OpenMailStoreOptions {
   snapshotEvery?: number;
   /** Fill the summary cache in the background (summary-warmer.ts; default true). */
   warmSummaries?: boolean;
+  /**
+   * Called (not awaited) once the index was built by reading at least
+   * LARGE_REPLAY changes (a first start: every entry document): the daemon
+   * hands back the memory that read left mapped (Soledad.releaseMappedFiles).
+   */
+  afterLargeReplay?: () => Promise<unknown>;
 }
 
 export interface OpenedMailStore extends MailStore {
@@ -53,6 +59,8 @@ export interface OpenedMailStore extends MailStore {
 const DEVICE = { type: 'device', id: 'mailstore' };
 /** Changes from the live feed waiting to be applied before the feed is read further. */
 const PENDING_MAX = 3000;
+/** Changes replayed at open that make it worth releasing what the read left mapped (~10 MB of entry documents). */
+const LARGE_REPLAY = 10_000;
 
 export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedMailStore> {
   const started = Date.now();
@@ -109,6 +117,10 @@ export async function openMailStore(opts: OpenMailStoreOptions): Promise<OpenedM
     { ms: Date.now() - started, entries: index.entries.size, snapshot: snap !== null, replayed },
     'mail index ready',
   );
+
+  if (replayed >= LARGE_REPLAY && opts.afterLargeReplay) {
+    opts.afterLargeReplay().catch((err: Error) => log.warn({ err: err.message }, 'releasing memory after the index build failed'));
+  }
 
   const warmer = new SummaryWarmer(s);
   if (opts.warmSummaries ?? true) warmer.start();
