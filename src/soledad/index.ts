@@ -258,12 +258,21 @@ export class Soledad extends EventEmitter implements DocumentStore {
    * LevelDB mapped while reading them leave the process's RSS (see
    * reopenable-leveldown.ts release): after a read of the whole store, such
    * as building the mail index from it (~100 MB at 100k messages), which
-   * would otherwise stay resident until the daemon stops. True when all
-   * were reopened (one kept busy is left as it is).
+   * would otherwise stay resident until the daemon stops. Operations on a
+   * database wait while it waits to be idle, so each try waits at most
+   * 250 ms, and a busy one is tried again every second, up to 10 times.
+   * True when all were reopened.
    */
   async releaseMappedFiles(): Promise<boolean> {
     const dir = dirname(this.mainLocation);
-    const done = await Promise.all([MAIN_DB, LOCAL_DB, INDEX_DB].map((name) => releaseMappedTables(join(dir, name))));
+    const release = async (location: string): Promise<boolean> => {
+      for (let attempt = 0; attempt < 10 && !this.closing; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 1000).unref());
+        if (await releaseMappedTables(location, 250)) return true;
+      }
+      return false;
+    };
+    const done = await Promise.all([MAIN_DB, LOCAL_DB, INDEX_DB].map((name) => release(join(dir, name))));
     return done.every(Boolean);
   }
 
