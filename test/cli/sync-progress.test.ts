@@ -1,5 +1,5 @@
 // Progress of a new device's sync in `sealmail status`: while the second
-// device is off, a large message (each 32 KiB chunk is a document) arrives
+// device is off, a large message (each 128 KiB chunk is a document) arrives
 // on the first; the second daemon's catch-up is then counted from the
 // replication info, and status shows it.
 import { test } from 'node:test';
@@ -27,7 +27,7 @@ test('status shows the pull progress of a second device catching up', { timeout:
   assert.doesNotMatch(login.stderr, /restoring \[/, 'no progress bar when stderr is not a terminal');
 
   const bigSubject = `big one ${Date.now()}`;
-  const bigText = Array.from({ length: 50_000 }, (_, i) => `line ${i} of a long report`).join('\n');
+  const bigText = Array.from({ length: 200_000 }, (_, i) => `line ${i} of a long report`).join('\n');
   await sendThroughGateway(ports.smtp, demo.address, demo.localPassword, { to: alice.address, subject: bigSubject, text: bigText });
   const asAlice = { USER_ADDR: alice.address, PASSWORD: alice.localPassword };
   assert.equal(pythonImap<FoundMessage>(IMAP_FIND_MESSAGE, { PORT: ports.imap, ...asAlice, SUBJECT: bigSubject, NO_BODY: 1 }).count, 1);

@@ -18,7 +18,7 @@ const CHILD = fileURLToPath(new URL('./blob-gc-crash-child.ts', import.meta.url)
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const DEAD = 30;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const message = (n: number) => Buffer.concat([Buffer.from(`From: a@example.org\r\nSubject: m${n}\r\n\r\n`), Buffer.alloc(150_000, `body ${n}\r\n`)]);
+const message = (n: number) => Buffer.concat([Buffer.from(`From: a@example.org\r\nSubject: m${n}\r\n\r\n`), Buffer.alloc(450_000, `body ${n}\r\n`)]);
 
 /** Runs the child; kills it once it has deleted `killAfter` blobs (null: lets it finish). */
 async function runChild(dir: string, killAfter: number | null, cutAfterChunks = 0): Promise<string> {
