@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readDurations } from './test-durations-reporter.mjs';
+import { buildCliForTests } from './test-cli-build.mjs';
 
 const [suffix = '.test.ts', ...filters] = process.argv.slice(2);
 
@@ -49,9 +50,11 @@ const reporters = [
   `--test-reporter=${new URL('./test-durations-reporter.mjs', import.meta.url).href}`,
   '--test-reporter-destination=stderr',
 ];
+// The CLI and daemon processes the tests start run from a plain-JS build (./test-cli-build.mjs).
+const env = { ...process.env, SEALMAIL_TEST_CLI: await buildCliForTests() };
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...reporters, ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env },
 );
 child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));

@@ -13,14 +13,14 @@ import { startProvider } from '../../src/provider/index.js';
 import { openAccount } from '../../src/daemon/account.js';
 import { loadConfig } from '../../src/daemon/config.js';
 import { generateKeyPair } from '../../src/keymanager/keys.js';
-import { cliEnv } from '../support/cli.js';
+import { CLI_ARGS, cliEnv } from '../support/cli.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BOB = 'bob@elsewhere.invalid';
 
 function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { env, cwd: ROOT, timeout: 100_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...CLI_ARGS, ...args], { env, cwd: ROOT, timeout: 100_000 }, (err, stdout, stderr) => {
       resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

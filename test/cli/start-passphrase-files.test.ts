@@ -11,13 +11,13 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { blobGcLine } from '../../src/cli/info.js';
-import { cliEnv, pollStatus, readCliConfig, runCli, startCli, stopDaemonsThenRemoveHome, type RunningDaemon } from '../support/cli.js';
+import { CLI_ARGS, cliEnv, pollStatus, readCliConfig, runCli, startCli, stopDaemonsThenRemoveHome, type RunningDaemon } from '../support/cli.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
 /** `sealmail start ARGS`, resolved once it printed its settings; rejected with its output if it exits first. */
 async function startWith(env: NodeJS.ProcessEnv, args: string[]): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'start', ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, 'start', ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -8,12 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { cliEnv, startCli, type CliEnv } from '../support/cli.js';
+import { CLI_ARGS, cliEnv, startCli, type CliEnv } from '../support/cli.js';
 import { connect, type RawImapClient } from '../support/raw-imap.js';
 import { saveConfig, type SealmailConfig } from '../../src/daemon/config.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'src/cli/main.ts');
 export const EXTERNAL_SENDER = 'sender@example.org';
 
 export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 100): Promise<void> {
@@ -34,7 +33,7 @@ export interface Proc {
 }
 
 function launch(env: NodeJS.ProcessEnv, args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (d: string): void => {
     out += d;

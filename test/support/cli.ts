@@ -10,6 +10,13 @@ import { freePorts } from './ports.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
+/**
+ * How a test starts `sealmail`: the plain-JS build of src/ that
+ * scripts/run-tests.mjs made for this run (SEALMAIL_TEST_CLI; about half the
+ * start-up CPU), else the sources through tsx (a test file run on its own).
+ */
+export const CLI_ARGS: readonly string[] = process.env.SEALMAIL_TEST_CLI ? [process.env.SEALMAIL_TEST_CLI] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
+
 export interface CliEnv {
   home: string;
   env: NodeJS.ProcessEnv;
@@ -36,14 +43,14 @@ export async function cliEnv(): Promise<CliEnv> {
 
 /** `sealmail ARGS` to completion. */
 export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { env, encoding: 'utf8', input, cwd: ROOT, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [...CLI_ARGS, ...args], { env, encoding: 'utf8', input, cwd: ROOT, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** `sealmail ARGS` to completion without blocking this process (which may run the provider the CLI talks to). */
 export function runCliAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { env, cwd: ROOT, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...CLI_ARGS, ...args], { env, cwd: ROOT, timeout: 120_000 }, (err, stdout, stderr) => {
       resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -57,7 +64,7 @@ export function runCliAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<{ s
 export function runCliInTerminal(env: NodeJS.ProcessEnv, args: string[]): { status: number | null; output: string } | null {
   if (spawnSync('which', ['script']).status !== 0) return null;
   const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
-  const command = [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args].map(quote).join(' ');
+  const command = [process.execPath, ...CLI_ARGS, ...args].map(quote).join(' ');
   const r = spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8', cwd: ROOT, timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
   return { status: r.status, output: r.stdout + r.stderr };
 }
@@ -86,7 +93,7 @@ export interface RunningDaemon {
 
 /** `sealmail start`, resolved once it has printed its settings (the last line says how to stop it). */
 export async function startCli(env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -275,7 +282,7 @@ export async function secondDeviceEnv(first: CliEnv): Promise<{ env: NodeJS.Proc
 
 /** `sealmail start` without waiting for it to be ready (to signal it while it starts); `exited` has the code or signal. */
 export function spawnCliStart(env: NodeJS.ProcessEnv): RunningDaemon & { exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
