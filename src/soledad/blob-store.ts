@@ -1,5 +1,6 @@
 // Large binary payloads (message blobs), streamed in chunks of just under
-// 32 KiB so that memory stays bounded whatever the size.
+// 128 KiB (32 KiB for blobs written before; each head records its chunk
+// size) so that memory stays bounded whatever the size.
 //
 // Layout. A blob's head document sits at the blob's own stored id: a sealed
 // document of an internal type whose content is the metadata (size, chunk
@@ -30,14 +31,14 @@ const CONTENT_TYPE = 'application/octet-stream';
 const META_CACHE = 20_000;
 /** Decrypted chunks kept for re-reads (clients fetch a message's header, then its parts): bytes, and only of small blobs. */
 const CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
-const CHUNK_CACHE_MAX_BLOB = 8 * CHUNK_DATA_BYTES;
+const CHUNK_CACHE_MAX_BLOB = 256 * 1024;
 /**
- * Chunk documents written per write (~512 KiB): a large blob is a few
- * commits, not one per 32 KiB chunk, each of which was a LevelDB batch and a
+ * Bytes of chunk documents written per write: a large blob is a few
+ * commits, not one per chunk, each of which was a LevelDB batch and a
  * changes() query per live feed (bench/fetch-ingest: most of the store's
  * commits were the chunks of large messages, written one after the other).
  */
-const CHUNK_WRITE_BATCH = 16;
+const CHUNK_WRITE_BATCH_BYTES = 512 * 1024;
 
 /** What the head document holds (sealed). */
 interface BlobHead extends BlobInfo {
@@ -71,6 +72,8 @@ interface ReadHead {
 }
 
 export class BlobStore {
+  /** Plain bytes per chunk of new writes (tests set the old size to write blobs as before). */
+  writeChunkBytes = CHUNK_DATA_BYTES;
   private readonly infos = new Map<string, BlobInfo>();
   private readonly plain = new Map<string, Buffer>();
   private plainBytes = 0;
@@ -113,10 +116,12 @@ export class BlobStore {
 
   async put(id: string, source: AsyncIterable<Buffer> | Buffer, opts: { meta?: unknown } = {}): Promise<{ size: number }> {
     const writeId = crypto.randomBytes(12).toString('hex');
+    const chunkBytes = this.writeChunkBytes;
+    const writeBatch = Math.max(1, Math.floor(CHUNK_WRITE_BATCH_BYTES / chunkBytes));
     let index = 0;
     let size = 0;
     let first: Buffer | null = null;
-    /** Sealed chunks not written yet (see CHUNK_WRITE_BATCH). */
+    /** Sealed chunks not written yet (see CHUNK_WRITE_BATCH_BYTES). */
     const unwritten: Array<{ docId: string; sealed: Buffer }> = [];
     // One chunk of look-ahead: a chunk is sealed only once we know whether it is the last.
     let pending: Buffer | null = null;
@@ -126,7 +131,7 @@ export class BlobStore {
       if (index === 0) first = sealed;
       else {
         unwritten.push({ docId: this.chunkId(id, writeId, index), sealed });
-        if (unwritten.length >= CHUNK_WRITE_BATCH) await this.writeChunks(unwritten.splice(0));
+        if (unwritten.length >= writeBatch) await this.writeChunks(unwritten.splice(0));
       }
       index++;
     };
@@ -137,11 +142,11 @@ export class BlobStore {
       let buf = piece;
       size += buf.length;
       while (buf.length > 0) {
-        const take = Math.min(CHUNK_DATA_BYTES - partsLen, buf.length);
+        const take = Math.min(chunkBytes - partsLen, buf.length);
         parts.push(buf.subarray(0, take));
         partsLen += take;
         buf = buf.subarray(take);
-        if (partsLen === CHUNK_DATA_BYTES) {
+        if (partsLen === chunkBytes) {
           if (pending) await flush(pending, false);
           pending = Buffer.concat(parts as Uint8Array[]);
           parts.length = 0;
@@ -155,7 +160,7 @@ export class BlobStore {
     }
     await flush(pending ?? Buffer.alloc(0), true);
     if (unwritten.length > 0) await this.writeChunks(unwritten.splice(0));
-    const head: BlobHead = { size, chunks: index, chunkBytes: CHUNK_DATA_BYTES, writeId, first: 1 };
+    const head: BlobHead = { size, chunks: index, chunkBytes, writeId, first: 1 };
     if (opts.meta !== undefined) head.meta = opts.meta;
     const replaced = await this.writeHead(id, head, first!);
     this.remember(id, head);

@@ -175,8 +175,18 @@ export function openDocOf(keys: DerivedKeys, ns: string, docId: string, fields: 
 
 // --- blob chunks -------------------------------------------------------------
 
-/** Plain bytes per chunk: with the length prefix a full chunk pads to exactly 32 KiB. */
-export const CHUNK_DATA_BYTES = 32 * 1024 - LEN_BYTES;
+/**
+ * Plain bytes per chunk of a new blob: with the length prefix a full chunk
+ * pads to exactly 128 KiB (bucketSize). Each chunk past the first is a
+ * document, and a document costs the same whatever its size (a revision
+ * tree, an attachment digest, a replication round trip): with 32 KiB chunks
+ * a mean ~110 KB message was ~3.4 chunk documents, with 128 KiB under one
+ * (BENCHMARKS.md, fetch ingest). A range read decrypts whole chunks, which
+ * at 128 KiB is still a fraction of a millisecond.
+ */
+export const CHUNK_DATA_BYTES = 128 * 1024 - LEN_BYTES;
+/** The chunk size of blobs written before (32 KiB padded). Each blob's head records its own, so they read as before. */
+export const OLD_CHUNK_DATA_BYTES = 32 * 1024 - LEN_BYTES;
 
 /**
  * What a chunk's ciphertext is bound to: the blob's stored id, the write it
