@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProvider } from '../../src/provider/index.js';
-import { cliEnv } from '../support/cli.js';
+import { CLI_ARGS, cliEnv } from '../support/cli.js';
 import { createGpg } from '../support/gpg.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -16,7 +16,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 /** `sealmail ARGS`, asynchronously: the provider runs in this process and must keep answering. */
 function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { env, cwd: ROOT, timeout: 100_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...CLI_ARGS, ...args], { env, cwd: ROOT, timeout: 100_000 }, (err, stdout, stderr) => {
       resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
