@@ -76,6 +76,8 @@ class ReopenableDown {
   private waiting: Array<() => void> | null = null;
   /** A release is waiting for open iterators to end: they go on meanwhile (new ones wait). */
   private draining = false;
+  /** A release in progress (a reopen after a write error waits for it: both hold operations in `waiting`). */
+  private releasing: Promise<boolean> | null = null;
   private recovering: Promise<boolean> | null = null;
   private lastReopen = 0;
   /** Bumped at each reopen: iterators of the old handle are finished. */
@@ -163,8 +165,16 @@ class ReopenableDown {
    * takes milliseconds), iterators already started go on to their end. When
    * that takes longer than `maxWaitMs`, nothing is done: false.
    */
-  async release(maxWaitMs: number): Promise<boolean> {
-    if (this.waiting || this.inner.status !== 'open') return false;
+  release(maxWaitMs: number): Promise<boolean> {
+    if (this.waiting || this.inner.status !== 'open') return Promise.resolve(false);
+    const releasing = this.releaseNow(maxWaitMs).finally(() => {
+      if (this.releasing === releasing) this.releasing = null;
+    });
+    this.releasing = releasing;
+    return releasing;
+  }
+
+  private async releaseNow(maxWaitMs: number): Promise<boolean> {
     this.waiting = [];
     this.draining = true;
     const idle = await this.untilIdle(true, maxWaitMs);
@@ -253,6 +263,7 @@ class ReopenableDown {
   }
 
   private async reopen(): Promise<boolean> {
+    while (this.releasing) await this.releasing;
     this.lastReopen = Date.now();
     this.waiting = [];
     await this.untilIdle(false);
