@@ -17,6 +17,8 @@ import { GroupCommit } from './group-commit.js';
 import { EmbeddedCompactor, type CompactionPolicy, type CompactionReport, type LevelHandle } from './compaction.js';
 
 type LevelDown = LevelHandle & { destroy?: unknown };
+/** Table files each user database keeps open (see Base below). */
+const EMBEDDED_MAX_OPEN_FILES = 100;
 const leveldown = createRequire(import.meta.url)('leveldown') as ((location: string) => LevelDown) & { destroy(location: string, cb: (err?: Error) => void): void };
 
 // express-pouchdb's own cache of open databases (not part of its typed
@@ -82,7 +84,17 @@ export async function startEmbeddedCouch(opts: EmbeddedCouchOptions): Promise<Em
     },
     { destroy: (location: string, cb: (err?: Error) => void) => leveldown.destroy(location, cb) },
   );
-  const Base = PouchDB.defaults({ prefix: dataDir + path.sep, deterministic_revs: false, db: embeddedLeveldown } as PouchDB.Configuration.DatabaseConfiguration);
+  // maxOpenFiles (passed through to LevelDB's open): leveldown's default of
+  // 1000 table files per database keeps every page of them read mapped in
+  // the process (LevelDB reads tables through mmap), so one user's full pull
+  // could hold ~2 GB; in the quickstart that is the daemon's own process. The
+  // local stores use the same bound (src/soledad/reopenable-leveldown.ts).
+  const Base = PouchDB.defaults({
+    prefix: dataDir + path.sep,
+    deterministic_revs: false,
+    db: embeddedLeveldown,
+    maxOpenFiles: EMBEDDED_MAX_OPEN_FILES,
+  } as PouchDB.Configuration.DatabaseConfiguration);
   class TrackedPouch extends (Base as unknown as new (name?: string, o?: object) => PouchDB.Database) {
     constructor(name?: string, o?: object) {
       super(name, o);
