@@ -21,6 +21,12 @@ const compaction = (v: string): CompactionPolicy | false => {
   return setting;
 };
 
+const workerCount = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new UserError(`--encryption-workers ${v}: give a number of threads from 0 to 64`);
+  return n;
+};
+
 export function registerProvider(program: Command): void {
   const provider = program.command('provider').description('run a sealmail provider');
   provider
@@ -35,7 +41,8 @@ export function registerProvider(program: Command): void {
     .option('--submission-port <port>', 'authenticated submission', port, 587)
     .option('--relay <host:port>', 'smarthost for mail to other domains')
     .option('--compaction <every|off>', 'time between passes giving deleted data\'s disk space back (default 5m; 1h with --couch-url), or off', compaction)
-    .action(async (o: { domain: string[]; data?: string; couchUrl?: string; host: string; httpPort: number; mxPort: number; submissionPort: number; relay?: string; compaction?: CompactionPolicy | false }) => {
+    .option('--encryption-workers <n>', 'threads that encrypt incoming mail off the event loop (default 0: on it); pays where cores are to spare', workerCount)
+    .action(async (o: { domain: string[]; data?: string; couchUrl?: string; host: string; httpPort: number; mxPort: number; submissionPort: number; relay?: string; compaction?: CompactionPolicy | false; encryptionWorkers?: number }) => {
       let relay: { host: string; port: number } | undefined;
       if (o.relay) {
         const m = /^(.+):(\d+)$/.exec(o.relay);
@@ -54,6 +61,7 @@ export function registerProvider(program: Command): void {
         ...(o.couchUrl ? { couchUrl: o.couchUrl } : {}),
         ...(relay ? { relay } : {}),
         ...(o.compaction !== undefined ? { compaction: o.compaction } : {}),
+        ...(o.encryptionWorkers !== undefined ? { encryptionWorkers: o.encryptionWorkers } : {}),
       });
       console.log(`sealmail provider for ${o.domain.join(', ')}: API ${p.httpUrl}  MX port ${p.mxPort}  submission port ${p.submissionPort}`);
       const stop = (): void => void p.close().then(() => process.exit(0), fail);

@@ -168,7 +168,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
 
     const urlHost = host.includes(':') ? `[${host}]` : host;
     const httpUrl = `${tls ? 'https' : 'http'}://${urlHost}:${httpPort}/`;
-    log.info({ httpUrl, mxPort: mx.port, submissionPort: submission.port, domains }, 'provider started');
+    log.info({ httpUrl, mxPort: mx.port, submissionPort: submission.port, domains, encryptionWorkers: workers }, 'provider started');
     let closing: Promise<void> | null = null;
     return {
       httpUrl,

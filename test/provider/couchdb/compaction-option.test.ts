@@ -4,56 +4,12 @@
 // provider wrote at start).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCompactionSetting } from '../../../src/provider/couchdb/compaction.js';
 import { runCli } from '../../support/cli.js';
-
-const ROOT = path.join(import.meta.dirname, '..', '..', '..');
-const READY = 'sealmail provider for';
-
-interface RunningProvider {
-  output(): string;
-  /** ms since the epoch when the provider said it was ready. */
-  readyAt: number;
-  stop(): Promise<void>;
-}
-
-async function startProviderCli(dataDir: string, extra: string[]): Promise<RunningProvider> {
-  const args = ['provider', 'start', '--domain', 'example.org', '--data', dataDir, '--http-port', '0', '--mx-port', '0', '--submission-port', '0', ...extra];
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
-    env: { PATH: process.env.PATH, HOME: dataDir, SEALMAIL_LOG_FORMAT: 'json' },
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-  };
-  try {
-    await waitFor(() => out.includes(READY) || child.exitCode !== null, 90_000);
-    assert.ok(out.includes(READY), `the provider started:\n${out}`);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { output: () => out, readyAt: Date.now(), stop };
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
-}
+import { startProviderCli, waitFor } from '../helpers.js';
 
 test('the --compaction setting: off, or a time between passes in s, m or h (1 s to 24 h)', () => {
   assert.equal(parseCompactionSetting('off'), false);
