@@ -1,17 +1,18 @@
-// The CLI as plain JavaScript for the test run: scripts/run-tests.mjs
-// transpiles src/ once (esbuild, the transpiler tsx itself uses; no type
-// check, `npm test` runs tsc first) and hands the entry to the tests in
-// SEALMAIL_TEST_CLI; test/support/cli.ts then starts `node <entry>` instead
-// of `node --import tsx src/cli/main.ts`. A CLI or daemon process through
-// tsx spends ~1 s of CPU starting (tsx's loader hooks see every import),
-// plain JS ~0.5 s, and the suite starts a few hundred of them.
+// The CLI (and the test's own child-process scripts) as plain JavaScript for
+// the test run: scripts/run-tests.mjs transpiles src/ and test/ once
+// (esbuild, the transpiler tsx itself uses; no type check, `npm test` runs
+// tsc first) and hands the build to the tests: SEALMAIL_TEST_CLI is its
+// cli/main.js, SEALMAIL_TEST_BUILD its root. test/support/cli.ts then starts
+// `node <entry>` instead of `node --import tsx src/cli/main.ts`. A CLI or
+// daemon process through tsx spends ~1 s of CPU starting (tsx's loader hooks
+// see every import), plain JS ~0.5 s, and the suite starts a few hundred.
 //
-// Each build sits in node_modules/.cache/sealmail/cli-build/<hash of src/>
-// and is never changed once made, so test runs going on at the same time in
-// one work tree never see a build replaced under them. The layout is dist/'s
-// (<build>/cli/main.js), and <build>/bin and <build>/README.md link to the
-// repository's, so code that finds the repository two levels above itself
-// (src/cli/service.ts) finds them there too.
+// Each build sits in node_modules/.cache/sealmail/cli-build/<hash of the
+// sources> and is never changed once made, so test runs going on at the same
+// time in one work tree never see a build replaced under them. It mirrors
+// the repository (<build>/src, <build>/test), and <build>/bin and
+// <build>/README.md link to the repository's, so code that finds the
+// repository two levels above itself (src/cli/service.ts) finds them there.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -33,19 +34,27 @@ function sources(dir) {
   return out.sort();
 }
 
-/** Builds src/ if this version of it has no build yet; returns the path of its cli/main.js. */
-export async function buildCliForTests() {
-  const src = join(ROOT, 'src');
-  const files = sources(src);
-  const hash = createHash('sha256');
-  for (const f of files) hash.update(relative(src, f)).update('\0').update(readFileSync(f)).update('\0');
+/** What a build's directory holds; part of its hash, so a changed layout is a new build. */
+const LAYOUT = 'src+test v2';
+
+/** Builds src/ and test/ if this version of them has no build yet; returns the build's root and its CLI entry. */
+export async function buildForTests() {
+  const files = [...sources(join(ROOT, 'src')), ...sources(join(ROOT, 'test'))];
+  const hash = createHash('sha256').update(LAYOUT);
+  for (const f of files) hash.update(relative(ROOT, f)).update('\0').update(readFileSync(f)).update('\0');
   const dir = join(BUILDS, hash.digest('hex').slice(0, 16));
-  const entry = join(dir, 'cli', 'main.js');
+  const entry = join(dir, 'src', 'cli', 'main.js');
   if (!existsSync(entry)) {
     const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
-    await build({ entryPoints: files, outdir: tmp, outbase: src, format: 'esm', platform: 'node', target: 'node20', logLevel: 'error' });
-    await stop(); // esbuild's service process would otherwise live as long as the test run
+    try {
+      await build({ entryPoints: files, outdir: tmp, outbase: ROOT, format: 'esm', platform: 'node', target: 'node20', logLevel: 'error' });
+    } catch (err) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    } finally {
+      await stop(); // esbuild's service process would otherwise live as long as the test run
+    }
     // Under node_modules Node does not look further up for package.json's "type".
     writeFileSync(join(tmp, 'package.json'), '{ "type": "module" }\n');
     symlinkSync(join(ROOT, 'bin'), join(tmp, 'bin'));
@@ -67,5 +76,5 @@ export async function buildCliForTests() {
   } catch {
     // pruning is best effort
   }
-  return entry;
+  return { dir, cli: entry };
 }
