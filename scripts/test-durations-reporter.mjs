@@ -36,7 +36,8 @@ export default async function* durationsReporter(source) {
     // Files not run this time (a filtered run) keep what was recorded before.
     const all = { ...readDurations(root), [file]: Math.round(seconds.get(file) * 10) / 10 };
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(`${path}.tmp`, JSON.stringify(all, null, 1) + '\n');
-    renameSync(`${path}.tmp`, path);
+    // Runs going on at the same time each write a file of their own and rename it into place.
+    writeFileSync(`${path}.${process.pid}.tmp`, JSON.stringify(all, null, 1) + '\n');
+    renameSync(`${path}.${process.pid}.tmp`, path);
   }
 }
