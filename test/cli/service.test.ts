@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { cliEnv, runCli } from '../support/cli.js';
 
 const analyze = spawnSync('which', ['systemd-analyze'], { encoding: 'utf8' });
@@ -38,6 +39,8 @@ test('install-service writes a user unit that systemd-analyze accepts; uninstall
   assert.match(text, new RegExp(`^LoadCredential=passphrase:${passphraseFile.replace(/[.]/g, '\\.')}$`, 'm'));
   assert.match(text, new RegExp(`^Environment=SEALMAIL_DATA_DIR=${home.replace(/[.]/g, '\\.')}/\\.local/share/sealmail$`, 'm'));
   assert.match(text, /^Restart=on-failure$/m);
+  const pool = Math.max(2, Math.min(4, availableParallelism()));
+  assert.match(text, new RegExp(`^Environment=UV_THREADPOOL_SIZE=${pool}$`, 'm'), 'the libuv pool no larger than the cores (set before node starts)');
   assert.match(text, /^RestartPreventExitStatus=78$/m, 'a wrong or missing passphrase is not retried');
   assert.doesNotMatch(text, /network-online/, "a user manager has no network-online.target (it is the system manager's)");
   assert.match(text, /^WantedBy=default\.target$/m);
