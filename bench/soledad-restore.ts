@@ -1,7 +1,7 @@
 // New-device restore of 10,000 messages (issue 3 benchmark, issue 9 figure 6).
 // A first device delivers the messages through the mail store (what the
 // fetch loop does: the blob's head document holding its metadata, the
-// structure and the first 32 KiB chunk, one document per further chunk, the
+// structure and the first 128 KiB chunk, one document per further chunk, the
 // entry document, all sealed) and pushes them to the provider (embedded
 // CouchDB server). A new device with URL + passphrase then restores: replicates
 // everything, opens the mail store (index of every entry) and reads every

@@ -30,7 +30,7 @@ export function openLocal(dataDir: string, name: string): Pouch {
   // auto_compaction drops superseded revision bodies: old ciphertexts of
   // edited documents do not pile up on disk. Random revision ids instead of
   // PouchDB's default md5 of the JSON document: that JSON renders a blob
-  // chunk's 32 KiB attachment as an array of numbers (milliseconds per chunk
+  // chunk's attachment (128 KiB) as an array of numbers (milliseconds per chunk
   // written), and buys nothing here — a sealed document has a random nonce,
   // so two devices never write identical bodies that a content hash would unify.
   // The LevelDB handle is reopened after a write fails on a full disk once
