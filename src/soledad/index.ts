@@ -31,6 +31,8 @@ const log = logger('soledad');
 /** Fixed id of the wrapped storage secret in the replicated database (so a new device finds it). */
 export const SECRET_DOC_ID = 'soledad-secret';
 const MAIN_DB = 'main';
+/** The replicated database holds the mail's ciphertext: a larger memtable (see LocalDbOptions). */
+const MAIN_DB_OPTIONS = { writeBufferBytes: 16 << 20 };
 const LOCAL_DB = 'local';
 const INDEX_DB = 'index';
 
@@ -105,7 +107,7 @@ export class Soledad extends EventEmitter implements DocumentStore {
         await remote.close().catch(() => undefined);
       }
     }
-    const mainDb = openLocal(opts.dataDir, MAIN_DB);
+    const mainDb = openLocal(opts.dataDir, MAIN_DB, MAIN_DB_OPTIONS);
     try {
       if (await readSecretDoc(mainDb)) throw new SoledadError(`an account already exists in ${opts.dataDir}`, 'EXISTS');
       const secret = generateSecret();
@@ -126,7 +128,7 @@ export class Soledad extends EventEmitter implements DocumentStore {
    * newer wrapping is accepted and that wrapping replicated here.
    */
   static async open(opts: SoledadOpenOptions): Promise<Soledad> {
-    const mainDb = openLocal(opts.dataDir, MAIN_DB);
+    const mainDb = openLocal(opts.dataDir, MAIN_DB, MAIN_DB_OPTIONS);
     try {
       const doc = await readSecretDoc(mainDb);
       if (!doc) throw new SoledadError(`no account in ${opts.dataDir}: create one, or restore from the provider`, 'NO_ACCOUNT');
@@ -159,7 +161,7 @@ export class Soledad extends EventEmitter implements DocumentStore {
     }
     if (!wrapped) throw new SoledadError(`the remote database holds no Soledad account (${SECRET_DOC_ID} missing)`, 'NO_ACCOUNT');
     const secret = await unwrapSecret(wrapped, opts.passphrase);
-    const mainDb = openLocal(opts.dataDir, MAIN_DB);
+    const mainDb = openLocal(opts.dataDir, MAIN_DB, MAIN_DB_OPTIONS);
     if (await readSecretDoc(mainDb)) {
       await mainDb.close();
       throw new SoledadError(`an account already exists in ${opts.dataDir}`, 'EXISTS');
