@@ -7,6 +7,20 @@ import { cpus, totalmem, platform, release } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchResult } from './result.js';
+import { spawnSync } from 'node:child_process';
+import { threadPoolSize } from '../src/daemon/service.js';
+
+// The benches run the daemon's parts as the systemd unit runs the daemon:
+// with its libuv pool size (src/daemon/service.ts). Only the environment can
+// set it (the pool starts while node loads this module), so without it the
+// run starts itself again with it.
+if (process.env.UV_THREADPOOL_SIZE === undefined) {
+  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize()) },
+  });
+  process.exit(again.status ?? 1);
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -63,7 +77,7 @@ for (const file of files) {
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
-const machine = `${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ${platform()} ${release()}, Node ${process.version}`;
+const machine = `${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ${platform()} ${release()}, Node ${process.version}, libuv pool ${process.env.UV_THREADPOOL_SIZE} threads (as the systemd unit sets it)`;
 const date = new Date().toISOString().slice(0, 10);
 const body = table(sections);
 console.log(body);

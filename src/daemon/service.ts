@@ -75,7 +75,7 @@ export function renderUnit(opts: UnitOptions): string {
 }
 
 /** The libuv thread pool size for this machine (see renderUnit). */
-function threadPoolSize(cores = availableParallelism()): number {
+export function threadPoolSize(cores = availableParallelism()): number {
   return Math.max(2, Math.min(4, cores));
 }
 
