@@ -65,11 +65,22 @@ function checkKdf(kdf: KdfParams): void {
   }
 }
 
+/**
+ * The last derivation started in this process. Derivations run one at a
+ * time: each holds 128 * N * r bytes (128 MiB by default) while it runs, and
+ * a daemon opening two accounts ran two side by side, its memory peak of the
+ * whole start (bench/daemon-startup: ~370 MB). Being bound by memory
+ * bandwidth, two at once took 663 ms here against 740 ms in turn.
+ */
+let lastDerivation: Promise<unknown> = Promise.resolve();
+
 async function passphraseKey(passphrase: string, kdf: KdfParams, salt: Buffer): Promise<Buffer> {
   checkKdf(kdf);
   // Node refuses scrypt above 32 MiB unless maxmem is raised explicitly.
   const maxmem = 128 * kdf.N * kdf.r * kdf.p + 64 * 1024 * 1024;
-  return scrypt(passphrase.normalize('NFC'), salt, 32, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem });
+  const derivation = lastDerivation.then(() => scrypt(passphrase.normalize('NFC'), salt, 32, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem }));
+  lastDerivation = derivation.catch(() => undefined);
+  return derivation;
 }
 
 /** Associated data: the format version and every KDF parameter, so none can be swapped. */

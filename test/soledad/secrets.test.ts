@@ -83,3 +83,24 @@ async function readRaw(dataDir: string): Promise<{ secret: unknown; others: unkn
     await db.close();
   }
 }
+
+test('passphrase derivations run one at a time: two accounts opened together hold one 128 MiB scrypt at a time, not two', { timeout: 60_000 }, async () => {
+  // A fresh process, so that its peak RSS (VmHWM) is this test's alone.
+  const { execFileSync } = await import('node:child_process');
+  const secrets = new URL('../../src/soledad/secrets.ts', import.meta.url).href;
+  const script = `
+    const { wrapSecret, unwrapSecret, generateSecret } = await import(${JSON.stringify(secrets)});
+    const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+    const before = hwm();
+    const secret = generateSecret();
+    const [a, b] = await Promise.all([wrapSecret(secret, 'one'), wrapSecret(secret, 'two')]);
+    const back = await Promise.all([unwrapSecret(a, 'one'), unwrapSecret(b, 'two'), unwrapSecret(a, 'wrong').catch(() => null)]);
+    console.log(JSON.stringify({ growth: hwm() - before, ok: back[0].equals(secret) && back[1].equals(secret) && back[2] === null }));
+  `;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=commonjs', '-e', `(async () => { ${script} })()`], { encoding: 'utf8' });
+  const { growth, ok } = JSON.parse(out.trim().split('\n').at(-1)!) as { growth: number; ok: boolean };
+  assert.ok(ok, 'each secret unwraps with its own passphrase; a wrong one fails and the next derivation still runs');
+  const MiB = 1024 * 1024;
+  // One derivation: 128 MiB; two side by side would be ~256 MiB.
+  assert.ok(growth > 100 * MiB && growth < 190 * MiB, `peak grew by ${(growth / MiB).toFixed(0)} MiB`);
+});
