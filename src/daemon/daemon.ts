@@ -132,9 +132,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       () => null,
     ]);
     const gcTiming = { ...blobGcTiming(config.blobGc), ...opts.blobGc };
-    // Accounts open side by side: their KDFs run on the libuv thread pool and
-    // their LevelDB reads overlap the others' index loading (the start-up of a
-    // daemon with several accounts is the slowest one's, not the sum).
+    // Accounts open side by side: their LevelDB reads overlap the others'
+    // index loading (the start-up of a daemon with several accounts is the
+    // slowest one's, not the sum). Their passphrase KDFs take turns
+    // (src/soledad/secrets.ts: 128 MiB each while it runs).
     const accounts = await startedTogether(
       cleanups,
       config.accounts.map((account, i) =>
