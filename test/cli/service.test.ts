@@ -64,3 +64,32 @@ test('install-service writes a user unit that systemd-analyze accepts; uninstall
   assert.equal(again.status, 0);
   assert.match(again.stdout, /no unit at /);
 });
+
+test('npm start (scripts/start.cjs) sizes the libuv pool as the unit does, before the pool starts, and keeps a size given', async (t) => {
+  const { threadPoolSize } = await import('../../src/daemon/service.js');
+  const dir = join(process.env.TMPDIR ?? '/tmp', `sealmail-start-entry-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Reports, as the process ends, the size the environment asked for and the process's thread count.
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(
+    probe,
+    "process.on('exit', () => process.stderr.write(`POOL ${process.env.UV_THREADPOOL_SIZE} ${require('node:fs').readdirSync('/proc/self/task').length}\\n`));\n",
+  );
+  const root = join(import.meta.dirname, '..', '..');
+  const run = (extra: NodeJS.ProcessEnv) => {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, NODE_OPTIONS: `--require ${probe}`, ...extra };
+    const r = spawnSync(process.execPath, [join(root, 'scripts/start.cjs'), '--version'], { env, encoding: 'utf8', cwd: root, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+/m, 'the CLI ran');
+    const m = /POOL (\S+) (\d+)/.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    return { size: m[1], threads: Number(m[2]) };
+  };
+  const chosen = run({});
+  assert.equal(chosen.size, String(threadPoolSize()));
+  const given = run({ UV_THREADPOOL_SIZE: '4' });
+  assert.equal(given.size, '4', 'a size given is kept');
+  // The pool really has that many threads: the same run with 4 has (4 - chosen) more.
+  assert.equal(given.threads - chosen.threads, 4 - threadPoolSize(), `threads: ${chosen.threads} with the chosen size, ${given.threads} with 4`);
+});
