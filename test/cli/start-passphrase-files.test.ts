@@ -7,45 +7,10 @@
 // Also: `sealmail status` says when config.json turned blob GC off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { blobGcLine } from '../../src/cli/info.js';
-import { CLI_ARGS, cliEnv, pollStatus, readCliConfig, runCli, startCli, stopDaemonsThenRemoveHome, type RunningDaemon } from '../support/cli.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-
-/** `sealmail start ARGS`, resolved once it printed its settings; rejected with its output if it exits first. */
-async function startWith(env: NodeJS.ProcessEnv, args: string[]): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, [...CLI_ARGS, 'start', ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start in time:\n${out}\n${err}`)), 90_000);
-    child.stdout.on('data', () => {
-      if (out.includes('Stop with Ctrl-C')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`daemon exited (${code}) before it was ready:\n${out}\n${err}`));
-    });
-  });
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
+import { cliEnv, pollStatus, readCliConfig, runCli, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 interface Status {
   accounts: Array<{ address: string; blobGc: { enabled: boolean } }>;
@@ -87,7 +52,7 @@ test('start --passphrase-file with two accounts: a plain file is for the account
   writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
 
   // The plain file goes to alice only: demo keeps reading its own (different) passphrase, so the start succeeds.
-  const second = await startWith(env, ['--passphrase-file', aliceFile]);
+  const second = await startCli(env, { args: ['--passphrase-file', aliceFile] });
   daemons.push(second);
   assert.match(second.stdout(), new RegExp(`passphrase from \\S+alice-passphrase for ${alice.address.replace('.', '\\.')} \\(${demo.address.replace('.', '\\.')} read their own passphrase file\\)`));
   const s = await pollStatus<Status>(env, (x) => x.accounts.length === 2 && x.accounts.every((a) => a.blobGc !== undefined));
@@ -100,7 +65,7 @@ test('start --passphrase-file with two accounts: a plain file is for the account
   daemons.pop();
 
   // ADDRESS=FILE for each account overrides their own files (here: the same passphrases, so the start works).
-  const third = await startWith(env, ['--passphrase-file', `${alice.address}=${aliceFile}`, '--passphrase-file', `${demo.address.toUpperCase()}=${demoFile}`]);
+  const third = await startCli(env, { args: ['--passphrase-file', `${alice.address}=${aliceFile}`, '--passphrase-file', `${demo.address.toUpperCase()}=${demoFile}`] });
   daemons.push(third);
   assert.doesNotMatch(third.stdout(), /passphrase from/, 'no note when every account was named');
   assert.equal(await third.stop(), 0);

@@ -91,9 +91,13 @@ export interface RunningDaemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** `sealmail start`, resolved once it has printed its settings (the last line says how to stop it). */
-export async function startCli(env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, [...CLI_ARGS, 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `sealmail start [args]`, resolved once it has printed its settings (the
+ * last line says how to stop it); rejected with its output if it exits first.
+ */
+export async function startCli(env: NodeJS.ProcessEnv, opts: { args?: string[]; timeoutMs?: number } = {}): Promise<RunningDaemon> {
+  const timeoutMs = opts.timeoutMs ?? 90_000;
+  const child = spawn(process.execPath, [...CLI_ARGS, 'start', ...(opts.args ?? [])], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
