@@ -12,7 +12,7 @@ import { syncErrorText } from '../../src/cli/info.js';
 import { defaultConfig, loadConfig, saveConfig } from '../../src/daemon/config.js';
 import { EXIT_PASSPHRASE, promptPassphrase, readPassphraseFile } from '../../src/daemon/passphrase.js';
 import { UserError } from '../../src/util/user-error.js';
-import { imapClient } from '../support/import-mail.js';
+import { assertImapLogin } from '../support/import-mail.js';
 import { cliEnv, pollStatus, readCliConfig, runCliAsync, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 import { freePorts } from '../support/ports.js';
 
@@ -105,11 +105,6 @@ test('the embedded provider port in use: the first start names its variable, a l
   const status = await pollStatus<{ provider: { url?: string }; accounts: Array<{ sync: { connected: boolean } }> }>(env, (s) => s.accounts.length === 2 && s.accounts.every((a) => a.sync.connected), 90_000);
   assert.equal(status.provider.url, `http://127.0.0.1:${newPort}/`);
   const alice = readCliConfig(env).accounts.find((a) => a.address.startsWith('alice@'))!;
-  const c = await imapClient(ports.imap, alice.address, alice.localPassword);
-  try {
-    assert.ok(await c.status('INBOX', { messages: true }), 'alice logs in with the saved password');
-  } finally {
-    await c.logout();
-  }
+  await assertImapLogin(ports.imap, alice); // with the saved password
   assert.equal(await moved.stop(), 0);
 });

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { imapClient } from '../support/import-mail.js';
+import { assertImapLogin } from '../support/import-mail.js';
 import { cliEnv, indexReadyLines, readCliConfig, runCliAsync, spawnCliStart, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 test('SIGTERM during the quickstart: exit 0, lock released, configuration saved; the next start serves the accounts', { timeout: 180_000 }, async (t) => {
@@ -39,12 +39,7 @@ test('SIGTERM during the quickstart: exit 0, lock released, configuration saved;
   assert.doesNotMatch(next.stderr(), /did not stop cleanly/);
   assert.deepEqual(indexReadyLines(next.stderr()).map((r) => r.snapshot), [true, true], 'both accounts closed with their index snapshot');
   const alice = config.accounts.find((a) => a.address.startsWith('alice@'))!;
-  const c = await imapClient(ports.imap, alice.address, alice.localPassword);
-  try {
-    assert.ok(await c.status('INBOX', { messages: true }), 'alice logs in with the saved password');
-  } finally {
-    await c.logout();
-  }
+  await assertImapLogin(ports.imap, alice); // with the saved password
   assert.equal(await next.stop(), 0);
 });
 
@@ -65,11 +60,6 @@ test('a quickstart whose first start fails once its accounts exist (IMAP port in
   const next = await startCli(env);
   daemons.push(next);
   const alice = config.accounts.find((a) => a.address.startsWith('alice@'))!;
-  const c = await imapClient(ports.imap, alice.address, alice.localPassword);
-  try {
-    assert.ok(await c.status('INBOX', { messages: true }), 'alice logs in with the saved password');
-  } finally {
-    await c.logout();
-  }
+  await assertImapLogin(ports.imap, alice); // with the saved password
   assert.equal(await next.stop(), 0);
 });

@@ -51,6 +51,16 @@ export async function imapClient(port: number, user: string, pass: string): Prom
   return c;
 }
 
+/** Logs in over IMAP with an account's address and local password and checks INBOX answers STATUS. */
+export async function assertImapLogin(port: number, account: { address: string; localPassword: string }): Promise<void> {
+  const c = await imapClient(port, account.address, account.localPassword);
+  try {
+    if (!(await c.status('INBOX', { messages: true }))) throw new Error(`${account.address}: no STATUS for INBOX`);
+  } finally {
+    await c.logout();
+  }
+}
+
 /** Every message of a mailbox carrying X-Import-Test, by that number. */
 export async function imported(c: ImapFlow, mailbox: string): Promise<Map<string, Seen[]>> {
   const out = new Map<string, Seen[]>();
