@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { Soledad } from '../../src/soledad/index.js';
 import { CHUNK_DATA_BYTES, OLD_CHUNK_DATA_BYTES } from '../../src/soledad/doc-crypto.js';
 import type { BlobStore } from '../../src/soledad/blob-store.js';
-import { Scratch, TEST_KDF, collect, createDb, dumpServerDb } from './helpers.js';
+import { Scratch, collect, dumpServerDb, firstDevice } from './helpers.js';
 
 const OLD = OLD_CHUNK_DATA_BYTES;
 const NEW = CHUNK_DATA_BYTES;
@@ -43,11 +43,7 @@ test('a blob written with 32 KiB chunks reads byte-exact with the 128 KiB code, 
   assert.equal(NEW + 4, 128 * 1024, 'new chunks pad to 128 KiB');
   const s = new Scratch();
   try {
-    const couch = await s.couch();
-    const url = await createDb(couch, 'alice');
-    const opts = { passphrase: 'pw', remote: { url }, liveSync: false };
-    const a = s.defer(await Soledad.create({ ...opts, dataDir: s.dir(), kdf: TEST_KDF }));
-    await a.syncOnce();
+    const { url, solA: a, restore } = await firstDevice(s);
     const base = (await dumpServerDb(url)).docs;
 
     // As the code before wrote it: 5 chunks of 32 KiB and a bit.
@@ -69,7 +65,7 @@ test('a blob written with 32 KiB chunks reads byte-exact with the 128 KiB code, 
     // On this device (metadata cached by the writes), and on a new device (nothing cached).
     await assertReads(a, 'old', oldBytes, 'old, writer');
     await assertReads(a, 'new', newBytes, 'new, writer');
-    const b = s.defer(await Soledad.restore({ ...opts, dataDir: s.dir() }));
+    const b = await restore();
     assert.deepEqual(await b.blobMeta('old'), { m: 'old' });
     assert.equal(await b.blobSize('old'), oldBytes.length);
     await assertReads(b, 'old', oldBytes, 'old, restored');

@@ -6,18 +6,14 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { Soledad } from '../../src/soledad/index.js';
 import { CHUNK_DATA_BYTES } from '../../src/soledad/doc-crypto.js';
-import { Scratch, TEST_KDF, collect, createDb, dumpServerDb } from './helpers.js';
+import { Scratch, TEST_KDF, collect, dumpServerDb, firstDevice } from './helpers.js';
 
 const MARKER = 'OKAPI-MARKER-5521';
 
 test('blob head: one document for a small blob, meta kept with it, chunks counted, rewrite and delete leave nothing behind', async () => {
   const s = new Scratch();
   try {
-    const couch = await s.couch();
-    const url = await createDb(couch, 'alice');
-    const opts = { passphrase: 'pw', remote: { url }, liveSync: false };
-    const a = s.defer(await Soledad.create({ ...opts, dataDir: s.dir(), kdf: TEST_KDF }));
-    await a.syncOnce();
+    const { url, solA: a, restore } = await firstDevice(s);
     const base = (await dumpServerDb(url)).docs; // the wrapped secret
 
     const small = Buffer.from(`small ${MARKER} `.repeat(500));
@@ -37,7 +33,7 @@ test('blob head: one document for a small blob, meta kept with it, chunks counte
     assert.equal(dump.docs - base, 1 + 3);
     assert.equal(dump.attachments, 1 + 3);
 
-    const b = s.defer(await Soledad.restore({ ...opts, dataDir: s.dir() }));
+    const b = await restore();
     assert.deepEqual(await b.blobMeta('small'), meta);
     assert.equal(await b.blobMeta('big'), null, 'no meta given, none returned');
     assert.equal(await b.blobMeta('missing'), null);
@@ -55,7 +51,7 @@ test('blob head: one document for a small blob, meta kept with it, chunks counte
     assert.equal(dump.docs - base, 1 + 2, 'old chunk documents are deleted');
     await b.syncOnce();
     assert.deepEqual(await b.blobMeta('big'), { v: 2 });
-    const c = s.defer(await Soledad.restore({ ...opts, dataDir: s.dir() }));
+    const c = await restore();
     assert.ok(Buffer.concat(await collect(c.readBlob('big'))).equals(other));
 
     await a.deleteBlob('big');

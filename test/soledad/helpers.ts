@@ -133,11 +133,20 @@ export async function chunkDocs(sol: Soledad): Promise<number> {
  * device A created and synced once, device B restored from it. Live sync is
  * off: the test syncs by hand (syncOnce), so it decides what each side has seen.
  */
-export async function twoDevices(s: Scratch): Promise<{ url: string; solA: Soledad; solB: Soledad; syncAndResolve(): Promise<void> }> {
+/** One account's database on the embedded CouchDB server and a first device, created and synced (live sync off). */
+export async function firstDevice(s: Scratch): Promise<{ url: string; solA: Soledad; restore(): Promise<Soledad> }> {
   const url = await createDb(await s.couch(), 'alice');
-  const solA = s.defer(await Soledad.create({ dataDir: s.dir(), passphrase: 'pw', kdf: TEST_KDF, remote: { url }, liveSync: false }));
+  const opts = { passphrase: 'pw', remote: { url }, liveSync: false };
+  const solA = s.defer(await Soledad.create({ ...opts, dataDir: s.dir(), kdf: TEST_KDF }));
   await solA.syncOnce();
-  const solB = s.defer(await Soledad.restore({ dataDir: s.dir(), passphrase: 'pw', remote: { url }, liveSync: false }));
+  /** Another device restored from the server (closed with the scratch). */
+  const restore = async (): Promise<Soledad> => s.defer(await Soledad.restore({ ...opts, dataDir: s.dir() }));
+  return { url, solA, restore };
+}
+
+export async function twoDevices(s: Scratch): Promise<{ url: string; solA: Soledad; solB: Soledad; syncAndResolve(): Promise<void> }> {
+  const { url, solA, restore } = await firstDevice(s);
+  const solB = await restore();
   /** A, B, A again (each has the other's writes), then both resolve their conflicts. */
   const syncAndResolve = async (): Promise<void> => {
     await solA.syncOnce();
