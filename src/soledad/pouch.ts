@@ -5,6 +5,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import PouchDB from 'pouchdb';
 import { reopenableLeveldown } from './reopenable-leveldown.js';
+import { ReadCacheDown } from './read-cache-down.js';
 
 export type Pouch = PouchDB.Database<Record<string, unknown>>;
 
@@ -39,6 +40,11 @@ export interface LocalDbOptions {
   writeBufferBytes?: number;
 }
 
+/** LevelDB for a local database: reopenable after a full disk, with recent writes cached for reads (read-cache-down.ts). */
+const cachedLeveldown = Object.assign((location: string) => new ReadCacheDown(reopenableLeveldown(location)), {
+  destroy: reopenableLeveldown.destroy,
+});
+
 export function openLocal(dataDir: string, name: string, opts: LocalDbOptions = {}): Pouch {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // auto_compaction drops superseded revision bodies: old ciphertexts of
@@ -52,7 +58,7 @@ export function openLocal(dataDir: string, name: string, opts: LocalDbOptions = 
   // Options PouchDB does not know go through to LevelDB's open (levelup).
   const db = new PouchDB(path.join(dataDir, name), {
     adapter: 'leveldb',
-    db: reopenableLeveldown,
+    db: cachedLeveldown,
     auto_compaction: true,
     deterministic_revs: false,
     ...(opts.writeBufferBytes ? { writeBufferSize: opts.writeBufferBytes } : {}),

@@ -14,10 +14,10 @@ import { logger } from '../util/log.js';
 
 const log = logger('soledad-store');
 
-type Callback = (err?: Error | null, ...rest: unknown[]) => void;
+export type Callback = (err?: Error | null, ...rest: unknown[]) => void;
 
 /** The part of leveldown's (abstract-leveldown 7) interface that levelup and PouchDB use. */
-interface Down {
+export interface Down {
   status: string;
   supports: unknown;
   open(options: object, cb: Callback): void;
