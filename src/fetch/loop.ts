@@ -65,9 +65,12 @@ const isPlain = (s: MessageStatus): boolean => s.encryption === 'none' && s.sign
  * per live feed), and no message waits when the loop is idle. A message
  * keeps its slot until it is stored and its incoming doc deleted, so there
  * are slots enough for one batch to be stored while the next is decrypted.
- * Within a batch UIDs follow arrival order.
+ * Within a batch UIDs follow arrival order. 64 rather than 32: larger
+ * batches, fewer commits and changes queries per message (bench/fetch-ingest,
+ * 4 alternated runs: median 317 -> 340 msg/s, 4.5 -> 4.4 ms CPU/msg); memory
+ * stays bounded by BYTES_IN_FLIGHT.
  */
-const CONCURRENCY = 32;
+const CONCURRENCY = 64;
 /**
  * ...but never more than this many bytes of (encrypted) messages in flight,
  * so a burst of large mail does not hold all of them decrypted in memory at
