@@ -21,6 +21,15 @@ export const LOCAL = {
 
 /** From this many records on, a batch is written as 'uid-batch' documents. */
 const BATCH_FROM = 100;
+/**
+ * ...and from this many records of entries seen for the first time (a burst
+ * of the fetch loop, a sync bringing mail), those go in one: a record of a
+ * new entry replaces no earlier record, and ~30 per store batch as 'uid'
+ * documents were a third of the fetch loop's document writes. The cost: an
+ * entry whose record changes later leaves ~60 B of stale record in its
+ * batch document (its own 'uid' document supersedes it).
+ */
+const FRESH_BATCH_FROM = 8;
 /** Records per 'uid-batch' document (~60 B each: well under 256 KiB of JSON). */
 const PER_BATCH_DOC = 2000;
 
@@ -29,9 +38,27 @@ interface UidBatch {
   r: Array<[string, string, number, number, string, 0 | 1]>;
 }
 
-/** The documents that persist these UID records (one per record, or batch documents for many). */
-export function uidRecordDocs(records: Array<{ id: string; record: UidRecord }>): Doc[] {
-  if (records.length < BATCH_FROM) return records.map(({ id, record }) => ({ type: LOCAL.uid, id, content: record }));
+/** A UID record to persist; `fresh` when its entry was seen for the first time (see FRESH_BATCH_FROM). */
+export interface PendingUidRecord {
+  id: string;
+  record: UidRecord;
+  fresh?: boolean;
+}
+
+/**
+ * The documents that persist these UID records, in an order that keeps the
+ * latest record of an entry last in the feed: one document per record, or
+ * batch documents for many (a fresh record precedes any change of its entry).
+ */
+export function uidRecordDocs(records: readonly PendingUidRecord[]): Doc[] {
+  if (records.length >= BATCH_FROM) return batchDocs(records);
+  const fresh = records.filter((r) => r.fresh);
+  const packed = fresh.length >= FRESH_BATCH_FROM ? fresh : [];
+  const single = packed.length > 0 ? records.filter((r) => !r.fresh) : records;
+  return [...batchDocs(packed), ...single.map(({ id, record }) => ({ type: LOCAL.uid, id, content: record }))];
+}
+
+function batchDocs(records: readonly PendingUidRecord[]): Doc[] {
   const docs: Doc[] = [];
   for (let i = 0; i < records.length; i += PER_BATCH_DOC) {
     const r: UidBatch['r'] = records.slice(i, i + PER_BATCH_DOC).map(({ id, record: x }) => [id, x.m, x.u, x.s, x.f, x.x]);

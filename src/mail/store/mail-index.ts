@@ -9,7 +9,7 @@ import type { DocumentStore } from '../../soledad/types.js';
 import type { MailboxChange, MailboxInfo, MessageMeta } from '../mailstore.js';
 import { activeFlags, type EntryDoc, type MailboxDoc } from './documents.js';
 import { mergeEntry, mergeMailbox } from './merge.js';
-import { LOCAL, uidRecordDocs, type MailboxState, type UidRecord } from './device-state.js';
+import { LOCAL, uidRecordDocs, type MailboxState, type PendingUidRecord, type UidRecord } from './device-state.js';
 import { EntryRec } from './index-entry.js';
 
 export { EntryRec };
@@ -40,7 +40,7 @@ export class MailIndex {
   private states = new Map<string, MailboxState>();
 
   /** While a batch runs: UID records to persist and changes to announce once they are. */
-  private pending: { records: Array<{ id: string; record: UidRecord }>; changes: MailboxChange[] } | null = null;
+  private pending: { records: PendingUidRecord[]; changes: MailboxChange[] } | null = null;
 
   constructor(
     private readonly local: DocumentStore,
@@ -242,13 +242,13 @@ export class MailIndex {
     rec.uid = slot.uidNext++;
     insertSorted(slot.uids, rec.uid);
     slot.byUid.set(rec.uid, rec);
-    await this.bump(slot, rec);
+    await this.bump(slot, rec, true);
     this.emit({ kind: 'exists', mailboxId: slot.id, message: MailIndex.meta(rec) });
     return rec;
   }
 
-  /** New MODSEQ for a visible change, persisted before the change is announced. */
-  private async bump(slot: MailboxSlot, rec: EntryRec): Promise<void> {
+  /** New MODSEQ for a visible change, persisted before the change is announced; `fresh`: the entry's first record. */
+  private async bump(slot: MailboxSlot, rec: EntryRec, fresh = false): Promise<void> {
     rec.modseq = ++this.modseq;
     slot.highestModseq = rec.modseq;
     const record: UidRecord = {
@@ -258,7 +258,7 @@ export class MailIndex {
       f: rec.flags.join(' '),
       x: rec.expunged !== null ? 1 : 0,
     };
-    if (this.pending) this.pending.records.push({ id: rec.id, record });
+    if (this.pending) this.pending.records.push({ id: rec.id, record, fresh });
     else await this.local.put(LOCAL.uid, rec.id, record);
   }
 
