@@ -5,9 +5,10 @@
 //
 // A UID record is kept as its own document ('uid', id = entry id) when a few
 // are written at once, and as part of a 'uid-batch' document (many records,
-// written once, never rewritten) when a batch is large: the first index build
-// of 100k messages then writes ~50 documents instead of 100k (each PouchDB
-// document write costs ~50-80 µs plus its type-index entry). Both kinds live
+// written once, never rewritten) when a batch is large or holds a burst of
+// new entries: the first index build of 100k messages then writes ~50
+// documents instead of 100k (each PouchDB document write costs ~50-80 µs
+// plus its type-index entry), a fetch-loop batch one. Both kinds live
 // in the same local changes feed; read in feed order, the latest write of an
 // entry's record wins, whichever kind carried it.
 import type { Doc, DocumentStore } from '../../soledad/types.js';
