@@ -41,6 +41,13 @@ export class ReadCacheDown implements Down {
   private chars = 0;
   /** Keys with a write in flight: how many, and whether two overlapped. */
   private readonly pending = new Map<string, { writes: number; overlapped: boolean }>();
+  /**
+   * Bumped by clear() and close(): a write that started before completes
+   * without caching (its key may have been cleared after it). Nothing is
+   * served or cached while a clear is in flight.
+   */
+  private epoch = 0;
+  private clearing = 0;
   /** Gets answered from memory and gets of cacheable keys that went to LevelDB (tests, benchmarks). */
   readonly counts = { hits: 0, misses: 0 };
 
@@ -63,13 +70,14 @@ export class ReadCacheDown implements Down {
   }
 
   close(cb: Callback): void {
+    this.epoch++;
     this.drop();
     this.inner.close(cb);
   }
 
   get(key: unknown, options: object, cb: Callback): void {
     if (cacheable(key)) {
-      const value = this.pending.has(key) ? undefined : this.values.get(key);
+      const value = this.pending.has(key) || this.clearing > 0 ? undefined : this.values.get(key);
       if (value !== undefined) {
         this.counts.hits++;
         // leveldown's default is a Buffer; levelup asks for a string for JSON values.
@@ -95,8 +103,15 @@ export class ReadCacheDown implements Down {
   }
 
   clear(options: object, cb: Callback): void {
+    this.clearing++;
+    this.epoch++;
     this.drop();
-    this.inner.clear(options, cb);
+    this.inner.clear(options, (err, ...rest) => {
+      this.clearing--;
+      this.epoch++;
+      this.drop();
+      cb(err, ...rest);
+    });
   }
 
   approximateSize(start: unknown, end: unknown, cb: Callback): void {
@@ -131,10 +146,12 @@ export class ReadCacheDown implements Down {
       this.forget(op.key);
     }
     if (keys.length === 0) return run(cb);
+    const epoch = this.epoch;
     run((err, ...rest) => {
+      const keep = !err && epoch === this.epoch && this.clearing === 0;
       // The last op of a key in this write is what it left there.
       const last = new Map<string, WriteOp>();
-      if (!err) for (const op of ops) if (cacheable(op.key)) last.set(op.key, op);
+      if (keep) for (const op of ops) if (cacheable(op.key)) last.set(op.key, op);
       for (const key of keys) {
         const p = this.pending.get(key)!;
         if (--p.writes > 0) continue;

@@ -162,6 +162,18 @@ test('a value is served from memory only once its write has completed, as LevelD
   );
 });
 
+test('after a clear nothing cleared is served from memory', { timeout: 30_000 }, async () => {
+  await withCache(async (cache) => {
+    const db = client(cache);
+    const key = `${DOC}cleared`;
+    await db.batch([{ type: 'put', key, value: '"here"' }]);
+    assert.equal(await db.get(key), '"here"');
+    await promisify<object, void>((o, cb) => cache.clear(o, cb as Callback))({});
+    assert.equal(await db.get(key), undefined);
+    assert.equal(cache.size, 0);
+  });
+});
+
 test('attachment data and other sublevels are never cached', { timeout: 30_000 }, async () => {
   await withCache(async (cache) => {
     const db = client(cache);
