@@ -11,6 +11,7 @@ import { BlobGc, indexEntriesOf, mailDeviceId, type BlobGcTiming } from '../mail
 import { BLOB_GC_MERGE_RULES } from '../mail/store/blob-gc-docs.js';
 import { FetchLoop } from '../fetch/loop.js';
 import { importAttachedKeys } from '../fetch/attached-keys.js';
+import { StatusMemoStore } from '../fetch/status-memo.js';
 import type { MessageStatus } from '../fetch/status-headers.js';
 import type { AccountConfig } from './config.js';
 import { providerPassword } from './credentials.js';
@@ -222,11 +223,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       retract: async (mailbox, deliveryId) => {
         await mail.retractDelivery(mailbox, deliveryId);
       },
-      statusMemo: {
-        get: (id) => soledad.local.get<MessageStatus>('fetch:status', id),
-        put: (id, status) => soledad.local.put('fetch:status', id, status),
-        delete: (id) => soledad.local.delete('fetch:status', id),
-      },
+      statusMemo: new StatusMemoStore(soledad.local, (ids) => soledad.existingIncoming(ids)),
       // Our key doc changes when a key is imported or renewed, here or on another device (by sync).
       keyChanges: async function* (signal) {
         for await (const change of soledad.changes({ since: 'now', live: true, signal })) {

@@ -44,10 +44,12 @@ export interface FetchDeps {
    * from another device): documents kept as undecryptable are tried again.
    */
   keyChanges?(signal: AbortSignal): AsyncIterable<unknown>;
-  /** Device-local memory of the status given to a message being delivered (see FetchLoop.stableStatus). */
+  /** Device-local memory of the status given to a message being delivered (see FetchLoop.stableStatus; status-memo.ts). */
   statusMemo?: {
     get(id: string): Promise<MessageStatus | null>;
-    put(id: string, status: MessageStatus): Promise<void>;
+    /** Several messages' statuses in one write; the store batcher writes a batch's before storing it. */
+    put(entries: Array<{ id: string; status: MessageStatus }>): Promise<void>;
+    /** Forgets a message's memo, if it has one. */
     delete(id: string): Promise<void>;
   };
 }
@@ -259,12 +261,13 @@ export class FetchLoop {
     }
     try {
       const opened = await this.deps.open(plain);
-      const status = await this.stableStatus(doc.id, opened.status);
+      const { status, remember } = await this.stableStatus(doc.id, opened.status);
       const message = applyStatusHeaders(opened.raw, status);
       const internalDate = Date.parse(doc.receivedAt) || Date.now();
-      const failed = await this.batcher.store(doc, seq, message, internalDate);
+      const failed = await this.batcher.store(doc, seq, message, internalDate, remember ? status : null);
       if (failed) throw failed;
-      if (!isPlain(opened.status)) await this.deps.statusMemo?.delete(doc.id);
+      // A memo left behind is harmless (the next start drops it with its incoming doc gone).
+      await this.deps.statusMemo?.delete(doc.id).catch((err: Error) => log.warn({ id: doc.id, err: err.message }, 'could not forget the status memo'));
       this.stats.processed++;
       this.stats.undecryptable.delete(doc.id);
       // The message is here now: the notice that it could not be decrypted
@@ -304,18 +307,18 @@ export class FetchLoop {
    * only when the bytes are the same, and a signature's status can change
    * between a crash past delivery and the retry (the signer's key arrived
    * meanwhile: unknown-key → valid), which would store the message twice. So
-   * the first attempt's status is remembered (device-locally) and reused.
-   * Plain mail (no encryption, no signature) has nothing that can change and
-   * costs no extra write.
+   * the first attempt's status is remembered (device-locally, by the store
+   * batcher before it stores the message: `remember`) and reused. Plain mail
+   * (no encryption, no signature) has nothing that can change and costs no
+   * extra write.
    */
-  private async stableStatus(id: string, fresh: MessageStatus): Promise<MessageStatus> {
+  private async stableStatus(id: string, fresh: MessageStatus): Promise<{ status: MessageStatus; remember: boolean }> {
     const memo = this.deps.statusMemo;
-    if (!memo || isPlain(fresh)) return fresh;
+    if (!memo || isPlain(fresh)) return { status: fresh, remember: false };
     const earlier = await memo.get(id);
     // A different encryption outcome means different bytes anyway (the inner layer opened this time).
-    if (earlier && earlier.encryption === fresh.encryption) return earlier;
-    await memo.put(id, fresh);
-    return fresh;
+    if (earlier && earlier.encryption === fresh.encryption) return { status: earlier, remember: false };
+    return { status: fresh, remember: true };
   }
 
   private async reportUndecryptable(doc: IncomingDoc, err: Error): Promise<void> {

@@ -8,6 +8,7 @@
 import type { IncomingDoc } from '../soledad/types.js';
 import { logger } from '../util/log.js';
 import type { FetchDeps } from './loop.js';
+import type { MessageStatus } from './status-headers.js';
 
 const log = logger('fetch');
 
@@ -18,6 +19,8 @@ interface ReadyMessage {
   seq: number;
   raw: Buffer;
   internalDate: number;
+  /** The status to remember before the message is stored (FetchLoop.stableStatus), or null. */
+  memo: MessageStatus | null;
   /** null once stored and its incoming doc deleted, else why not. */
   settle(err: Error | null): void;
 }
@@ -34,9 +37,10 @@ export class StoreBatcher {
   constructor(private readonly deps: FetchDeps) {}
 
   /** Stores the message and then deletes its incoming doc, in a batch when the store can; null when done, else the error. */
-  async store(doc: IncomingDoc, seq: number, raw: Buffer, internalDate: number): Promise<Error | null> {
+  async store(doc: IncomingDoc, seq: number, raw: Buffer, internalDate: number, memo: MessageStatus | null = null): Promise<Error | null> {
     if (!this.deps.deliverMany) {
       try {
+        if (memo) await this.deps.statusMemo?.put([{ id: doc.id, status: memo }]);
         await this.deps.deliver('INBOX', raw, { deliveryId: doc.id, internalDate });
         await this.deps.removeIncoming(doc.id);
         return null;
@@ -45,7 +49,7 @@ export class StoreBatcher {
       }
     }
     return new Promise<Error | null>((settle) => {
-      this.ready.push({ doc, seq, raw, internalDate, settle });
+      this.ready.push({ doc, seq, raw, internalDate, memo, settle });
       this.storeReady();
     });
   }
@@ -80,6 +84,13 @@ export class StoreBatcher {
    */
   private async storeBatch(batch: ReadyMessage[]): Promise<Array<Error | null>> {
     const items = batch.map((r) => ({ raw: r.raw, deliveryId: r.doc.id, internalDate: r.internalDate }));
+    // The batch's status memos first, in one write: none of its messages is stored before they are.
+    const memos = batch.flatMap((r) => (r.memo ? [{ id: r.doc.id, status: r.memo }] : []));
+    try {
+      if (memos.length > 0) await this.deps.statusMemo?.put(memos);
+    } catch (err) {
+      return batch.map(() => asError(err));
+    }
     try {
       return await this.deps.deliverMany!('INBOX', items);
     } catch (err) {

@@ -185,6 +185,14 @@ export class IncomingQueue {
     }
   }
 
+  /** Which of these incoming docs are still there (not deleted). */
+  async existing(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const res = await this.db.allDocs({ keys: [...new Set(ids)] });
+    const rows = res.rows as Array<{ key: string; error?: string; value?: { deleted?: boolean } }>;
+    return new Set(rows.filter((r) => !r.error && r.value && !r.value.deleted).map((r) => r.key));
+  }
+
   /** Device-local record that this incoming doc could not be processed (it is kept, and reported). */
   async mark(id: string, note: { error: string; attempts: number }): Promise<void> {
     const notes = await this.knownNotes();

@@ -290,6 +290,11 @@ export class Soledad extends EventEmitter implements DocumentStore {
   removeIncomingMany(ids: readonly string[]): Promise<void> {
     return this.inbox.removeMany(ids);
   }
+  /** Which of these incoming docs are still there. */
+  existingIncoming(ids: readonly string[]): Promise<Set<string>> {
+    return this.inbox.existing(ids);
+  }
+
   markIncoming(id: string, note: { error: string; attempts: number }): Promise<void> {
     return this.inbox.mark(id, note);
   }

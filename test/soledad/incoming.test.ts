@@ -65,6 +65,7 @@ test('incoming docs: existing ones first (oldest first), then new ones as sync b
     // An undecryptable one is marked locally (kept, reported with its note); a processed one is removed everywhere.
     await sol.markIncoming(id2, { error: 'no matching private key', attempts: 1 });
     await sol.removeIncoming(id1);
+    assert.deepEqual([...(await sol.existingIncoming([id1, id2, id3, 'incoming-never']))].sort(), [id2, id3].sort(), 'what is still there');
     const after = await collect(sol.incoming());
     assert.deepEqual(after.map((d) => d.id), [id2, id3]);
     assert.equal(after[0]!.note?.error, 'no matching private key');
