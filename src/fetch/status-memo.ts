@@ -68,26 +68,39 @@ export class StatusMemoStore {
     await this.release(id);
   }
 
+  /** Records a memo (a memo written again, for another encryption outcome, replaces the earlier one). */
   private async hold(id: string, known: Known): Promise<void> {
-    await this.release(id); // a memo written again (another encryption outcome) replaces the earlier one
-    this.byMessage.set(id, known);
-    if (known.doc === null) return;
-    let set = this.holders.get(known.doc);
-    if (!set) this.holders.set(known.doc, (set = new Set()));
-    set.add(id);
+    const before = this.track(id, known);
+    if (before) await this.dropIfUnused(id, before);
   }
 
   private async release(id: string): Promise<void> {
     const known = this.byMessage.get(id);
     if (!known) return;
     this.byMessage.delete(id);
-    if (known.doc === null) return this.local.delete(SINGLE_TYPE, id);
-    const set = this.holders.get(known.doc);
-    set?.delete(id);
-    if (set && set.size === 0) {
-      this.holders.delete(known.doc);
-      await this.local.delete(BATCH_TYPE, known.doc);
+    if (known.doc !== null) this.holders.get(known.doc)?.delete(id);
+    await this.dropIfUnused(id, known);
+  }
+
+  /** Sets a message's memo in memory; returns the one it replaces, no longer counted as held by its document. */
+  private track(id: string, known: Known): Known | undefined {
+    const before = this.byMessage.get(id);
+    if (before && before.doc !== null) this.holders.get(before.doc)?.delete(id);
+    this.byMessage.set(id, known);
+    if (known.doc !== null) {
+      let set = this.holders.get(known.doc);
+      if (!set) this.holders.set(known.doc, (set = new Set()));
+      set.add(id);
     }
+    return before;
+  }
+
+  /** Deletes the document that held `id`'s memo `known`, unless it still holds other memos. */
+  private async dropIfUnused(id: string, known: Known): Promise<void> {
+    if (known.doc === null) return this.local.delete(SINGLE_TYPE, id);
+    if ((this.holders.get(known.doc)?.size ?? 0) > 0) return;
+    this.holders.delete(known.doc);
+    await this.local.delete(BATCH_TYPE, known.doc);
   }
 
   private load(): Promise<void> {
@@ -109,15 +122,7 @@ export class StatusMemoStore {
           if (known.doc === null) stale.add(id);
           continue;
         }
-        const before = this.byMessage.get(id);
-        if (before?.doc === null) stale.add(id);
-        else if (before) this.holders.get(before.doc)?.delete(id);
-        this.byMessage.set(id, known);
-        if (known.doc !== null) {
-          let set = this.holders.get(known.doc);
-          if (!set) this.holders.set(known.doc, (set = new Set()));
-          set.add(id);
-        }
+        if (this.track(id, known)?.doc === null) stale.add(id);
       }
       for (const id of stale) await this.local.delete(SINGLE_TYPE, id).catch(() => undefined);
       for (const doc of seenDocs) {
