@@ -91,6 +91,13 @@ class ReopenableDown {
     return this.inner.status;
   }
 
+  /** LevelDB's own memory (memtables and block cache: fixed-size, not data held by the caller); 0 when not open. */
+  memoryBytes(): number {
+    const inner = this.inner as Down & { getProperty?(name: string): string };
+    if (inner.status !== 'open' || !inner.getProperty) return 0;
+    return Number(inner.getProperty('leveldb.approximate-memory-usage')) || 0;
+  }
+
   get supports(): unknown {
     return this.inner.supports;
   }
@@ -392,6 +399,13 @@ export function compactDatabase(location: string): Promise<void> {
 export function releaseMappedTables(location: string, maxWaitMs = 2000): Promise<boolean> {
   const handle = handles.get(location);
   return handle ? handle.release(maxWaitMs) : Promise.resolve(false);
+}
+
+/** The memory LevelDB itself holds (memtables, block caches) over every database open in this process (tests, diagnostics). */
+export function leveldbMemoryBytes(): number {
+  let total = 0;
+  for (const handle of handles.values()) total += handle.memoryBytes();
+  return total;
 }
 
 /** LevelDB's estimate of the bytes the database takes on disk. */
