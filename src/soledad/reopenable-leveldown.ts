@@ -401,7 +401,7 @@ export function releaseMappedTables(location: string, maxWaitMs = 2000): Promise
   return handle ? handle.release(maxWaitMs) : Promise.resolve(false);
 }
 
-/** The memory LevelDB itself holds (memtables, block caches) over every database open in this process (tests, diagnostics). */
+/** The memory LevelDB itself holds (memtables, block caches) over every database open in this process: what a memory test leaves out of what the code holds. */
 export function leveldbMemoryBytes(): number {
   let total = 0;
   for (const handle of handles.values()) total += handle.memoryBytes();
