@@ -98,9 +98,14 @@ export class StatusMemoStore {
   /** Deletes the document that held `id`'s memo `known`, unless it still holds other memos. */
   private async dropIfUnused(id: string, known: Known): Promise<void> {
     if (known.doc === null) return this.local.delete(SINGLE_TYPE, id);
-    if ((this.holders.get(known.doc)?.size ?? 0) > 0) return;
-    this.holders.delete(known.doc);
-    await this.local.delete(BATCH_TYPE, known.doc);
+    await this.dropDocIfEmpty(known.doc);
+  }
+
+  /** Deletes a batch document once it holds no memo. */
+  private async dropDocIfEmpty(doc: string): Promise<void> {
+    if ((this.holders.get(doc)?.size ?? 0) > 0) return;
+    this.holders.delete(doc);
+    await this.local.delete(BATCH_TYPE, doc);
   }
 
   private load(): Promise<void> {
@@ -125,11 +130,7 @@ export class StatusMemoStore {
         if (this.track(id, known)?.doc === null) stale.add(id);
       }
       for (const id of stale) await this.local.delete(SINGLE_TYPE, id).catch(() => undefined);
-      for (const doc of seenDocs) {
-        if ((this.holders.get(doc)?.size ?? 0) > 0) continue;
-        this.holders.delete(doc);
-        await this.local.delete(BATCH_TYPE, doc).catch(() => undefined);
-      }
+      for (const doc of seenDocs) await this.dropDocIfEmpty(doc).catch(() => undefined);
     })();
     this.loading.catch(() => (this.loading = null)); // a failed read is tried again by the next call
     return this.loading;
