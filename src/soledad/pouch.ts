@@ -155,7 +155,11 @@ function coalesceWrites(db: Pouch): void {
       body && Array.isArray(body.docs) && body.docs.length > 0 && !('new_edits' in body) &&
       keys.every((k) => k === 'was_delete') &&
       body.docs.every((d) => d && typeof d === 'object' && typeof d._id === 'string' && !d._id.startsWith('_local/'));
-    if (!plain) {
+    // Before the database is ready PouchDB queues the call and replays it
+    // (db.bulkDocs again, with its own callback) once it is: pass it through,
+    // the replay is grouped.
+    const ready = (db as unknown as { taskqueue?: { isReady?: boolean } }).taskqueue?.isReady !== false;
+    if (!plain || !ready) {
       // PouchDB's promise/callback wrapper looks at the last argument: pass exactly what was given.
       const args: unknown[] = [req, opts];
       if (typeof cb === 'function') args.push(cb);
@@ -165,10 +169,12 @@ function coalesceWrites(db: Pouch): void {
       queue.push({ docs: body!.docs!, remove: keys.includes('was_delete'), done: (err, res) => (err ? reject(err) : resolve(res!)) });
       run();
     });
-    if (typeof cb === 'function') {
-      promise.then((res) => (cb as BulkCallback)(null, res), (err: unknown) => (cb as BulkCallback)(err));
-      return undefined;
-    }
+    // With a callback the promise is returned too: PouchDB's replay of a
+    // call made before the database was ready resolves to what the replay
+    // returns (before, the first bulkDocs on a new handle resolved to
+    // undefined). The handler passed to then() keeps a rejection from being
+    // reported as unhandled.
+    if (typeof cb === 'function') promise.then((res) => (cb as BulkCallback)(null, res), (err: unknown) => (cb as BulkCallback)(err));
     return promise;
   };
   (db as unknown as { bulkDocs: unknown }).bulkDocs = grouped;

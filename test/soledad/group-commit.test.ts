@@ -78,3 +78,21 @@ test('concurrent writes share batches, commit in call order, and each gets its o
     await s.cleanup();
   }
 });
+
+test('writes made before a new handle is ready get their results, by promise and by callback', { timeout: 30_000 }, async () => {
+  const s = new Scratch();
+  const db = openLocal(s.dir(), 'db');
+  try {
+    // PouchDB queues these until the database is open and replays them then.
+    const viaCallback = new Promise<unknown>((resolve, reject) =>
+      (db.bulkDocs as unknown as (docs: object[], opts: object, cb: (err: unknown, res: unknown) => void) => void)([{ _id: 'cb' }], {}, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+    const [first, second] = await Promise.all([db.bulkDocs([{ _id: 'a' }, { _id: 'b' }]), db.put({ _id: 'c' }), viaCallback]);
+    assert.deepEqual(first.map((r) => ('ok' in r ? r.id : r)), ['a', 'b']);
+    assert.equal(second.id, 'c');
+    assert.deepEqual(((await viaCallback) as Array<{ id: string }>).map((r) => r.id), ['cb']);
+  } finally {
+    await db.close();
+    await s.cleanup();
+  }
+});
