@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import PouchDB from 'pouchdb';
 import { reopenableLeveldown } from './reopenable-leveldown.js';
 import { ReadCacheDown } from './read-cache-down.js';
+import { GetBatchingDown } from './get-batching-down.js';
 
 export type Pouch = PouchDB.Database<Record<string, unknown>>;
 
@@ -40,8 +41,12 @@ export interface LocalDbOptions {
   writeBufferBytes?: number;
 }
 
-/** LevelDB for a local database: reopenable after a full disk, with recent writes cached for reads (read-cache-down.ts). */
-const cachedLeveldown = Object.assign((location: string) => new ReadCacheDown(reopenableLeveldown(location)), {
+/**
+ * LevelDB for a local database: reopenable after a full disk, the gets of a
+ * tick read in one native call (get-batching-down.ts), recent writes cached
+ * for reads (read-cache-down.ts).
+ */
+const cachedLeveldown = Object.assign((location: string) => new ReadCacheDown(new GetBatchingDown(reopenableLeveldown(location))), {
   destroy: reopenableLeveldown.destroy,
 });
 

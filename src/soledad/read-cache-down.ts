@@ -17,7 +17,7 @@
 // applied last is not known here). Only the sublevels holding small JSON
 // values are cached (PouchDB's document metadata and revision bodies), not
 // attachment data.
-import type { Callback, Down } from './reopenable-leveldown.js';
+import type { Callback, Down } from './down.js';
 
 interface WriteOp {
   type: 'put' | 'del';

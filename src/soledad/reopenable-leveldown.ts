@@ -11,34 +11,9 @@ import { createRequire } from 'node:module';
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { logger } from '../util/log.js';
+import type { Callback, Down, DownFactory, DownIterator } from './down.js';
 
 const log = logger('soledad-store');
-
-export type Callback = (err?: Error | null, ...rest: unknown[]) => void;
-
-/** The part of leveldown's (abstract-leveldown 7) interface that levelup and PouchDB use. */
-export interface Down {
-  status: string;
-  supports: unknown;
-  open(options: object, cb: Callback): void;
-  close(cb: Callback): void;
-  put(key: unknown, value: unknown, options: object, cb: Callback): void;
-  get(key: unknown, options: object, cb: Callback): void;
-  del(key: unknown, options: object, cb: Callback): void;
-  batch(ops: unknown[], options: object, cb: Callback): void;
-  clear(options: object, cb: Callback): void;
-  iterator(options: object): DownIterator;
-  approximateSize?(start: unknown, end: unknown, cb: Callback): void;
-  compactRange?(start: unknown, end: unknown, cb: Callback): void;
-}
-
-interface DownIterator {
-  next(cb: Callback): unknown;
-  end(cb: Callback): unknown;
-  seek(target: unknown): void;
-}
-
-type DownFactory = ((location: string) => Down) & { destroy?(location: string, cb: Callback): void };
 
 const leveldown = createRequire(import.meta.url)('leveldown') as DownFactory;
 
@@ -127,6 +102,10 @@ class ReopenableDown {
 
   get(key: unknown, options: object, cb: Callback): void {
     this.run((done) => this.inner.get(key, options, done), cb, false);
+  }
+
+  getMany(keys: unknown[], options: object, cb: Callback): void {
+    this.run((done) => this.inner.getMany!(keys, options, done), cb, false);
   }
 
   clear(options: object, cb: Callback): void {

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
 import { ReadCacheDown } from '../../src/soledad/read-cache-down.js';
-import { reopenableLeveldown, type Callback, type Down } from '../../src/soledad/reopenable-leveldown.js';
+import type { Callback, Down } from '../../src/soledad/down.js';
+import { reopenableLeveldown } from '../../src/soledad/reopenable-leveldown.js';
 import { Scratch } from './helpers.js';
 
 const DOC = '\xffdocument-store\xff';
