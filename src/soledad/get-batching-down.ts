@@ -60,6 +60,8 @@ export class GetBatchingDown implements Down {
   }
 
   close(cb: Callback): void {
+    // Gets already asked for go out first, as they would have without the queue.
+    this.flush();
     this.inner.close(cb);
   }
 

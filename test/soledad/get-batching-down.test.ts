@@ -97,6 +97,21 @@ test('a lone get, attachment data and runs past 64 keys are read as before', asy
   });
 });
 
+test('gets asked for right before close are still read', async () => {
+  const s = new Scratch();
+  const batching = new GetBatchingDown(reopenableLeveldown(s.dir()));
+  try {
+    await promisify<object, void>((o, cb) => batching.open(o, cb as Callback))({ createIfMissing: true });
+    await promisify<unknown, unknown, object, void>((k, v, o, cb) => batching.put(k, v, o, cb as Callback))(`${DOC}x`, 'v', {});
+    const reads = Promise.all(Array.from({ length: 3 }, () => answer(batching, `${DOC}x`, { asBuffer: false })));
+    const closed = promisify<void>((cb) => batching.close(cb as Callback))();
+    assert.deepEqual(await reads, Array.from({ length: 3 }, () => ({ value: 'v' })));
+    await closed;
+  } finally {
+    await s.cleanup();
+  }
+});
+
 test('a failed getMany fails every get it carried, and later gets work', async () => {
   await withStore(async (batching, _plain, { state }) => {
     await promisify<unknown, unknown, object, void>((k, v, o, cb) => batching.put(k, v, o, cb as Callback))(`${DOC}x`, 'v', {});
