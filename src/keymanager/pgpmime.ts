@@ -99,12 +99,20 @@ async function verifyDetached(signed: Buffer, sigPart: Buffer, keys: openpgp.Key
   } catch {
     return { status: 'invalid' };
   }
-  const message = await openpgp.createMessage({ binary: signed });
   if (keys.length === 0) {
     return { status: 'unknown-key', keyId: signature.getSigningKeyIDs()[0]?.toHex().toUpperCase() };
   }
-  const result = await openpgp.verify({ message, signature, verificationKeys: keys, format: 'binary', config: PGP_CONFIG });
-  return signatureResult(result.signatures, keys);
+  // A signature packet that parses can still fail inside verify (e.g. an
+  // unknown hash algorithm: "Invalid enum value"). That is damaged input, not
+  // our failure: thrown, it kept the message from ever being delivered (the
+  // fetch loop retried it as a store failure).
+  try {
+    const message = await openpgp.createMessage({ binary: signed });
+    const result = await openpgp.verify({ message, signature, verificationKeys: keys, format: 'binary', config: PGP_CONFIG });
+    return await signatureResult(result.signatures, keys);
+  } catch {
+    return { status: 'invalid' };
+  }
 }
 
 /** Opens whatever PGP a message carries; never throws for bad input (it reports it). */

@@ -4,6 +4,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import * as openpgp from 'openpgp';
 import { MemoryDocumentStore } from '../../src/soledad/memory-docstore.js';
 import { KeyManager, openMessage } from '../../src/keymanager/index.js';
 
@@ -47,6 +48,27 @@ describe('openMessage on damaged input', () => {
       );
     });
   }
+
+  // Found by the property above (seed -826253531): a byte flip in the
+  // signature's armor that still parses, but names no known signature type,
+  // made openpgp.verify throw ("Invalid enum value") out of openMessage.
+  it('signed: a signature packet of an unknown signature type is invalid, not thrown', async () => {
+    const text = signed.toString('latin1');
+    const begin = text.indexOf('-----BEGIN PGP SIGNATURE-----');
+    const endMarker = '-----END PGP SIGNATURE-----';
+    const end = text.indexOf(endMarker) + endMarker.length;
+    const { data } = await openpgp.unarmor(text.slice(begin, end));
+    const packet = Uint8Array.from(data as Uint8Array);
+    // New-format packet header (RFC 9580 4.2.1): tag octet, then a 1- or 2-octet length.
+    const body = packet[1]! < 192 ? 2 : 3;
+    assert.ok([4, 6].includes(packet[body]!), 'a v4 or v6 signature packet');
+    packet[body + 1] = 8; // the signature type octet (RFC 9580 5.2.1 defines no type 0x08)
+    const rearmored = openpgp.armor(openpgp.enums.armor.signature, packet).replace(/\n/g, '\r\n').trimEnd();
+    const damaged = Buffer.from(text.slice(0, begin) + rearmored + text.slice(end), 'latin1');
+    const r = await openMessage(damaged, keys);
+    assert.deepEqual([r.encryption, r.signature.status], ['none', 'invalid']);
+    assert.ok(r.raw.equals(damaged), 'the message itself is kept byte for byte');
+  });
 
   it('arbitrary bytes are opened without throwing', async () => {
     await fc.assert(
