@@ -16,7 +16,7 @@
 // may or may not be seen, as before. A key that is missing gets leveldown's
 // own NotFound error. Attachment data (large values) is still read one key
 // per call: several large reads then run on several pool threads at once.
-import type { Callback, Down } from './down.js';
+import { ForwardingDown, type Callback } from './down.js';
 
 /** PouchDB's sublevel of attachment bodies (up to 128 KiB each), read key by key. */
 const LARGE_VALUES = '\xffattach-binary-store\xff';
@@ -49,66 +49,24 @@ function optionsKey(options: object): string {
   return `${o.asBuffer !== false}:${o.fillCache !== false}`;
 }
 
-export class GetBatchingDown implements Down {
+export class GetBatchingDown extends ForwardingDown {
   private queued: QueuedGet[] = [];
   /** Native calls made and keys read through getMany (tests, benchmarks). */
   readonly counts = { getMany: 0, keys: 0 };
 
-  constructor(readonly inner: Down) {}
-
-  get status(): string {
-    return this.inner.status;
-  }
-
-  get supports(): unknown {
-    return this.inner.supports;
-  }
-
-  open(options: object, cb: Callback): void {
-    this.inner.open(options, cb);
-  }
-
-  close(cb: Callback): void {
+  override close(cb: Callback): void {
     // Gets already asked for go out first, as they would have without the queue.
     this.flush();
     this.inner.close(cb);
   }
 
-  get(key: unknown, options: object, cb: Callback): void {
+  override get(key: unknown, options: object, cb: Callback): void {
     if (!this.inner.getMany || (typeof key === 'string' && key.startsWith(LARGE_VALUES))) {
       this.inner.get(key, options, cb);
       return;
     }
     this.queued.push({ key, options, cb });
     if (this.queued.length === 1) process.nextTick(() => this.flush());
-  }
-
-  put(key: unknown, value: unknown, options: object, cb: Callback): void {
-    this.inner.put(key, value, options, cb);
-  }
-
-  del(key: unknown, options: object, cb: Callback): void {
-    this.inner.del(key, options, cb);
-  }
-
-  batch(ops: unknown[], options: object, cb: Callback): void {
-    this.inner.batch(ops, options, cb);
-  }
-
-  clear(options: object, cb: Callback): void {
-    this.inner.clear(options, cb);
-  }
-
-  approximateSize(start: unknown, end: unknown, cb: Callback): void {
-    this.inner.approximateSize!(start, end, cb);
-  }
-
-  compactRange(start: unknown, end: unknown, cb: Callback): void {
-    this.inner.compactRange!(start, end, cb);
-  }
-
-  iterator(options: object): ReturnType<Down['iterator']> {
-    return this.inner.iterator(options);
   }
 
   /** Sends the tick's gets: one getMany per run of up to MAX_KEYS gets with the same options, a plain get for a lone one. */

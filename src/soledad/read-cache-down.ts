@@ -17,7 +17,7 @@
 // applied last is not known here). Only the sublevels holding small JSON
 // values are cached (PouchDB's document metadata and revision bodies), not
 // attachment data.
-import type { Callback, Down } from './down.js';
+import { ForwardingDown, type Callback } from './down.js';
 
 interface WriteOp {
   type: 'put' | 'del';
@@ -35,7 +35,7 @@ const MAX_VALUE_CHARS = 64 * 1024;
 
 const cacheable = (key: unknown): key is string => typeof key === 'string' && CACHED_SUBLEVELS.some((p) => key.startsWith(p));
 
-export class ReadCacheDown implements Down {
+export class ReadCacheDown extends ForwardingDown {
   /** Insertion order is age: the oldest entry is evicted first; a rewrite makes an entry young again. */
   private readonly values = new Map<string, string>();
   private chars = 0;
@@ -51,31 +51,17 @@ export class ReadCacheDown implements Down {
   /** Gets answered from memory and gets of cacheable keys that went to LevelDB (tests, benchmarks). */
   readonly counts = { hits: 0, misses: 0 };
 
-  constructor(readonly inner: Down) {}
-
-  get status(): string {
-    return this.inner.status;
-  }
-
-  get supports(): unknown {
-    return this.inner.supports;
-  }
-
   get size(): number {
     return this.values.size;
   }
 
-  open(options: object, cb: Callback): void {
-    this.inner.open(options, cb);
-  }
-
-  close(cb: Callback): void {
+  override close(cb: Callback): void {
     this.epoch++;
     this.drop();
     this.inner.close(cb);
   }
 
-  get(key: unknown, options: object, cb: Callback): void {
+  override get(key: unknown, options: object, cb: Callback): void {
     if (cacheable(key)) {
       const value = this.pending.has(key) || this.clearing > 0 ? undefined : this.values.get(key);
       if (value !== undefined) {
@@ -90,19 +76,19 @@ export class ReadCacheDown implements Down {
     this.inner.get(key, options, cb);
   }
 
-  put(key: unknown, value: unknown, options: object, cb: Callback): void {
+  override put(key: unknown, value: unknown, options: object, cb: Callback): void {
     this.write([{ type: 'put', key, value }], cb, (done) => this.inner.put(key, value, options, done));
   }
 
-  del(key: unknown, options: object, cb: Callback): void {
+  override del(key: unknown, options: object, cb: Callback): void {
     this.write([{ type: 'del', key }], cb, (done) => this.inner.del(key, options, done));
   }
 
-  batch(ops: unknown[], options: object, cb: Callback): void {
+  override batch(ops: unknown[], options: object, cb: Callback): void {
     this.write(ops as WriteOp[], cb, (done) => this.inner.batch(ops, options, done));
   }
 
-  clear(options: object, cb: Callback): void {
+  override clear(options: object, cb: Callback): void {
     this.clearing++;
     this.epoch++;
     this.drop();
@@ -112,18 +98,6 @@ export class ReadCacheDown implements Down {
       this.drop();
       cb(err, ...rest);
     });
-  }
-
-  approximateSize(start: unknown, end: unknown, cb: Callback): void {
-    this.inner.approximateSize!(start, end, cb);
-  }
-
-  compactRange(start: unknown, end: unknown, cb: Callback): void {
-    this.inner.compactRange!(start, end, cb);
-  }
-
-  iterator(options: object): ReturnType<Down['iterator']> {
-    return this.inner.iterator(options);
   }
 
   /**
