@@ -93,20 +93,13 @@ function fromAddress(fields: HeaderField[]): string | undefined {
 async function verifyDetached(signed: Buffer, sigPart: Buffer, keys: openpgp.Key[]): Promise<SignatureResult> {
   const { header, body } = splitEntity(sigPart);
   const sigText = decodeBody(parseHeader(header), body).toString('latin1');
-  let signature: openpgp.Signature;
+  // Damaged input is reported, not thrown: a signature that does not parse,
+  // and one that parses but fails inside verify (e.g. an unknown signature
+  // type: "Invalid enum value"). Thrown, the latter kept the message from
+  // ever being delivered (the fetch loop retried it as a store failure).
   try {
-    signature = await openpgp.readSignature({ armoredSignature: sigText });
-  } catch {
-    return { status: 'invalid' };
-  }
-  if (keys.length === 0) {
-    return { status: 'unknown-key', keyId: signature.getSigningKeyIDs()[0]?.toHex().toUpperCase() };
-  }
-  // A signature packet that parses can still fail inside verify (e.g. an
-  // unknown hash algorithm: "Invalid enum value"). That is damaged input, not
-  // our failure: thrown, it kept the message from ever being delivered (the
-  // fetch loop retried it as a store failure).
-  try {
+    const signature = await openpgp.readSignature({ armoredSignature: sigText });
+    if (keys.length === 0) return { status: 'unknown-key', keyId: signature.getSigningKeyIDs()[0]?.toHex().toUpperCase() };
     const message = await openpgp.createMessage({ binary: signed });
     const result = await openpgp.verify({ message, signature, verificationKeys: keys, format: 'binary', config: PGP_CONFIG });
     return await signatureResult(result.signatures, keys);

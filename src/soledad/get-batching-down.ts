@@ -97,12 +97,12 @@ export class GetBatchingDown extends ForwardingDown {
       gets.map((g) => g.key),
       gets[0]!.options,
       (err, values) => {
-        for (let i = 0; i < gets.length; i++) {
-          const value = err ? undefined : (values as unknown[] | undefined)?.[i];
-          if (err) gets[i]!.cb(err);
-          else if (value === undefined) gets[i]!.cb(notFound());
-          else gets[i]!.cb(null, value);
-        }
+        gets.forEach(({ cb }, i) => {
+          const value = (values as unknown[] | undefined)?.[i];
+          if (err) cb(err);
+          else if (value === undefined) cb(notFound());
+          else cb(null, value);
+        });
       },
     );
   }
