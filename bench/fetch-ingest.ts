@@ -5,7 +5,7 @@
 // documents are real MX deliveries: the messages go through an embedded
 // provider's MX and are replicated to the account before the clock starts.
 // Peer: raw openpgp decryption of the same ciphertexts in the same process
-// (key parsed once), the floor the loop is built on.
+// (key parsed once; the median of three passes), the floor the loop is built on.
 // Usage: npx tsx bench/fetch-ingest.ts [--quick]   (1,000 messages; --quick 100)
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -17,6 +17,8 @@ import { runWhenMain, type BenchResult } from './result.js';
 import { sizeMix } from './provider-mx-mix.js';
 
 const SENDERS = 4;
+/** Passes of the raw peer over the same ciphertexts (odd: the median is one of them). */
+const RAW_PASSES = 3;
 
 /** A plausible message of about `size` bytes: text only when small, text plus a base64 attachment when larger. */
 export function mixedMessage(i: number, size: number): Buffer {
@@ -131,12 +133,19 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     }
     const [armored] = await account.keys.decryptionKeys();
     const key = await openpgp.readPrivateKey({ armoredKey: armored! });
-    const r0 = performance.now();
-    for (const c of ciphertexts) {
-      const message = await openpgp.readMessage({ binaryMessage: c });
-      await openpgp.decrypt({ message, decryptionKeys: key, format: 'binary' });
+    // Three passes, the median one counts: a single pass of ~2 s swung from
+    // 480 to 720 msg/s between runs (LevelDB compacting what sync just wrote,
+    // GC of the setup), and the ratio with it.
+    const passes: number[] = [];
+    for (let pass = 0; pass < RAW_PASSES; pass++) {
+      const r0 = performance.now();
+      for (const c of ciphertexts) {
+        const message = await openpgp.readMessage({ binaryMessage: c });
+        await openpgp.decrypt({ message, decryptionKeys: key, format: 'binary' });
+      }
+      passes.push((performance.now() - r0) / 1000);
     }
-    const rawSeconds = (performance.now() - r0) / 1000;
+    const rawSeconds = [...passes].sort((a, b) => a - b)[RAW_PASSES >> 1]!;
 
     // The fetch loop, as the daemon runs it, with the in-process provider
     // stopped first: its CPU (the gateway receiving the sync push of the new
@@ -160,9 +169,9 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         name: 'fetch loop ingest (decrypt, open, split, store, delete incoming)',
         value: n / seconds,
         unit: 'msg/s',
-        peer: { name: 'raw openpgp decrypt, same blobs', value: n / rawSeconds },
+        peer: { name: `raw openpgp decrypt, same blobs, median of ${RAW_PASSES} passes`, value: n / rawSeconds },
         goal: '>= 300 msg/s and >= 0.5x raw',
-        note: `${n} msgs, median ${(sorted[n >> 1]! / 1024).toFixed(0)} KB, mean ${(totalBytes / n / 1024).toFixed(0)} KB; ${(totalBytes / 1048576 / seconds).toFixed(1)} MB/s; ${(((cpu.user + cpu.system) / 1000) / n).toFixed(1)} ms CPU/msg; per msg ${ops.summary(n)}; ${batches} store batches; the in-process provider stopped for the drain (sync offline)`,
+        note: `${n} msgs, median ${(sorted[n >> 1]! / 1024).toFixed(0)} KB, mean ${(totalBytes / n / 1024).toFixed(0)} KB; ${(totalBytes / 1048576 / seconds).toFixed(1)} MB/s; ${(((cpu.user + cpu.system) / 1000) / n).toFixed(1)} ms CPU/msg; raw passes ${passes.map((p) => (n / p).toFixed(0)).join('/')} msg/s; per msg ${ops.summary(n)}; ${batches} store batches; the in-process provider stopped for the drain (sync offline)`,
       },
     ];
   } finally {
