@@ -114,9 +114,27 @@ export class MimeSplitter {
   write(chunk: Buffer): void {
     let data = chunk;
     if (this.carry) {
-      data = Buffer.concat([this.carry, chunk]);
+      // Only the carried line is joined with its end, not with the whole
+      // chunk: that copied every chunk after one that ended mid-line.
+      const nl = chunk.indexOf(0x0a);
+      const joined = Buffer.concat([this.carry, nl < 0 ? chunk : chunk.subarray(0, nl + 1)]);
       this.carry = null;
+      if (nl < 0) data = joined;
+      else {
+        this.lines(joined);
+        data = chunk.subarray(nl + 1);
+      }
     }
+    const pos = this.lines(data);
+    if (pos < data.length) {
+      const rest = data.subarray(pos);
+      if (rest.length > MAX_LINE_CARRY) this.line(rest, false);
+      else this.carry = Buffer.from(rest);
+    }
+  }
+
+  /** Takes every complete line of `data`; returns where the incomplete rest begins. */
+  private lines(data: Buffer): number {
     let pos = 0;
     for (;;) {
       const nl = data.indexOf(0x0a, pos);
@@ -136,11 +154,7 @@ export class MimeSplitter {
       }
       pos = nl + 1;
     }
-    if (pos < data.length) {
-      const rest = data.subarray(pos);
-      if (rest.length > MAX_LINE_CARRY) this.line(rest, false);
-      else this.carry = Buffer.from(rest);
-    }
+    return pos;
   }
 
   /** Ends the input; returns the root of the tree. */
