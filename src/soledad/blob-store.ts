@@ -22,6 +22,7 @@ import { CHUNK_DATA_BYTES, docIdFor, openChunk, sealChunk, type ChunkBinding, ty
 import type { DerivedKeys } from './secrets.js';
 import { isConflict, isNotFound, type Pouch } from './pouch.js';
 import { SoledadError } from './errors.js';
+import { CHUNK_CACHE_MAX_BLOB, PlainChunkCache } from './chunk-cache.js';
 
 export const BLOB_TYPE = '\u0000blob';
 const CHUNK_TYPE = '\u0000blob-chunk';
@@ -29,9 +30,6 @@ const ATTACHMENT = 'c';
 const CONTENT_TYPE = 'application/octet-stream';
 /** Blob metadata kept decrypted (a few hundred bytes each; never the caller's value): a read is then one chunk fetch, not a document read more. */
 const META_CACHE = 20_000;
-/** Decrypted chunks kept for re-reads (clients fetch a message's header, then its parts): bytes, and only of small blobs. */
-const CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
-const CHUNK_CACHE_MAX_BLOB = 256 * 1024;
 /**
  * Bytes of chunk documents written per write: a large blob is a few
  * commits, not one per chunk, each of which was a LevelDB batch and a
@@ -75,8 +73,7 @@ export class BlobStore {
   /** Plain bytes per chunk of new writes (tests set the old size to write blobs as before). */
   writeChunkBytes = CHUNK_DATA_BYTES;
   private readonly infos = new Map<string, BlobInfo>();
-  private readonly plain = new Map<string, Buffer>();
-  private plainBytes = 0;
+  private readonly plain = new PlainChunkCache();
 
   constructor(
     private readonly store: HeadStore,
@@ -137,7 +134,8 @@ export class BlobStore {
     };
     const parts: Buffer[] = [];
     let partsLen = 0;
-    const iterable: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(source) ? [source] : source;
+    const inMemory = Buffer.isBuffer(source);
+    const iterable: AsyncIterable<Buffer> | Buffer[] = inMemory ? [source] : source;
     for await (const piece of iterable) {
       let buf = piece;
       size += buf.length;
@@ -148,7 +146,7 @@ export class BlobStore {
         buf = buf.subarray(take);
         if (partsLen === chunkBytes) {
           if (pending) await flush(pending, false);
-          pending = Buffer.concat(parts as Uint8Array[]);
+          pending = joinParts(parts, inMemory);
           parts.length = 0;
           partsLen = 0;
         }
@@ -156,7 +154,7 @@ export class BlobStore {
     }
     if (partsLen > 0) {
       if (pending) await flush(pending, false);
-      pending = Buffer.concat(parts as Uint8Array[]);
+      pending = joinParts(parts, inMemory);
     }
     await flush(pending ?? Buffer.alloc(0), true);
     if (unwritten.length > 0) await this.writeChunks(unwritten.splice(0));
@@ -184,7 +182,7 @@ export class BlobStore {
         _id: docId,
         ...(rev ? { _rev: rev } : {}),
         ...this.store.seal(docId, { type: BLOB_TYPE, id, content: head }),
-        _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: first } },
+        _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: attachmentBytes(first) } },
       };
       try {
         await this.db.put(doc as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
@@ -214,8 +212,8 @@ export class BlobStore {
     }
   }
 
-  private chunkDoc(docId: string, sealed: Buffer): { _id: string; _attachments: Record<string, { content_type: string; data: Buffer }> } {
-    return { _id: docId, _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: sealed } } };
+  private chunkDoc(docId: string, sealed: Buffer): { _id: string; _attachments: Record<string, { content_type: string; data: Uint8Array }> } {
+    return { _id: docId, _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: attachmentBytes(sealed) } } };
   }
 
   private async writeChunk(docId: string, sealed: Buffer): Promise<void> {
@@ -312,16 +310,12 @@ export class BlobStore {
   private async readChunk(id: string, info: BlobInfo, index: number, preloaded?: Buffer): Promise<Buffer> {
     const docId = this.chunkId(id, info.writeId, index);
     const cached = this.plain.get(docId);
-    if (cached) {
-      this.plain.delete(docId);
-      this.plain.set(docId, cached);
-      return cached;
-    }
+    if (cached) return cached;
     const sealed = index === 0 && info.first ? (preloaded ?? (await this.readFirst(id, info))) : await this.readChunkDoc(id, info, docId, index);
     const data = openChunk(this.keys, this.ns, this.binding(id, info.writeId, index, index === info.chunks - 1), sealed);
     const expected = index === info.chunks - 1 ? info.size - index * info.chunkBytes : info.chunkBytes;
     if (data.length !== expected) throw new SoledadError(`blob ${id}: chunk ${index} has the wrong length`, 'BLOB_INCOMPLETE');
-    if (info.size <= CHUNK_CACHE_MAX_BLOB) this.keepPlain(docId, data);
+    if (info.size <= CHUNK_CACHE_MAX_BLOB) this.plain.keep(docId, data);
     return data;
   }
 
@@ -339,19 +333,6 @@ export class BlobStore {
     } catch (err) {
       if (isNotFound(err)) throw new SoledadError(`blob ${id}: chunk ${index} of ${info.chunks} is missing (not replicated yet?)`, 'BLOB_INCOMPLETE');
       throw err;
-    }
-  }
-
-  private keepPlain(docId: string, data: Buffer): void {
-    // A chunk id names one write's chunk: its bytes never change.
-    const had = this.plain.get(docId); // two reads of the same chunk at once
-    if (had) this.plainBytes -= had.length;
-    this.plain.set(docId, data);
-    this.plainBytes += data.length;
-    while (this.plainBytes > CHUNK_CACHE_BYTES) {
-      const [oldId, old] = this.plain.entries().next().value!;
-      this.plain.delete(oldId);
-      this.plainBytes -= old.length;
     }
   }
 
@@ -402,4 +383,19 @@ export class BlobStore {
       if (dels.length) await this.db.bulkDocs(dels);
     }
   }
+}
+
+/** One chunk from its parts: of a Buffer the caller gave, a view, not a copy (the chunk is only read, to seal it). */
+function joinParts(parts: Buffer[], inMemory: boolean): Buffer {
+  return inMemory && parts.length === 1 ? parts[0]! : Buffer.concat(parts as Uint8Array[]);
+}
+
+/**
+ * A sealed chunk as PouchDB is given it: a plain Uint8Array over the same
+ * bytes. PouchDB clones every argument of its API calls and copies a Buffer
+ * it meets (a chunk copied once per bulkDocs, twice per put); it passes any
+ * other typed array through, and its LevelDB adapter stores any byte array.
+ */
+function attachmentBytes(sealed: Buffer): Uint8Array {
+  return new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.length);
 }
