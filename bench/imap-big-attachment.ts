@@ -144,6 +144,8 @@ if (isMain(import.meta.url) && process.argv[2] === 'store') {
       process.exit(1);
     },
   );
+} else if (isMain(import.meta.url) && process.argv[2] === 'serve') {
+  void serve(process.argv[3]!);
+} else {
+  runWhenMain(import.meta.url, run);
 }
-else if (isMain(import.meta.url) && process.argv[2] === 'serve') void serve(process.argv[3]!);
-else runWhenMain(import.meta.url, run);

@@ -1,7 +1,8 @@
 // `npm run bench`: runs every benchmark in bench/ (each file ending in
-// runWhenMain), each in a process of its own, prints one table, and rewrites BENCHMARKS.md with the machine,
-// the date, each figure, the peer's figure from the same run, the ratio and
-// the goal. `--quick` runs small sizes; `--only NAME` runs matching files.
+// runWhenMain), each in a process of its own, prints one table, and
+// rewrites BENCHMARKS.md with the machine, the date, each figure, the
+// peer's figure from the same run, the ratio and the goal. `--quick` runs
+// small sizes; `--only NAME` runs matching files.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, platform, release, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
