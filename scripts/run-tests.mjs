@@ -8,10 +8,10 @@
 // (./test-durations-reporter.mjs; files never timed go first): the files
 // that start last are short ones, so the parallel slots end together instead
 // of one slot running a long file alone at the end.
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { readDurations } from './test-durations-reporter.mjs';
 import { buildForTests } from './test-cli-build.mjs';
 
@@ -54,6 +54,10 @@ const reporters = [
 // (./test-cli-build.mjs). A source esbuild cannot read (someone's edit in
 // progress) leaves them on tsx, where only the tests that load it fail.
 const env = { ...process.env };
+// Ports handed to test servers are claimed here by every test process of
+// the run, so that no two get the same one (test/support/ports.ts).
+const portClaims = mkdtempSync(join(tmpdir(), 'sealmail-test-ports-'));
+env.SEALMAIL_TEST_PORT_CLAIMS = portClaims;
 try {
   const build = await buildForTests();
   Object.assign(env, { SEALMAIL_TEST_CLI: build.cli, SEALMAIL_TEST_BUILD: build.dir });
@@ -65,4 +69,7 @@ const child = spawn(
   ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...reporters, ...files],
   { stdio: 'inherit', env },
 );
-child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+child.on('exit', (code, signal) => {
+  rmSync(portClaims, { recursive: true, force: true });
+  process.exit(signal ? 1 : (code ?? 1));
+});

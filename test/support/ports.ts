@@ -12,6 +12,14 @@
 // daemon that a test kills and restarts on its configured ports leaves them
 // free for a moment, and another test file's draw must not land there
 // (seen once in CI: the crash test's restarted daemon found its SMTP port taken).
+// Slices can still coincide (pid modulo the slice count), so under
+// scripts/run-tests.mjs every port handed out is also claimed in a directory
+// the whole run shares (SEALMAIL_TEST_PORT_CLAIMS), a file per port created
+// exclusively: no two test processes of one run ever get the same port (seen
+// in CI: a daemon restarted on its ports found its IMAP port taken by
+// another file's draw from the same slice).
+import { openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
 import net from 'node:net';
 
 const LOW = 20_000;
@@ -39,12 +47,26 @@ function candidate(): number {
   return LOW + Math.floor(Math.random() * (HIGH - LOW));
 }
 
+/** Claims the port for this process in the run's shared directory; false when another test process has it. */
+function claim(port: number): boolean {
+  const dir = process.env.SEALMAIL_TEST_PORT_CLAIMS;
+  if (!dir) return true;
+  try {
+    closeSync(openSync(join(dir, String(port)), 'wx'));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
 export async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
     const port = candidate();
-    if (given.has(port) || !(await bindable(port))) continue;
+    if (given.has(port)) continue;
     given.add(port);
+    if (!claim(port) || !(await bindable(port))) continue;
     ports.push(port);
   }
   return ports;
