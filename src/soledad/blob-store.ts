@@ -23,6 +23,7 @@ import type { DerivedKeys } from './secrets.js';
 import { isConflict, isNotFound, type Pouch } from './pouch.js';
 import { SoledadError } from './errors.js';
 import { CHUNK_CACHE_MAX_BLOB, PlainChunkCache } from './chunk-cache.js';
+import { pouchBytes } from '../util/pouch-bytes.js';
 
 export const BLOB_TYPE = '\u0000blob';
 const CHUNK_TYPE = '\u0000blob-chunk';
@@ -182,7 +183,7 @@ export class BlobStore {
         _id: docId,
         ...(rev ? { _rev: rev } : {}),
         ...this.store.seal(docId, { type: BLOB_TYPE, id, content: head }),
-        _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: attachmentBytes(first) } },
+        _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: pouchBytes(first) } },
       };
       try {
         await this.db.put(doc as unknown as PouchDB.Core.PutDocument<Record<string, unknown>>);
@@ -213,7 +214,7 @@ export class BlobStore {
   }
 
   private chunkDoc(docId: string, sealed: Buffer): { _id: string; _attachments: Record<string, { content_type: string; data: Uint8Array }> } {
-    return { _id: docId, _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: attachmentBytes(sealed) } } };
+    return { _id: docId, _attachments: { [ATTACHMENT]: { content_type: CONTENT_TYPE, data: pouchBytes(sealed) } } };
   }
 
   private async writeChunk(docId: string, sealed: Buffer): Promise<void> {
@@ -388,14 +389,4 @@ export class BlobStore {
 /** One chunk from its parts: of a Buffer the caller gave, a view, not a copy (the chunk is only read, to seal it). */
 function joinParts(parts: Buffer[], inMemory: boolean): Buffer {
   return inMemory && parts.length === 1 ? parts[0]! : Buffer.concat(parts as Uint8Array[]);
-}
-
-/**
- * A sealed chunk as PouchDB is given it: a plain Uint8Array over the same
- * bytes. PouchDB clones every argument of its API calls and copies a Buffer
- * it meets (a chunk copied once per bulkDocs, twice per put); it passes any
- * other typed array through, and its LevelDB adapter stores any byte array.
- */
-function attachmentBytes(sealed: Buffer): Uint8Array {
-  return new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.length);
 }

@@ -6,10 +6,9 @@
 // wait in our queue instead and then go together as one bulkDocs. A write to
 // an idle database starts at once (no timer, no added latency).
 //
-// Attachment bytes are handed to PouchDB as plain Uint8Array views: its
-// promise wrappers deep-clone every argument and copy each Buffer they find
-// on the way (a whole extra ciphertext per call), while a plain typed array
-// passes through as is; the adapter hashes and stores it the same way.
+// Attachment bytes are handed to PouchDB as plain Uint8Array views, not
+// copied again by its argument clone (src/util/pouch-bytes.ts).
+import { pouchBytes } from '../../util/pouch-bytes.js';
 
 interface Waiting {
   doc: object;
@@ -35,7 +34,7 @@ function withPlainAttachments(doc: Record<string, unknown>): { doc: Record<strin
     const data = att.data;
     if (data instanceof Uint8Array) bytes += data.byteLength;
     else if (typeof data === 'string') bytes += data.length;
-    plain[name] = Buffer.isBuffer(data) ? { ...att, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } : att;
+    plain[name] = Buffer.isBuffer(data) ? { ...att, data: pouchBytes(data) } : att;
   }
   return { doc: { ...doc, _attachments: plain }, bytes };
 }
