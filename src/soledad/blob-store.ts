@@ -24,6 +24,7 @@ import { isConflict, isNotFound, type Pouch } from './pouch.js';
 import { SoledadError } from './errors.js';
 import { CHUNK_CACHE_MAX_BLOB, PlainChunkCache } from './chunk-cache.js';
 import { pouchBytes } from '../util/pouch-bytes.js';
+import { readAttachment, readAttachmentOf, type AttachmentStub } from './attachment-read.js';
 
 export const BLOB_TYPE = '\u0000blob';
 const CHUNK_TYPE = '\u0000blob-chunk';
@@ -98,9 +99,9 @@ export class BlobStore {
   /** The head document (with its sealed first chunk if `withFirst`), or null when there is no such blob. */
   private async readHead(id: string, withFirst = false): Promise<ReadHead | null> {
     const docId = this.headId(id);
-    let doc: Record<string, unknown> & { _rev: string; _attachments?: Record<string, { data?: unknown }> };
+    let doc: Record<string, unknown> & { _rev: string; _attachments?: Record<string, AttachmentStub> };
     try {
-      doc = (await this.db.get(docId, withFirst ? { attachments: true, binary: true } : {})) as typeof doc;
+      doc = (await this.db.get(docId)) as typeof doc;
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -108,8 +109,14 @@ export class BlobStore {
     const opened = this.store.open(docId, doc);
     if (opened.type !== BLOB_TYPE || opened.content === null) return null;
     const head = opened.content as BlobHead;
-    const data = doc._attachments?.[ATTACHMENT]?.data;
-    return { rev: doc._rev, head, ...(head.first && Buffer.isBuffer(data) ? { first: data } : {}) };
+    const stub = doc._attachments?.[ATTACHMENT];
+    if (!withFirst || !head.first || !stub) return { rev: doc._rev, head };
+    // The first chunk of this revision: read apart from the document (attachment-read.ts).
+    const first = await readAttachmentOf(this.db, docId, ATTACHMENT, stub).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined; // replaced meanwhile: readFirst reports it as BLOB_INCOMPLETE
+      throw err;
+    });
+    return { rev: doc._rev, head, ...(first ? { first } : {}) };
   }
 
   async put(id: string, source: AsyncIterable<Buffer> | Buffer, opts: { meta?: unknown } = {}): Promise<{ size: number }> {
@@ -330,7 +337,7 @@ export class BlobStore {
 
   private async readChunkDoc(id: string, info: BlobInfo, docId: string, index: number): Promise<Buffer> {
     try {
-      return (await this.db.getAttachment(docId, ATTACHMENT)) as Buffer;
+      return await readAttachment(this.db, docId, ATTACHMENT);
     } catch (err) {
       if (isNotFound(err)) throw new SoledadError(`blob ${id}: chunk ${index} of ${info.chunks} is missing (not replicated yet?)`, 'BLOB_INCOMPLETE');
       throw err;

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { INCOMING_ATTACHMENT, INCOMING_PREFIX, type DocumentStore, type IncomingDoc } from './types.js';
 import { isNotFound, type Pouch } from './pouch.js';
 import { Feed } from './feed.js';
+import { readAttachment } from './attachment-read.js';
 import { ChangeHub } from './change-hub.js';
 
 const NOTE_TYPE = 'soledad:incoming-note';
@@ -53,7 +54,7 @@ export class IncomingQueue {
       size: att.length ?? 0,
       ...(note ? { note } : {}),
       open: async () => {
-        const data = (await this.db.getAttachment(id, INCOMING_ATTACHMENT)) as Buffer;
+        const data = await readAttachment(this.db, id, INCOMING_ATTACHMENT);
         return Readable.from([data]);
       },
     };
