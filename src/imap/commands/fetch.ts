@@ -31,8 +31,9 @@ interface FetchArgs {
  * more of those reads are under way at once, the more share each LevelDB
  * round trip (src/soledad/get-batching-down.ts): a 10,000-message ENVELOPE
  * listing of mail never listed on this device took 480–700 ms with 128
- * against 650–860 ms with 32. Sections up to INLINE_MAX are held in memory
- * while they wait to be written, so a FETCH of bodies keeps 32.
+ * against 650–880 ms with 32 (BENCHMARKS.md, "IMAP listings"). Sections up
+ * to INLINE_MAX are held in memory while they wait to be written, so a
+ * FETCH of bodies keeps 32.
  */
 const PREFETCH_LISTING = 128;
 const PREFETCH_SECTIONS = 32;
