@@ -118,7 +118,8 @@ export class FetchLoop {
   private storeFailures = 0;
 
   constructor(
-    private readonly deps: FetchDeps,
+    /** What the loop was given (read by bench/fetch-ingest.ts, which times the decrypt side alone with the same parts). */
+    readonly deps: FetchDeps,
     opts: { retryMs?: number } = {},
   ) {
     this.retryMs = opts.retryMs ?? 1000;

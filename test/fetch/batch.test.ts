@@ -48,7 +48,7 @@ async function incomingBatch(tag: string, n: number): Promise<{ ids: string[]; r
 }
 
 function wired(): FetchDeps {
-  return (fx.account.fetch as unknown as { deps: FetchDeps }).deps;
+  return fx.account.fetch.deps;
 }
 
 async function inboxSubjects(): Promise<string[]> {

@@ -4,7 +4,7 @@
 // (unknown-key would become valid): the retry must still store nothing new.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FetchLoop, type FetchDeps } from '../../src/fetch/loop.js';
+import { FetchLoop } from '../../src/fetch/loop.js';
 import { createGpg, type Gpg } from '../support/gpg.js';
 import { encryptTo, incomingIds, message, putIncoming, startFetchAccount, waitFor, type FetchAccountFixture } from '../support/fetch-account.js';
 
@@ -30,7 +30,7 @@ test('retry after a crash past delivery: same status, same bytes, one message', 
   await waitFor('the incoming doc synced', async () => (await incomingIds(a)).includes(id));
 
   // The daemon's own wiring (account.ts), with the process "dying" right after delivery.
-  const wired = (a.fetch as unknown as { deps: FetchDeps }).deps;
+  const wired = a.fetch.deps;
   const dying = new FetchLoop({
     ...wired,
     removeIncoming: async () => {

@@ -4,7 +4,7 @@
 // shows this end to end; here the store fails on purpose, a set number of times.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FetchLoop, type FetchDeps } from '../../src/fetch/loop.js';
+import { FetchLoop } from '../../src/fetch/loop.js';
 import { encryptTo, incomingIds, message, putIncoming, startFetchAccount, waitFor, type FetchAccountFixture } from '../support/fetch-account.js';
 
 let fx: FetchAccountFixture;
@@ -20,7 +20,7 @@ after(async () => {
 test('a failed store is retried with backoff while the loop runs, and stored once', { timeout: 60_000 }, async () => {
   const a = fx.account;
   await a.fetch.stop(); // this test runs its own loop on the account's wiring
-  const wired = (a.fetch as unknown as { deps: FetchDeps }).deps;
+  const wired = a.fetch.deps;
   let failuresLeft = 3;
   let attempts = 0;
   const loop = new FetchLoop({
