@@ -91,7 +91,7 @@ async function child(dataDir: string): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
-  const mail = await openMailStore({ docs: sol, local: sol.local });
+  const mail = await openMailStore({ docs: sol, local: sol.local, releaseMappedFiles: (tries) => sol.releaseMappedFiles(tries) }); // as the daemon does
   const readyMs = performance.now();
   const rss = process.memoryUsage();
   gc?.();

@@ -196,7 +196,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
       ...(opts.keyType ? { algorithm: opts.keyType } : {}),
     });
     await keys.ensureOwnKey();
-    const mail = await openMailStore({ docs: soledad, local: soledad.local, afterLargeReplay: () => soledad.releaseMappedFiles() });
+    const mail = await openMailStore({ docs: soledad, local: soledad.local, releaseMappedFiles: (tries) => soledad.releaseMappedFiles(tries) });
     const blobGc = new BlobGc({
       docs: soledad,
       entries: indexEntriesOf(mail),

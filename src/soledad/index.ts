@@ -262,13 +262,13 @@ export class Soledad extends EventEmitter implements DocumentStore {
    * as building the mail index from it (~100 MB at 100k messages), which
    * would otherwise stay resident until the daemon stops. Operations on a
    * database wait while it waits to be idle, so each try waits at most
-   * 250 ms, and a busy one is tried again every second, up to 10 times.
+   * 250 ms, and a busy one is tried again every second, up to `tries` times.
    * True when all were reopened.
    */
-  async releaseMappedFiles(): Promise<boolean> {
+  async releaseMappedFiles(tries = 10): Promise<boolean> {
     const dir = dirname(this.mainLocation);
     const release = async (location: string): Promise<boolean> => {
-      for (let attempt = 0; attempt < 10 && !this.closing; attempt++) {
+      for (let attempt = 0; attempt < tries && !this.closing; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, 1000).unref());
         if (await releaseMappedTables(location, 250)) return true;
       }
