@@ -7,6 +7,7 @@ import { accountDir } from '../daemon/account.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import { saveConfig, type SealmailConfig } from '../daemon/config.js';
 import { passphraseSource, startPassphraseFiles } from '../daemon/passphrase.js';
+import type { Listener } from '../daemon/ports.js';
 import { quickstartConfig, sendWelcome } from '../daemon/quickstart.js';
 import { settingsText } from '../daemon/settings.js';
 import { logger } from '../util/log.js';
@@ -60,7 +61,8 @@ export function registerStart(program: Command): void {
       if (quickstart) await sendWelcome(config);
       const status = await daemon.status();
       console.log('sealmail is running. Mail client settings:\n');
-      console.log(settingsText(config, config.accounts[0]!, status.certificateFingerprint));
+      // The password on a first start (it was just made) or to a terminal; not into every start's log.
+      console.log(settingsText(config, config.accounts[0]!, status.certificateFingerprint, { password: quickstart || process.stdout.isTTY === true }));
       if (quickstart) console.log(`\nA welcome message from ${config.accounts[1]?.address} is on its way to your INBOX.`);
       console.log(`\nConfiguration: ${ctx.paths.configFile}\nData: ${ctx.paths.dataDir}\nStop with Ctrl-C (or SIGTERM).`);
     });
@@ -76,17 +78,29 @@ const PORT_SETTINGS: [key: string, variable: string, port: (c: SealmailConfig) =
 ];
 
 /**
- * A port in use, with the one setting that moves it: the key in the saved
- * configuration file, or (no configuration saved yet: a first start) the
- * environment variable. Null for any other error.
+ * The ports in use (every one the daemon's pre-flight found, else the one a
+ * listen failed on), each with the setting that moves it: its key in the
+ * saved configuration file, or (no configuration saved yet: a first start)
+ * its environment variable. Null for any other error.
  */
 export function portInUseMessage(err: unknown, config: SealmailConfig, configFile: string | null): string | null {
-  const e = err as { code?: string; port?: number; address?: string } | null;
+  const e = err as { code?: string; port?: number; address?: string; listeners?: Listener[] } | null;
   if (!e || e.code !== 'EADDRINUSE') return null;
-  const setting = PORT_SETTINGS.find(([, , port]) => e.port !== undefined && port(config) === e.port);
-  const change = !setting ? 'choose another port in the configuration' : configFile ? `change ${setting[0]} in ${configFile}` : `start with ${setting[1]}=<another port>`;
-  return `port ${e.port ?? ''} on ${e.address ?? 'localhost'} is already in use; stop the other program or ${change}`;
+  const taken = e.listeners ?? [{ port: e.port ?? 0, host: e.address ?? 'localhost' }];
+  const settings = taken.map(({ port }) => PORT_SETTINGS.find(([, , portOf]) => portOf(config) === port));
+  const ports = and(taken.map((l) => String(l.port)));
+  const hosts = [...new Set(taken.map((l) => l.host))].join(', ');
+  const several = taken.length > 1;
+  const change = settings.some((s) => !s)
+    ? 'choose another port in the configuration'
+    : configFile
+      ? `change ${and(settings.map((s) => s![0]))} in ${configFile}`
+      : `start with ${settings.map((s) => `${s![1]}=<another port>`).join(' ')}`;
+  return `port${several ? 's' : ''} ${ports} on ${hosts} ${several ? 'are' : 'is'} already in use; stop the other program${several ? 's' : ''} or ${change}`;
 }
+
+/** "a", "a and b", "a, b and c". */
+const and = (items: string[]): string => (items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
 
 /**
  * SIGTERM/SIGINT close the daemon and exit. A signal during the start is

@@ -13,6 +13,7 @@ import { ProviderClient } from './provider-client.js';
 import { loadOrCreateCertificate } from './tls.js';
 import { startControlSocket } from './control.js';
 import { lockDataDir } from './lock.js';
+import { assertPortsFree } from './ports.js';
 import { UserError } from '../util/user-error.js';
 import { secretsEqual } from '../util/secret-compare.js';
 import { logger } from '../util/log.js';
@@ -124,6 +125,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err: Error) => log.error({ err: err.message }, 'shutdown step failed'));
   };
   try {
+    // Every port in use named at once, before a passphrase is asked or an account created.
+    await assertPortsFree(config);
     // Asked one after the other (a terminal prompt each), before anything starts.
     const passphrases: string[] = [];
     for (const account of config.accounts) passphrases.push(await opts.passphraseFor(account));

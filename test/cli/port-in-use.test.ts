@@ -8,6 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { portInUseMessage } from '../../src/cli/start.js';
+import { assertPortsFree, PortsInUseError } from '../../src/daemon/ports.js';
 import { syncErrorText } from '../../src/cli/info.js';
 import { defaultConfig, loadConfig, saveConfig } from '../../src/daemon/config.js';
 import { EXIT_PASSPHRASE, promptPassphrase, readPassphraseFile } from '../../src/daemon/passphrase.js';
@@ -27,6 +28,36 @@ test('a port in use names the setting that moves it: the config key once saved, 
   assert.equal(portInUseMessage(inUse(1986), config, null), 'port 1986 on 127.0.0.1 is already in use; stop the other program or start with SEALMAIL_PROVIDER_HTTP_PORT=<another port>');
   assert.match(portInUseMessage(inUse(4444), config, '/h/config.json')!, /choose another port in the configuration$/);
   assert.equal(portInUseMessage(new Error('other'), config, '/h/config.json'), null);
+  // The daemon's pre-flight names every port in use at once.
+  const several = new PortsInUseError([
+    { host: '127.0.0.1', port: 1984 },
+    { host: '127.0.0.1', port: 1986 },
+    { host: '127.0.0.1', port: 1987 },
+  ]);
+  assert.equal(
+    portInUseMessage(several, config, null),
+    'ports 1984, 1986 and 1987 on 127.0.0.1 are already in use; stop the other programs or start with SEALMAIL_IMAP_PORT=<another port> SEALMAIL_PROVIDER_HTTP_PORT=<another port> SEALMAIL_PROVIDER_SUBMISSION_PORT=<another port>',
+  );
+  assert.equal(
+    portInUseMessage(several, config, '/h/config.json'),
+    'ports 1984, 1986 and 1987 on 127.0.0.1 are already in use; stop the other programs or change imap.port, embeddedProvider.httpPort and embeddedProvider.submissionPort in /h/config.json',
+  );
+});
+
+test('the pre-flight finds every port of the configuration in use, and only those', async (t) => {
+  const [a, b, c, d, e] = await freePorts(5);
+  const squatters = [a!, d!].map((port) => net.createServer().listen(port, '127.0.0.1'));
+  t.after(() => squatters.forEach((s) => s.close()));
+  await Promise.all(squatters.map((s) => new Promise((resolve) => s.listening ? resolve(null) : s.once('listening', resolve))));
+  const config = { ...defaultConfig({}), embeddedProvider: { domain: 'sealmail.localhost', host: '127.0.0.1', httpPort: c!, mxPort: d!, submissionPort: e! } };
+  config.imap = { ...config.imap, host: '127.0.0.1', port: a! };
+  config.smtp = { ...config.smtp, host: '127.0.0.1', port: b! };
+  const err = await assertPortsFree(config).then(() => null, (x: unknown) => x);
+  assert.ok(err instanceof PortsInUseError, String(err));
+  assert.deepEqual(err.listeners.map((l) => l.port), [a, d]);
+  squatters.forEach((s) => s.close());
+  await Promise.all(squatters.map((s) => new Promise((resolve) => s.listening ? s.once('close', resolve) : resolve(null))));
+  await assertPortsFree(config); // all free now
 });
 
 test("the quickstart's accounts follow the embedded provider's httpPort; an account elsewhere keeps its URL", (t) => {
@@ -78,13 +109,22 @@ test('the embedded provider port in use: the first start names its variable, a l
   const squatter = net.createServer();
   await new Promise<void>((resolve) => squatter.listen(ports.http, '127.0.0.1', resolve));
   t.after(() => squatter.close());
+  const imapSquatter = net.createServer();
+  await new Promise<void>((resolve) => imapSquatter.listen(ports.imap, '127.0.0.1', resolve));
+  t.after(() => imapSquatter.close());
   const configFile = join(home, '.config', 'sealmail', 'config.json');
 
+  // Both ports named by the first start, before anything is set up.
   const first = await runCliAsync(env, ['start']);
   assert.equal(first.status, 1);
-  assert.match(first.stderr, new RegExp(`^sealmail: port ${ports.http} on 127\\.0\\.0\\.1 is already in use; stop the other program or start with SEALMAIL_PROVIDER_HTTP_PORT=<another port>$`, 'm'));
+  assert.match(
+    first.stderr,
+    new RegExp(`^sealmail: ports ${ports.imap} and ${ports.http} on 127\\.0\\.0\\.1 are already in use; stop the other programs or start with SEALMAIL_IMAP_PORT=<another port> SEALMAIL_PROVIDER_HTTP_PORT=<another port>$`, 'm'),
+  );
   assert.ok(!existsSync(configFile), 'nothing was set up');
+  assert.ok(!existsSync(join(home, '.local', 'share', 'sealmail', 'accounts')), 'no account was created');
 
+  imapSquatter.close();
   squatter.close();
   const quickstart = await startCli(env);
   daemons.push(quickstart);

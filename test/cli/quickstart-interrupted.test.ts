@@ -7,14 +7,15 @@
 // ("holds account data but ... config.json is missing"). The next start then
 // finds both accounts with their snapshots, and IMAP takes the saved password.
 // Likewise when the first start fails after the accounts were created (the
-// IMAP port in use): the configuration is kept, and the next start serves them.
+// IMAP port taken after the daemon's pre-flight found it free): the
+// configuration is kept, and the next start serves them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { assertImapLogin } from '../support/import-mail.js';
-import { cliEnv, indexReadyLines, readCliConfig, runCliAsync, spawnCliStart, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
+import { cliEnv, indexReadyLines, readCliConfig, spawnCliStart, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
 
 test('SIGTERM during the quickstart: exit 0, lock released, configuration saved; the next start serves the accounts', { timeout: 180_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
@@ -43,16 +44,23 @@ test('SIGTERM during the quickstart: exit 0, lock released, configuration saved;
   assert.equal(await next.stop(), 0);
 });
 
-test('a quickstart whose first start fails once its accounts exist (IMAP port in use) keeps its configuration; the next start serves them', { timeout: 180_000 }, async (t) => {
+test('a quickstart whose first start fails once its accounts exist (IMAP port taken after the pre-flight) keeps its configuration; the next start serves them', { timeout: 180_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
   const daemons = stopDaemonsThenRemoveHome(t, home);
+  // A port taken before the start is found by the pre-flight, before any
+  // account exists (test/cli/port-in-use.test.ts). This one is taken once
+  // the embedded provider registered an account: seconds before IMAP listens.
+  const first = spawnCliStart(env);
+  daemons.push(first);
+  const deadline = Date.now() + 90_000;
+  while (!first.stderr().includes('"msg":"account registered"') && first.child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const squatter = net.createServer();
   await new Promise<void>((resolve) => squatter.listen(ports.imap, '127.0.0.1', resolve));
-  const failed = await runCliAsync(env, ['start']);
+  const failed = await first.exited;
   squatter.close();
-  assert.equal(failed.status, 1);
-  const lines = failed.stderr.split('\n').filter((l) => l && !l.startsWith('{'));
-  assert.equal(lines.length, 1, failed.stderr);
+  assert.equal(failed.code, 1, first.stderr());
+  const lines = first.stderr().split('\n').filter((l) => l && !l.startsWith('{'));
+  assert.equal(lines.length, 1, first.stderr());
   assert.match(lines[0]!, new RegExp(`^sealmail: port ${ports.imap} on 127\\.0\\.0\\.1 is already in use; .* \\(the quickstart's accounts are set up and kept in .*config\\.json; start again once that is fixed\\)$`));
   const config = readCliConfig(env);
   assert.equal(config.accounts.length, 2);

@@ -1,0 +1,51 @@
+// Before the daemon starts anything: is every port it will listen on free?
+// Each is found in use only when its own server starts, so a user whose
+// ports were taken learnt of them one start at a time, and a quickstart was
+// left half set up (accounts created, no welcome message) by the first.
+import net from 'node:net';
+import type { SealmailConfig } from './config.js';
+
+export interface Listener {
+  host: string;
+  port: number;
+}
+
+/** The addresses the daemon listens on with this configuration (port 0, "any free port", left out). */
+export function listenersOf(config: SealmailConfig): Listener[] {
+  const out: Listener[] = [
+    { host: config.imap.host, port: config.imap.port },
+    { host: config.smtp.host, port: config.smtp.port },
+  ];
+  const e = config.embeddedProvider;
+  if (e) for (const port of [e.httpPort, e.mxPort, e.submissionPort]) out.push({ host: e.host, port });
+  return out.filter((l) => l.port > 0);
+}
+
+/** Whether `host:port` can be listened on now (anything but EADDRINUSE counts as free: the real listen reports it). */
+function inUse({ host, port }: Listener): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE'));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(false)));
+  });
+}
+
+/** A listen that would fail for these ports; shaped like node's own EADDRINUSE error for the first of them. */
+export class PortsInUseError extends Error {
+  readonly code = 'EADDRINUSE';
+  readonly port: number;
+  readonly address: string;
+  constructor(readonly listeners: Listener[]) {
+    super(`listen EADDRINUSE: ${listeners.map((l) => `${l.host}:${l.port}`).join(', ')}`);
+    this.port = listeners[0]!.port;
+    this.address = listeners[0]!.host;
+  }
+}
+
+/** Throws PortsInUseError naming every port of the configuration that is in use. */
+export async function assertPortsFree(config: SealmailConfig): Promise<void> {
+  const listeners = listenersOf(config);
+  const busy = await Promise.all(listeners.map(inUse));
+  const taken = listeners.filter((_, i) => busy[i]);
+  if (taken.length > 0) throw new PortsInUseError(taken);
+}
