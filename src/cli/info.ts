@@ -96,7 +96,7 @@ export function registerStatus(program: Command): void {
       if (!status) {
         const config = ctx.config;
         throw new UserError(
-          config ? `the daemon is not running (configured accounts: ${config.accounts.map((a) => a.address).join(', ')}); start it with \`sealmail start\`` : 'the daemon is not running and nothing is configured yet; run `sealmail start`',
+          config ? `the daemon is not running (configured accounts: ${config.accounts.map((a) => a.address).join(', ')}); start it with \`sealmail start\` (or \`npm start\` in the sealmail directory)` : 'the daemon is not running and nothing is configured yet; run `sealmail start` (or `npm start` in the sealmail directory)',
         );
       }
       console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));

@@ -12,6 +12,8 @@ import { deliverImported, prepareMailbox } from '../mail/import/store-target.js'
 import type { ImportProgress } from '../mail/import/run.js';
 import { logger } from '../util/log.js';
 
+const NOT_RUNNING = 'the daemon is not running; start it with `sealmail start` (or `npm start` in the sealmail directory)';
+
 const log = logger('control');
 
 /** Longest request line: `sealmail import` sends up to 8 MiB of messages per request, base64 (a single 64 MiB message fits). */
@@ -170,7 +172,7 @@ export async function controlRequest(path: string, req: ControlRequest): Promise
       else reject(new Error(reply.error));
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new Error('the daemon is not running; start it with `sealmail start`') : err);
+      reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new Error(NOT_RUNNING) : err);
     });
   });
 }
@@ -212,7 +214,7 @@ export class ControlConnection {
         resolve(new ControlConnection(socket));
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
-        reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new Error('the daemon is not running; start it with `sealmail start`') : err);
+        reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new Error(NOT_RUNNING) : err);
       });
     });
   }

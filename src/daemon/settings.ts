@@ -2,14 +2,18 @@
 // Thunderbird autoconfig XML (`sealmail settings --autoconfig FILE`).
 import type { AccountConfig, SealmailConfig } from './config.js';
 
-export function settingsText(config: SealmailConfig, account: AccountConfig, fingerprint?: string): string {
+/**
+ * The settings block. `password: false` leaves the local password out, for
+ * output that may be kept (a log file, the journal of the systemd service).
+ */
+export function settingsText(config: SealmailConfig, account: AccountConfig, fingerprint?: string, opts: { password?: boolean } = {}): string {
   return [
     `Account ${account.address}`,
     `  Incoming (IMAP):  server ${config.imap.host}  port ${config.imap.port}  connection security: STARTTLS (or none: it is localhost)`,
     `  Outgoing (SMTP):  server ${config.smtp.host}  port ${config.smtp.port}  connection security: STARTTLS (or none: it is localhost)`,
     `  Authentication:   normal password`,
     `  Username:         ${account.address}`,
-    `  Password:         ${account.localPassword}`,
+    `  Password:         ${opts.password === false ? 'not printed here, as this output may be logged: `sealmail settings` shows it' : account.localPassword}`,
     ...(fingerprint ? [`  Certificate:      self-signed by your sealmail daemon; accept it when Thunderbird asks if its SHA-256 fingerprint is`, `                    ${fingerprint}`] : []),
   ].join('\n');
 }

@@ -77,6 +77,9 @@ test('quickstart from an empty HOME: welcome mail decrypted and verified over IM
     const second = await startCli(env);
     try {
       assert.doesNotMatch(second.stdout(), /first start/);
+      // A later start's output (not a terminal: as under systemd, into the journal) leaves the password out.
+      assert.match(second.stdout(), /Username:\s+alice@sealmail\.localhost\n\s+Password:\s+not printed here.*`sealmail settings` shows it/);
+      assert.ok(!second.stdout().includes(config.accounts[0]!.localPassword), 'the password was printed again');
       const again = pythonImap<{ count: number; uidvalidity: string; uid: string }>(WAIT_FOR_WELCOME, {
         PORT: ports.imap,
         USER_ADDR: alice.address,
