@@ -118,7 +118,8 @@ async function providerSession(opts: OpenAccountOptions, dir: string): Promise<P
       // sync forever: stop here instead.
       const accepted = refused ? await client.sessionAccepted(cached) : null;
       if (accepted !== false) {
-        log.warn({ err: (err as Error).message }, 'provider login failed; using the cached session');
+        // Refused: this passphrase is wrong (opening the store next says so), or a passphrase change here was cut short.
+        log.warn({ err: (err as Error).message }, refused ? 'the provider refused the login; going on with the cached session if the local store takes this passphrase' : 'provider login failed; using the cached session');
         return cached;
       }
       log.warn('the provider refused the login and the cached session');
