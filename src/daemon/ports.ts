@@ -21,14 +21,29 @@ export function listenersOf(config: SealmailConfig): Listener[] {
   return out.filter((l) => l.port > 0);
 }
 
-/** Whether `host:port` can be listened on now (anything but EADDRINUSE counts as free: the real listen reports it). */
+/**
+ * Whether something listens on `host:port`: a connection to it is taken.
+ * Found by connecting, not by listening there for a moment: a client
+ * connecting to the daemon in that moment (a mail client retrying, a
+ * script waiting for the port) would be accepted by the probe and then
+ * reset. Refused, timed out or any other error: free (the real listen
+ * reports whatever else is wrong).
+ */
 function inUse({ host, port }: Listener): Promise<boolean> {
   return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE'));
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(false)));
+    const socket = net.connect({ host, port });
+    const done = (busy: boolean): void => {
+      socket.destroy();
+      resolve(busy);
+    };
+    socket.setTimeout(PROBE_TIMEOUT_MS, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
   });
 }
+
+/** A connection on the loopback is answered at once; a filtered address should not hold up the start. */
+const PROBE_TIMEOUT_MS = 1000;
 
 /** A listen that would fail for these ports; shaped like node's own EADDRINUSE error for the first of them. */
 export class PortsInUseError extends Error {

@@ -60,6 +60,16 @@ test('the pre-flight finds every port of the configuration in use, and only thos
   await assertPortsFree(config); // all free now
 });
 
+test('the pre-flight never listens itself: a client connecting while the daemon starts is refused, not accepted and reset', async (t) => {
+  const [a, b, c, d, e] = await freePorts(5);
+  const config = { ...defaultConfig({}), embeddedProvider: { domain: 'sealmail.localhost', host: '127.0.0.1', httpPort: c!, mxPort: d!, submissionPort: e! } };
+  config.imap = { ...config.imap, host: '127.0.0.1', port: a! };
+  config.smtp = { ...config.smtp, host: '127.0.0.1', port: b! };
+  const listen = t.mock.method(net.Server.prototype, 'listen');
+  await assertPortsFree(config);
+  assert.equal(listen.mock.callCount(), 0);
+});
+
 test("the quickstart's accounts follow the embedded provider's httpPort; an account elsewhere keeps its URL", (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sealmail-config-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
