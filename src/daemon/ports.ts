@@ -21,6 +21,9 @@ export function listenersOf(config: SealmailConfig): Listener[] {
   return out.filter((l) => l.port > 0);
 }
 
+/** A connection on the loopback is answered at once; a filtered address should not hold up the start. */
+const PROBE_TIMEOUT_MS = 1000;
+
 /**
  * Whether something listens on `host:port`: a connection to it is taken.
  * Found by connecting, not by listening there for a moment: a client
@@ -41,9 +44,6 @@ function inUse({ host, port }: Listener): Promise<boolean> {
     socket.once('error', () => done(false));
   });
 }
-
-/** A connection on the loopback is answered at once; a filtered address should not hold up the start. */
-const PROBE_TIMEOUT_MS = 1000;
 
 /** A listen that would fail for these ports; shaped like node's own EADDRINUSE error for the first of them. */
 export class PortsInUseError extends Error {
