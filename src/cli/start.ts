@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { accountDir } from '../daemon/account.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
-import { saveConfig, type SealmailConfig } from '../daemon/config.js';
+import type { SealmailConfig } from '../daemon/config.js';
 import { passphraseSource, startPassphraseFiles } from '../daemon/passphrase.js';
 import type { Listener } from '../daemon/ports.js';
-import { quickstartConfig, sendWelcome } from '../daemon/quickstart.js';
+import { quickstartConfig, saveQuickstartConfig, sendWelcomeIfPending } from '../daemon/quickstart.js';
 import { settingsText } from '../daemon/settings.js';
 import { logger } from '../util/log.js';
 import { cliContext } from './context.js';
@@ -50,20 +50,21 @@ export function registerStart(program: Command): void {
         if (!kept) throw inUse ? new UserError(inUse) : err;
         // A later step failed (a port in use) after the accounts were created:
         // keep their configuration, or every later start refuses their data.
-        saveConfig(ctx.paths.configFile, config);
+        saveQuickstartConfig(ctx.paths, config);
         throw new UserError(`${inUse ?? describeError(err)} (the quickstart's accounts are set up and kept in ${ctx.paths.configFile}; start again once that is fixed)`, err instanceof UserError ? err.exitCode : 1);
       }
       // Saved even when a signal came during the start: the accounts exist now
       // (at the provider and in the data dir), and a start without this
       // configuration refuses their data.
-      if (quickstart) saveConfig(ctx.paths.configFile, config);
+      if (quickstart) saveQuickstartConfig(ctx.paths, config);
       if (shutdown.started(daemon)) return;
-      if (quickstart) await sendWelcome(config);
+      // The quickstart's first start that gets this far (usually the first start itself).
+      const welcomed = await sendWelcomeIfPending(ctx.paths, config);
       const status = await daemon.status();
       console.log('sealmail is running. Mail client settings:\n');
-      // The password on a first start (it was just made) or to a terminal; not into every start's log.
-      console.log(settingsText(config, config.accounts[0]!, status.certificateFingerprint, { password: quickstart || process.stdout.isTTY === true }));
-      if (quickstart) console.log(`\nA welcome message from ${config.accounts[1]?.address} is on its way to your INBOX.`);
+      // The password when the quickstart's accounts are first served (it was just made) or to a terminal; not into every start's log.
+      console.log(settingsText(config, config.accounts[0]!, status.certificateFingerprint, { password: welcomed || process.stdout.isTTY === true }));
+      if (welcomed) console.log(`\nA welcome message from ${config.accounts[1]?.address} is on its way to your INBOX.`);
       console.log(`\nConfiguration: ${ctx.paths.configFile}\nData: ${ctx.paths.dataDir}\nStop with Ctrl-C (or SIGTERM).`);
     });
 }

@@ -8,11 +8,11 @@
 // files in the config dir so the daemon can start unattended. That is
 // convenient for trying sealmail, and weaker than a passphrase only you know:
 // README.md says so and shows how to use a real provider instead.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import nodemailer from 'nodemailer';
-import { defaultConfig, envPort, parseRelayUrl, type SealmailConfig, type AccountConfig, type EmbeddedProviderConfig } from './config.js';
+import { defaultConfig, envPort, parseRelayUrl, saveConfig, type SealmailConfig, type AccountConfig, type EmbeddedProviderConfig } from './config.js';
 import { generateLocalPassword, generatePassphrase } from './credentials.js';
 import { writePrivateFile, type SealmailPaths } from './paths.js';
 import { UserError } from '../util/user-error.js';
@@ -51,6 +51,27 @@ export function quickstartConfig(paths: SealmailPaths): SealmailConfig {
   };
   config.accounts = [account(localPart()), account(DEMO_LOCAL_PART)];
   return config;
+}
+
+/**
+ * The welcome message is still to be sent: the quickstart saved its
+ * configuration, but its first start did not get as far as sending it (a
+ * port taken while it started, a signal). The start that gets there sends it.
+ */
+const welcomeMarker = (paths: SealmailPaths): string => join(paths.configDir, 'welcome-pending');
+
+/** Saves the quickstart's configuration, its welcome message marked as still to be sent. */
+export function saveQuickstartConfig(paths: SealmailPaths, config: SealmailConfig): void {
+  writePrivateFile(welcomeMarker(paths), '');
+  saveConfig(paths.configFile, config);
+}
+
+/** Sends the welcome message if the quickstart has not yet; true when it was sent now. */
+export async function sendWelcomeIfPending(paths: SealmailPaths, config: SealmailConfig): Promise<boolean> {
+  if (!existsSync(welcomeMarker(paths))) return false;
+  await sendWelcome(config);
+  rmSync(welcomeMarker(paths), { force: true });
+  return true;
 }
 
 /** Sends the welcome message from the demo account to the user through the local SMTP gateway. */

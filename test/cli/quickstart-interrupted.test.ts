@@ -14,8 +14,31 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { assertImapLogin } from '../support/import-mail.js';
+import { assertImapLogin, imapClient } from '../support/import-mail.js';
 import { cliEnv, indexReadyLines, readCliConfig, spawnCliStart, startCli, stopDaemonsThenRemoveHome } from '../support/cli.js';
+
+/** The subjects in the account's INBOX once it holds `count` messages (polled up to 45 s). */
+async function inboxSubjects(port: number, account: { address: string; localPassword: string }, count: number): Promise<string[]> {
+  const c = await imapClient(port, account.address, account.localPassword);
+  try {
+    const deadline = Date.now() + 45_000;
+    const messages = async (): Promise<number> => {
+      const st = await c.status('INBOX', { messages: true });
+      return st ? (st.messages ?? 0) : 0;
+    };
+    while ((await messages()) < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 300));
+    const lock = await c.getMailboxLock('INBOX');
+    try {
+      const subjects: string[] = [];
+      for await (const m of c.fetch('1:*', { envelope: true })) subjects.push(m.envelope?.subject ?? '');
+      return subjects;
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await c.logout();
+  }
+}
 
 test('SIGTERM during the quickstart: exit 0, lock released, configuration saved; the next start serves the accounts', { timeout: 180_000 }, async (t) => {
   const { home, env, ports } = await cliEnv();
@@ -41,6 +64,10 @@ test('SIGTERM during the quickstart: exit 0, lock released, configuration saved;
   assert.deepEqual(indexReadyLines(next.stderr()).map((r) => r.snapshot), [true, true], 'both accounts closed with their index snapshot');
   const alice = config.accounts.find((a) => a.address.startsWith('alice@'))!;
   await assertImapLogin(ports.imap, alice); // with the saved password
+  // The first start never got to the welcome message: this one sends it, and prints the password it was never shown.
+  assert.match(next.stdout(), /welcome message .* is on its way/);
+  assert.ok(next.stdout().includes(alice.localPassword));
+  assert.deepEqual(await inboxSubjects(ports.imap, alice, 1), ['Welcome to sealmail']);
   assert.equal(await next.stop(), 0);
 });
 
@@ -69,5 +96,12 @@ test('a quickstart whose first start fails once its accounts exist (IMAP port ta
   daemons.push(next);
   const alice = config.accounts.find((a) => a.address.startsWith('alice@'))!;
   await assertImapLogin(ports.imap, alice); // with the saved password
+  assert.deepEqual(await inboxSubjects(ports.imap, alice, 1), ['Welcome to sealmail'], 'the welcome message the failed start did not send');
   assert.equal(await next.stop(), 0);
+  // Sent once: a later start does not send it again.
+  const again = await startCli(env);
+  daemons.push(again);
+  assert.doesNotMatch(again.stdout(), /welcome message/);
+  assert.deepEqual(await inboxSubjects(ports.imap, alice, 1), ['Welcome to sealmail']);
+  assert.equal(await again.stop(), 0);
 });
