@@ -164,8 +164,18 @@ function statusOf(opened: Awaited<ReturnType<KeyManager['openMessage']>>): Messa
 
 export async function openAccount(opts: OpenAccountOptions): Promise<AccountRuntime> {
   const { config } = opts;
+  const fresh = !existsSync(accountDir(opts.dataDir, config.address));
   const dir = ensurePrivateDir(accountDir(opts.dataDir, config.address));
-  const session = await providerSession(opts, dir);
+  let session: ProviderSession;
+  try {
+    session = await providerSession(opts, dir);
+  } catch (err) {
+    // Nothing of the account is here yet (a provider unreachable at `account
+    // create`): leave no empty directory behind, which a later quickstart
+    // would take for another account's data.
+    if (fresh) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const remote = { url: session.couchUrl, headers: { Authorization: `Bearer ${session.token}` } };
   const storeDir = join(dir, 'store');
   let soledad: Soledad;

@@ -27,7 +27,9 @@ function localPart(): string {
 
 /** Builds the quickstart configuration and writes the generated passphrases (not the config yet). */
 export function quickstartConfig(paths: SealmailPaths): SealmailConfig {
-  if (existsSync(join(paths.dataDir, 'accounts')) && readdirSync(join(paths.dataDir, 'accounts')).length > 0) {
+  // An account's data is its store; an empty directory (left by an older version's failed `account create`) is not.
+  const accounts = join(paths.dataDir, 'accounts');
+  if (existsSync(accounts) && readdirSync(accounts).some((a) => existsSync(join(accounts, a, 'store')))) {
     throw new UserError(`${paths.dataDir} holds account data but ${paths.configFile} is missing; restore the configuration, or move the data directory away to start afresh`);
   }
   const config = defaultConfig();

@@ -3,7 +3,7 @@
 // provider port (README, Troubleshooting).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,4 +157,23 @@ test('the embedded provider port in use: the first start names its variable, a l
   const alice = readCliConfig(env).accounts.find((a) => a.address.startsWith('alice@'))!;
   await assertImapLogin(ports.imap, alice); // with the saved password
   assert.equal(await moved.stop(), 0);
+});
+
+test('account create with the provider unreachable says so and leaves nothing behind; the quickstart then starts', { timeout: 180_000 }, async (t) => {
+  const { home, env } = await cliEnv();
+  const daemons = stopDaemonsThenRemoveHome(t, home);
+  const passFile = join(home, 'pass');
+  writeFileSync(passFile, 'a long passphrase for bob\n', { mode: 0o600 });
+  const [dead] = await freePorts(1); // nothing listens there
+  const failed = await runCliAsync(env, ['account', 'create', '--provider', `http://127.0.0.1:${dead}/`, '--passphrase-file', passFile, 'bob@example.org']);
+  assert.equal(failed.status, 1);
+  assert.match(failed.stderr, new RegExp(`^sealmail: cannot reach the provider at http://127\\.0\\.0\\.1:${dead}/ \\(`, 'm'));
+  const accounts = join(home, '.local', 'share', 'sealmail', 'accounts');
+  assert.ok(!existsSync(join(accounts, 'bob@example.org')), 'no account directory left behind');
+  // An empty one left by an older version is not taken for an account's data.
+  mkdirSync(join(accounts, 'old@example.org'), { recursive: true });
+  const quickstart = await startCli(env);
+  daemons.push(quickstart);
+  assert.match(quickstart.stdout(), /first start/);
+  assert.equal(await quickstart.stop(), 0);
 });
