@@ -1,9 +1,8 @@
 // `sealmail start`: the daemon in the foreground. With no configuration it
 // runs the quickstart first (embedded provider, two accounts, welcome mail).
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { accountDir } from '../daemon/account.js';
+import { accountStoreDir } from '../daemon/account.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import type { SealmailConfig } from '../daemon/config.js';
 import { passphraseSource, startPassphraseFiles } from '../daemon/passphrase.js';
@@ -45,7 +44,7 @@ export function registerStart(program: Command): void {
           create: quickstart ? Object.fromEntries(config.accounts.map((a) => [a.address, 'new' as const])) : undefined,
         });
       } catch (err) {
-        const kept = quickstart && config.accounts.every((a) => existsSync(join(accountDir(ctx.paths.dataDir, a.address), 'store')));
+        const kept = quickstart && config.accounts.every((a) => existsSync(accountStoreDir(ctx.paths.dataDir, a.address)));
         const inUse = portInUseMessage(err, config, !quickstart || kept ? ctx.paths.configFile : null);
         if (!kept) throw inUse ? new UserError(inUse) : err;
         // A later step failed (a port in use) after the accounts were created:

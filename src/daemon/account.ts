@@ -64,6 +64,11 @@ export function accountDir(dataDir: string, address: string): string {
   return join(dataDir, 'accounts', address.toLowerCase().replace(/[^a-z0-9@._-]/g, '_'));
 }
 
+/** The account's Soledad store: the account has data on this device when it exists. */
+export function accountStoreDir(dataDir: string, address: string): string {
+  return join(accountDir(dataDir, address), 'store');
+}
+
 /** The last provider session, kept 0600 so a restart works while the provider is down. */
 function cachedSession(dir: string): ProviderSession | null {
   const file = join(dir, 'session.json');
@@ -127,7 +132,7 @@ async function providerSession(opts: OpenAccountOptions, dir: string): Promise<P
     }
     if (refused) {
       // This device's store still opens with it: it was right here, so it was changed on another device.
-      if (!opts.create && (await opensLocally(join(dir, 'store'), opts.passphrase))) throw new UserError(passphraseChangedElsewhere(config.address), EXIT_PASSPHRASE);
+      if (!opts.create && (await opensLocally(accountStoreDir(opts.dataDir, config.address), opts.passphrase))) throw new UserError(passphraseChangedElsewhere(config.address), EXIT_PASSPHRASE);
       throw new UserError(`wrong passphrase for ${config.address} (or no such account at ${config.providerUrl})`, EXIT_PASSPHRASE);
     }
     throw err;
@@ -177,7 +182,7 @@ export async function openAccount(opts: OpenAccountOptions): Promise<AccountRunt
     throw err;
   }
   const remote = { url: session.couchUrl, headers: { Authorization: `Bearer ${session.token}` } };
-  const storeDir = join(dir, 'store');
+  const storeDir = accountStoreDir(opts.dataDir, config.address);
   let soledad: Soledad;
   try {
     if (opts.create === 'new') soledad = await Soledad.create({ dataDir: storeDir, passphrase: opts.passphrase, remote, kdf: opts.kdf });

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import nodemailer from 'nodemailer';
 import { defaultConfig, envPort, parseRelayUrl, saveConfig, type SealmailConfig, type AccountConfig, type EmbeddedProviderConfig } from './config.js';
+import { accountStoreDir } from './account.js';
 import { generateLocalPassword, generatePassphrase } from './credentials.js';
 import { writePrivateFile, type SealmailPaths } from './paths.js';
 import { UserError } from '../util/user-error.js';
@@ -29,7 +30,7 @@ function localPart(): string {
 export function quickstartConfig(paths: SealmailPaths): SealmailConfig {
   // An account's data is its store; an empty directory (left by an older version's failed `account create`) is not.
   const accounts = join(paths.dataDir, 'accounts');
-  if (existsSync(accounts) && readdirSync(accounts).some((a) => existsSync(join(accounts, a, 'store')))) {
+  if (existsSync(accounts) && readdirSync(accounts).some((a) => existsSync(accountStoreDir(paths.dataDir, a)))) {
     throw new UserError(`${paths.dataDir} holds account data but ${paths.configFile} is missing; restore the configuration, or move the data directory away to start afresh`);
   }
   const config = defaultConfig();
