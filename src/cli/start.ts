@@ -6,7 +6,7 @@ import { accountStoreDir } from '../daemon/account.js';
 import { startDaemon, type Daemon } from '../daemon/daemon.js';
 import type { SealmailConfig } from '../daemon/config.js';
 import { passphraseSource, startPassphraseFiles } from '../daemon/passphrase.js';
-import type { Listener } from '../daemon/ports.js';
+import { LISTEN_SETTINGS, type Listener } from '../daemon/ports.js';
 import { quickstartConfig, saveQuickstartConfig, sendWelcomeIfPending } from '../daemon/quickstart.js';
 import { settingsText } from '../daemon/settings.js';
 import { logger } from '../util/log.js';
@@ -68,15 +68,6 @@ export function registerStart(program: Command): void {
     });
 }
 
-/** Each port the daemon listens on: its key in config.json, and the variable that sets it on a first start. */
-const PORT_SETTINGS: [key: string, variable: string, port: (c: SealmailConfig) => number | undefined][] = [
-  ['imap.port', 'SEALMAIL_IMAP_PORT', (c) => c.imap.port],
-  ['smtp.port', 'SEALMAIL_SMTP_PORT', (c) => c.smtp.port],
-  ['embeddedProvider.httpPort', 'SEALMAIL_PROVIDER_HTTP_PORT', (c) => c.embeddedProvider?.httpPort],
-  ['embeddedProvider.mxPort', 'SEALMAIL_PROVIDER_MX_PORT', (c) => c.embeddedProvider?.mxPort],
-  ['embeddedProvider.submissionPort', 'SEALMAIL_PROVIDER_SUBMISSION_PORT', (c) => c.embeddedProvider?.submissionPort],
-];
-
 /**
  * The ports in use (every one the daemon's pre-flight found, else the one a
  * listen failed on), each with the setting that moves it: its key in the
@@ -87,15 +78,15 @@ export function portInUseMessage(err: unknown, config: SealmailConfig, configFil
   const e = err as { code?: string; port?: number; address?: string; listeners?: Listener[] } | null;
   if (!e || e.code !== 'EADDRINUSE') return null;
   const taken = e.listeners ?? [{ port: e.port ?? 0, host: e.address ?? 'localhost' }];
-  const settings = taken.map(({ port }) => PORT_SETTINGS.find(([, , portOf]) => portOf(config) === port));
+  const settings = taken.map(({ port }) => LISTEN_SETTINGS.find(({ listener }) => listener(config)?.port === port));
   const ports = and(taken.map((l) => String(l.port)));
   const hosts = [...new Set(taken.map((l) => l.host))].join(', ');
   const several = taken.length > 1;
   const change = settings.some((s) => !s)
     ? 'choose another port in the configuration'
     : configFile
-      ? `change ${and(settings.map((s) => s![0]))} in ${configFile}`
-      : `start with ${settings.map((s) => `${s![1]}=<another port>`).join(' ')}`;
+      ? `change ${and(settings.map((s) => s!.key))} in ${configFile}`
+      : `start with ${settings.map((s) => `${s!.variable}=<another port>`).join(' ')}`;
   return `port${several ? 's' : ''} ${ports} on ${hosts} ${several ? 'are' : 'is'} already in use; stop the other program${several ? 's' : ''} or ${change}`;
 }
 

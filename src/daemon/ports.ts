@@ -10,15 +10,21 @@ export interface Listener {
   port: number;
 }
 
+/** Each address the daemon listens on: its key in config.json, the variable that sets it on a first start, and where it is. */
+export const LISTEN_SETTINGS: ReadonlyArray<{ key: string; variable: string; listener: (c: SealmailConfig) => Listener | null }> = [
+  { key: 'imap.port', variable: 'SEALMAIL_IMAP_PORT', listener: (c) => ({ host: c.imap.host, port: c.imap.port }) },
+  { key: 'smtp.port', variable: 'SEALMAIL_SMTP_PORT', listener: (c) => ({ host: c.smtp.host, port: c.smtp.port }) },
+  { key: 'embeddedProvider.httpPort', variable: 'SEALMAIL_PROVIDER_HTTP_PORT', listener: (c) => (c.embeddedProvider ? { host: c.embeddedProvider.host, port: c.embeddedProvider.httpPort } : null) },
+  { key: 'embeddedProvider.mxPort', variable: 'SEALMAIL_PROVIDER_MX_PORT', listener: (c) => (c.embeddedProvider ? { host: c.embeddedProvider.host, port: c.embeddedProvider.mxPort } : null) },
+  { key: 'embeddedProvider.submissionPort', variable: 'SEALMAIL_PROVIDER_SUBMISSION_PORT', listener: (c) => (c.embeddedProvider ? { host: c.embeddedProvider.host, port: c.embeddedProvider.submissionPort } : null) },
+];
+
 /** The addresses the daemon listens on with this configuration (port 0, "any free port", left out). */
 export function listenersOf(config: SealmailConfig): Listener[] {
-  const out: Listener[] = [
-    { host: config.imap.host, port: config.imap.port },
-    { host: config.smtp.host, port: config.smtp.port },
-  ];
-  const e = config.embeddedProvider;
-  if (e) for (const port of [e.httpPort, e.mxPort, e.submissionPort]) out.push({ host: e.host, port });
-  return out.filter((l) => l.port > 0);
+  return LISTEN_SETTINGS.flatMap(({ listener }) => {
+    const l = listener(config);
+    return l && l.port > 0 ? [l] : [];
+  });
 }
 
 /** A connection on the loopback is answered at once; a filtered address should not hold up the start. */
